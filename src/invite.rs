@@ -1,0 +1,265 @@
+//! Invites: the copy-paste string that carries a room's secrets from one
+//! member to another out of band.
+//!
+//! Format: Bech32m with human-readable part `sotto`, so every invite starts
+//! with `sotto1`. The data part is a postcard record that begins with a
+//! version byte. Bech32m's checksum detects any single mistyped character
+//! (and any burst of up to four within 89 characters), so a typo is always
+//! reported as a typo, never read as another invite.
+
+use bech32::primitives::decode::CheckedHrpstring;
+use bech32::{Bech32m, Hrp};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use crate::identity::Fingerprint;
+use crate::room::{MAX_ROOM_NAME_LEN, RoomId, validate_room_name};
+use crate::secret::SymmetricKey;
+
+/// The invite format version this build writes and reads.
+pub const INVITE_VERSION: u8 = 1;
+
+/// Bech32m's code length: no longer invite can carry a valid checksum.
+pub const MAX_INVITE_LEN: usize = 1023;
+
+const HRP: &str = "sotto";
+
+/// What an invite grants: the room's id and current epoch key (so it is a
+/// secret), plus what the joiner needs to trust the inviter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    /// The room's secret id.
+    pub room_id: RoomId,
+    /// The epoch the key belongs to.
+    pub epoch: u64,
+    /// The epoch's symmetric key.
+    pub epoch_key: SymmetricKey,
+    /// The room's name as the inviter calls it.
+    pub room_name: String,
+    /// Fingerprint of the member who made the invite: the joiner marks that
+    /// identity verified when it first sees it, since the invite itself came
+    /// over the out-of-band channel.
+    pub inviter: Fingerprint,
+}
+
+/// Why an invite string was refused. Messages are written for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    /// The text does not start with `sotto1`.
+    #[error("this is not a sotto invite (invites start with \"sotto1\")")]
+    NotAnInvite,
+    /// A checksum or character error: the invite was mistyped or cut short.
+    #[error("the invite is mistyped or incomplete (its checksum does not match); copy it again")]
+    Mistyped,
+    /// Longer than any invite can be.
+    #[error("the invite is too long to be a sotto invite")]
+    TooLong,
+    /// Made by a newer sotto.
+    #[error("the invite has version {0}, which this sotto does not understand; upgrade sotto")]
+    UnknownVersion(u8),
+    /// Checksum fine but the contents do not parse: made by a broken client.
+    #[error("the invite's contents are malformed")]
+    Malformed,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InviteRecord {
+    version: u8,
+    #[serde(with = "crate::hex::array")]
+    room_id: [u8; 16],
+    epoch: u64,
+    #[serde(with = "crate::hex::array")]
+    epoch_key: [u8; 32],
+    room_name: String,
+    #[serde(with = "crate::hex::array")]
+    inviter: [u8; 32],
+}
+
+impl Drop for InviteRecord {
+    fn drop(&mut self) {
+        self.epoch_key.zeroize();
+    }
+}
+
+impl Invite {
+    /// The invite string, `sotto1...`.
+    pub fn encode(&self) -> String {
+        let record = InviteRecord {
+            version: INVITE_VERSION,
+            room_id: self.room_id.0,
+            epoch: self.epoch,
+            epoch_key: *self.epoch_key.as_bytes(),
+            room_name: self.room_name.clone(),
+            inviter: self.inviter.0,
+        };
+        let mut bytes = zeroize::Zeroizing::new(postcard::to_stdvec(&record).unwrap_or_default());
+        // Room names are bounded, so the invite always fits the code length.
+        let text = bech32::encode::<Bech32m>(hrp(), &bytes).unwrap_or_default();
+        bytes.zeroize();
+        text
+    }
+
+    /// Parses an invite string; the inverse of [`Invite::encode`].
+    ///
+    /// Whitespace anywhere is ignored, so an invite that a mail client
+    /// wrapped over several lines still works.
+    pub fn decode(text: &str) -> Result<Self, InviteError> {
+        if text.len() > MAX_INVITE_LEN * 2 {
+            return Err(InviteError::TooLong);
+        }
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        if !compact.to_ascii_lowercase().starts_with("sotto1") {
+            return Err(if looks_like_mistyped_prefix(&compact) {
+                InviteError::Mistyped
+            } else {
+                InviteError::NotAnInvite
+            });
+        }
+        if compact.len() > MAX_INVITE_LEN {
+            return Err(InviteError::TooLong);
+        }
+        // Every parse or checksum failure past a correct prefix is a typo
+        // or a truncated paste.
+        let checked =
+            CheckedHrpstring::new::<Bech32m>(&compact).map_err(|_| InviteError::Mistyped)?;
+        if checked.hrp() != hrp() {
+            return Err(InviteError::NotAnInvite);
+        }
+        let bytes = zeroize::Zeroizing::new(checked.byte_iter().collect::<Vec<u8>>());
+        match bytes.first() {
+            Some(&INVITE_VERSION) => {}
+            Some(&other) => return Err(InviteError::UnknownVersion(other)),
+            None => return Err(InviteError::Malformed),
+        }
+        let record: InviteRecord = crate::protocol::wire::decode_exact(&bytes, MAX_INVITE_LEN)
+            .map_err(|_| InviteError::Malformed)?;
+        if record.room_name.len() > MAX_ROOM_NAME_LEN
+            || validate_room_name(&record.room_name).is_err()
+        {
+            return Err(InviteError::Malformed);
+        }
+        Ok(Self {
+            room_id: RoomId(record.room_id),
+            epoch: record.epoch,
+            epoch_key: SymmetricKey::from_bytes(record.epoch_key),
+            room_name: record.room_name.clone(),
+            inviter: Fingerprint(record.inviter),
+        })
+    }
+}
+
+/// A long string whose first six characters are `sotto1` but for one: a
+/// typo in the prefix, not some other kind of string.
+fn looks_like_mistyped_prefix(compact: &str) -> bool {
+    const PREFIX: &[u8] = b"sotto1";
+    let head = compact.as_bytes().iter().take(PREFIX.len());
+    let differing = head
+        .zip(PREFIX)
+        .filter(|(a, b)| !a.eq_ignore_ascii_case(b))
+        .count();
+    compact.len() > 40 && differing == 1
+}
+
+fn hrp() -> Hrp {
+    Hrp::parse(HRP).unwrap_or(bech32::hrp::BC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn invite() -> Invite {
+        Invite {
+            room_id: RoomId([3; 16]),
+            epoch: 7,
+            epoch_key: SymmetricKey::from_bytes([5; 32]),
+            room_name: "ops".into(),
+            inviter: Fingerprint([9; 32]),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_starts_with_the_prefix() {
+        let text = invite().encode();
+        assert!(text.starts_with("sotto1"), "{text}");
+        assert_eq!(Invite::decode(&text).unwrap(), invite());
+        assert_eq!(Invite::decode(&text.to_uppercase()).unwrap(), invite());
+    }
+
+    #[test]
+    fn wrapped_and_padded_invites_still_decode() {
+        let text = invite().encode();
+        let wrapped = format!("  {}\n{}\n", &text[..40], &text[40..]);
+        assert_eq!(Invite::decode(&wrapped).unwrap(), invite());
+    }
+
+    #[test]
+    fn every_single_character_typo_is_reported_as_mistyped() {
+        let text = invite().encode();
+        let alphabet = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+        for position in 0..text.len() {
+            for replacement in alphabet.chars().chain("bio".chars()) {
+                let mut typo: Vec<char> = text.chars().collect();
+                if typo[position] == replacement {
+                    continue;
+                }
+                typo[position] = replacement;
+                let typo: String = typo.into_iter().collect();
+                assert_eq!(
+                    Invite::decode(&typo),
+                    Err(InviteError::Mistyped),
+                    "position {position} -> {replacement}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dropped_or_doubled_characters_are_mistyped() {
+        let text = invite().encode();
+        assert_eq!(
+            Invite::decode(&text[..text.len() - 1]),
+            Err(InviteError::Mistyped)
+        );
+        let doubled = format!("{}{}", &text[..20], &text[19..]);
+        assert_eq!(Invite::decode(&doubled), Err(InviteError::Mistyped));
+    }
+
+    #[test]
+    fn other_strings_are_not_invites() {
+        assert_eq!(Invite::decode("hello"), Err(InviteError::NotAnInvite));
+        assert_eq!(Invite::decode(""), Err(InviteError::NotAnInvite));
+        assert_eq!(
+            Invite::decode(&"sotto1".repeat(300)),
+            Err(InviteError::TooLong)
+        );
+    }
+
+    #[test]
+    fn unknown_versions_are_named() {
+        let text = bech32::encode::<Bech32m>(hrp(), &[2, 1, 2, 3]).unwrap();
+        assert_eq!(Invite::decode(&text), Err(InviteError::UnknownVersion(2)));
+    }
+
+    #[test]
+    fn debug_output_hides_the_epoch_key() {
+        assert!(format!("{:?}", invite()).contains("redacted"));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_strings_never_panics(text in ".{0,1200}") {
+            let _ = Invite::decode(&text);
+        }
+
+        #[test]
+        fn decoding_arbitrary_checksummed_bytes_never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300)
+        ) {
+            if let Ok(text) = bech32::encode::<Bech32m>(hrp(), &bytes) {
+                let _ = Invite::decode(&text);
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! sotto: end-to-end encrypted chat rooms over MQTT.
+//!
+//! The broker relays only ciphertext. This library is the sans-IO core:
+//! identities and key files, invites, the wire format, room state and
+//! replay windows. None of these modules touches the network or the
+//! terminal; [`store`] is the only one that touches the disk.
+//!
+//! - [`crypto`]: HKDF, XChaCha20-Poly1305, sealing to a member's X25519 key.
+//! - [`secret`]: newtypes that wipe themselves and never print.
+//! - [`identity`]: keys, public identities, fingerprints.
+//! - [`keyfile`]: the identity key file format (optionally passphrase-protected).
+//! - [`invite`]: `sotto1…` invite strings.
+//! - [`protocol`]: the envelope, messages, presence, sealed epoch keys.
+//! - [`replay`]: per-sender replay windows.
+//! - [`room`]: room state, members, trust, topic ids.
+//! - [`store`]: state on disk (atomic writes, 0600, locking).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod crypto;
+pub mod hex;
+pub mod identity;
+pub mod invite;
+pub mod keyfile;
+pub mod protocol;
+pub mod replay;
+pub mod room;
+pub mod secret;
+pub mod store;

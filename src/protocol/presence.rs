@@ -1,0 +1,122 @@
+//! Presence records: a member announcing its name, public keys and whether
+//! it is online, signed and encrypted under the epoch key so the broker
+//! learns no names and no keys.
+//!
+//! Records carry a sequence number that only grows, so the broker cannot
+//! roll a member back to an older retained record.
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+
+use super::wire::Kind;
+use super::{EpochContext, OpenError, sealed};
+use crate::identity::{Identity, PublicIdentity};
+
+const PRESENCE_LABEL: &[u8] = b"sotto/v1/presence";
+
+/// Whether a member is reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Connected.
+    Online,
+    /// Left, or lost (published by the broker as the member's last will).
+    Offline,
+}
+
+/// A verified presence record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// The member announcing itself.
+    pub member: PublicIdentity,
+    /// Grows with every record the member publishes in this room.
+    pub seq: u64,
+    /// When the record was made, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Online or offline.
+    pub status: Status,
+}
+
+/// Seals a presence record for `member`.
+pub fn seal<R: CryptoRng + ?Sized>(
+    context: EpochContext<'_>,
+    member: &Identity,
+    seq: u64,
+    at_ms: u64,
+    status: Status,
+    rng: &mut R,
+) -> Vec<u8> {
+    let record = Presence {
+        member: member.public(),
+        seq,
+        at_ms,
+        status,
+    };
+    sealed::seal(
+        Kind::Presence,
+        PRESENCE_LABEL,
+        context,
+        member,
+        &record,
+        rng,
+    )
+}
+
+/// Decrypts and verifies a presence record; the inverse of [`seal`].
+pub fn open(context: EpochContext<'_>, bytes: &[u8]) -> Result<Presence, OpenError> {
+    sealed::open(
+        Kind::Presence,
+        PRESENCE_LABEL,
+        context,
+        bytes,
+        |p: &Presence| &p.member,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room::RoomId;
+    use crate::secret::SymmetricKey;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    #[test]
+    fn round_trips_and_hides_name_and_keys() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let alice = Identity::generate("alice", &mut rng).unwrap();
+        let room = RoomId([1; 16]);
+        let key = SymmetricKey::from_bytes([2; 32]);
+        let context = EpochContext {
+            room_id: &room,
+            epoch: 0,
+            key: &key,
+        };
+        let bytes = seal(context, &alice, 4, 99, Status::Online, &mut rng);
+        for needle in [
+            &b"alice"[..],
+            &alice.public().signing,
+            &alice.public().agreement,
+        ] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+        }
+        let record = open(context, &bytes).unwrap();
+        assert_eq!(record.member, alice.public());
+        assert_eq!((record.seq, record.status), (4, Status::Online));
+        // A presence record is not a message, and vice versa.
+        assert_eq!(
+            super::super::message::open(context, &bytes),
+            Err(OpenError::WrongKind(Kind::Presence))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn opening_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let room = RoomId([1; 16]);
+            let key = SymmetricKey::from_bytes([2; 32]);
+            let context = EpochContext { room_id: &room, epoch: 0, key: &key };
+            prop_assert!(open(context, &bytes).is_err());
+        }
+    }
+}

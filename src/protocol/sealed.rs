@@ -1,0 +1,137 @@
+//! Sign-then-encrypt under the epoch key, shared by messages and presence.
+//!
+//! ```text
+//! payload    = header || postcard(nonce[24], ciphertext)
+//! aad        = "sotto/v1/aad" || room_id[16] || header
+//! ciphertext = XChaCha20-Poly1305(epoch_key, nonce, aad, content || signature[64])
+//! signature  = Ed25519(sender, label || room_id[16] || header || content)
+//! ```
+//!
+//! The header is authenticated byte for byte as received, and both the
+//! AEAD and the signature bind the room id and the epoch, so a payload
+//! cannot be moved to another room or epoch. `content` is postcard and
+//! carries the sender's public identity; the signature is checked against
+//! that identity with `verify_strict`.
+
+use ed25519_dalek::Signature;
+use rand_core::CryptoRng;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::OpenError;
+use super::wire::{self, Header, Kind, MAX_ENVELOPE_LEN};
+use crate::crypto::{self, NONCE_LEN};
+use crate::identity::{Identity, PublicIdentity, validate_name};
+use crate::room::RoomId;
+use crate::secret::SymmetricKey;
+
+const AAD_LABEL: &[u8] = b"sotto/v1/aad";
+const SIGNATURE_LEN: usize = 64;
+
+/// The keys a payload is sealed under: a room and one of its epochs.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochContext<'a> {
+    /// The room's secret id.
+    pub room_id: &'a RoomId,
+    /// The epoch number.
+    pub epoch: u64,
+    /// The epoch's key.
+    pub key: &'a SymmetricKey,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SealedBody {
+    #[serde(with = "crate::hex::array")]
+    nonce: [u8; NONCE_LEN],
+    ciphertext: Vec<u8>,
+}
+
+/// Associated data for a payload: binds it to a room and its exact header.
+pub(crate) fn aad(room_id: &RoomId, header_bytes: &[u8]) -> Vec<u8> {
+    [AAD_LABEL, &room_id.0, header_bytes].concat()
+}
+
+/// The bytes a signature covers.
+pub(crate) fn signed_bytes(
+    label: &[u8],
+    room_id: &RoomId,
+    header_bytes: &[u8],
+    content: &[u8],
+) -> Vec<u8> {
+    [label, &room_id.0, header_bytes, content].concat()
+}
+
+/// Signs `content` as `sender`, then encrypts it under the epoch key.
+pub(crate) fn seal<T: Serialize, R: CryptoRng + ?Sized>(
+    kind: Kind,
+    label: &[u8],
+    context: EpochContext<'_>,
+    sender: &Identity,
+    content: &T,
+    rng: &mut R,
+) -> Vec<u8> {
+    let header = Header::new(kind, context.epoch);
+    let header_bytes = wire::to_bytes(&header);
+    let mut plaintext = Zeroizing::new(wire::to_bytes(content));
+    let signature = sender.sign(&signed_bytes(
+        label,
+        context.room_id,
+        &header_bytes,
+        &plaintext,
+    ));
+    plaintext.extend_from_slice(&signature.to_bytes());
+    let (nonce, ciphertext) = crypto::seal(
+        context.key,
+        &aad(context.room_id, &header_bytes),
+        &plaintext,
+        rng,
+    );
+    wire::encode(&header, &SealedBody { nonce, ciphertext })
+}
+
+/// Decrypts and verifies a payload sealed by [`seal`]; `signer` picks the
+/// claimed sender's identity out of the decoded content.
+pub(crate) fn open<T: DeserializeOwned>(
+    kind: Kind,
+    label: &[u8],
+    context: EpochContext<'_>,
+    bytes: &[u8],
+    signer: impl Fn(&T) -> &PublicIdentity,
+) -> Result<T, OpenError> {
+    let framed = wire::frame(bytes)?;
+    if framed.header.kind != kind {
+        return Err(OpenError::WrongKind(framed.header.kind));
+    }
+    if framed.header.epoch != context.epoch {
+        return Err(OpenError::WrongEpoch {
+            got: framed.header.epoch,
+            current: context.epoch,
+        });
+    }
+    let body: SealedBody = wire::decode_exact(framed.body, MAX_ENVELOPE_LEN)?;
+    let plaintext = crypto::open(
+        context.key,
+        &body.nonce,
+        &aad(context.room_id, framed.header_bytes),
+        &body.ciphertext,
+    )?;
+    let split = plaintext
+        .len()
+        .checked_sub(SIGNATURE_LEN)
+        .ok_or(OpenError::Malformed)?;
+    let (content_bytes, signature_bytes) = plaintext.split_at(split);
+    let content: T = wire::decode_exact(content_bytes, MAX_ENVELOPE_LEN)?;
+    let claimed = signer(&content);
+    validate_name(&claimed.name).map_err(|_| OpenError::Malformed)?;
+    let key = claimed
+        .verifying_key()
+        .ok_or(OpenError::Forged("the sender's signing key is invalid"))?;
+    let signature = Signature::from_slice(signature_bytes).map_err(|_| OpenError::Malformed)?;
+    key.verify_strict(
+        &signed_bytes(label, context.room_id, framed.header_bytes, content_bytes),
+        &signature,
+    )
+    .map_err(|_| OpenError::Forged("the signature does not match the claimed sender"))?;
+    Ok(content)
+}

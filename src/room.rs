@@ -1,0 +1,659 @@
+//! Room state: the room's secret id, its current epoch and key, the members
+//! seen so far with their trust level and replay windows, and the derived
+//! topic ids. Pure: it decides what a received payload means and what to
+//! remember; [`crate::store`] saves it and the transport moves the bytes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto;
+use crate::identity::{Fingerprint, Identity, PublicIdentity};
+use crate::invite::Invite;
+use crate::protocol::message::{self, Body, Message};
+use crate::protocol::presence::{self, Status};
+use crate::protocol::{EpochContext, OpenError};
+use crate::replay::{ReplayError, ReplayWindow};
+use crate::secret::SymmetricKey;
+
+/// Longest room name, in bytes.
+pub const MAX_ROOM_NAME_LEN: usize = 64;
+
+const MESSAGE_TOPIC_LABEL: &str = "sotto/v1/topic/messages";
+const ROOM_TOPIC_LABEL: &str = "sotto/v1/topic/room";
+const MEMBER_TOPIC_LABEL: &str = "sotto/v1/topic/member";
+
+/// A room's secret 128-bit id. Only members know it; topics are derived
+/// from it (and from the epoch key) so the broker never sees it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RoomId(#[serde(with = "crate::hex::array")] pub [u8; 16]);
+
+impl RoomId {
+    /// A fresh random id.
+    pub fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        Self(id)
+    }
+
+    /// Hex form, used for the state file name.
+    pub fn to_hex(&self) -> String {
+        crate::hex::encode(&self.0)
+    }
+}
+
+impl fmt::Debug for RoomId {
+    /// Shows only a prefix: the id is a room secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoomId({}…)", crate::hex::encode(&self.0[..3]))
+    }
+}
+
+/// Why a room name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "room names are 1 to {MAX_ROOM_NAME_LEN} characters without spaces at the ends or control characters"
+)]
+pub struct RoomNameError;
+
+/// Checks a room name: printable, trimmed, short.
+pub fn validate_room_name(name: &str) -> Result<(), RoomNameError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_ROOM_NAME_LEN
+        && name.trim() == name
+        && !name.chars().any(char::is_control);
+    if ok { Ok(()) } else { Err(RoomNameError) }
+}
+
+/// How far we trust that a member's keys are really theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trust {
+    /// Trusted on first use: seen, never compared.
+    Tofu,
+    /// The fingerprint came inside the invite we joined with, which came
+    /// over the out-of-band channel.
+    Invite,
+    /// The user compared fingerprints (`sotto verify`).
+    Verified,
+    /// This is us.
+    Own,
+}
+
+impl Trust {
+    /// Whether the user can rely on this member's identity.
+    pub fn is_verified(self) -> bool {
+        !matches!(self, Trust::Tofu)
+    }
+}
+
+/// What the room knows about one member (one key pair).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member's public identity as first seen.
+    pub identity: PublicIdentity,
+    /// When this key was first seen (ms since the Unix epoch).
+    pub first_seen_ms: u64,
+    /// When the member was last heard from.
+    pub last_seen_ms: u64,
+    /// Trust level.
+    pub trust: Trust,
+    /// Whether the last presence record said online.
+    pub online: bool,
+    /// The newest presence sequence number accepted.
+    pub presence_seq: u64,
+    /// Replay window over this member's message sequence numbers.
+    pub replay: ReplayWindow,
+    /// Set when this key arrived under a name another key already had.
+    pub replaces: Option<Fingerprint>,
+}
+
+impl Member {
+    fn new(identity: PublicIdentity, now_ms: u64, trust: Trust) -> Self {
+        Self {
+            identity,
+            first_seen_ms: now_ms,
+            last_seen_ms: now_ms,
+            trust,
+            online: false,
+            presence_seq: 0,
+            replay: ReplayWindow::default(),
+            replaces: None,
+        }
+    }
+}
+
+/// Something the user must be told about while receiving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A key never seen before joined under a fresh name.
+    NewMember {
+        /// Its name.
+        name: String,
+        /// Its fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// A new key uses a name another key already had: the member
+    /// reinstalled, or someone is impersonating them.
+    KeyChanged {
+        /// The name both keys claim.
+        name: String,
+        /// The key we knew.
+        old: Fingerprint,
+        /// The new key.
+        new: Fingerprint,
+        /// Whether the old key was verified (then sending is blocked until
+        /// the user acknowledges).
+        was_verified: bool,
+    },
+    /// The sender's sequence numbers jumped: messages were lost (the
+    /// broker's queue overflowed, or they were dropped).
+    Missed {
+        /// The sender's name.
+        name: String,
+        /// How many messages are missing.
+        count: u64,
+    },
+}
+
+/// A message that passed every check, ready to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The sender's name (untrusted text: escape before printing).
+    pub from: String,
+    /// The sender's fingerprint.
+    pub fingerprint: Fingerprint,
+    /// The sender's trust level.
+    pub trust: Trust,
+    /// The sender's sequence number.
+    pub seq: u64,
+    /// When the sender says it was sent.
+    pub sent_at_ms: u64,
+    /// The text.
+    pub body: Body,
+    /// Things to tell the user before the message.
+    pub notices: Vec<Notice>,
+}
+
+/// What a received payload turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received<T> {
+    /// From another member, checked.
+    Accepted(T),
+    /// Our own payload coming back from the broker: not shown again.
+    OwnEcho,
+}
+
+/// A presence change worth showing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceUpdate {
+    /// The member's name.
+    pub name: String,
+    /// Their fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Online or offline now.
+    pub status: Status,
+    /// Whether this changed what we knew.
+    pub changed: bool,
+    /// Key-change and new-member notices.
+    pub notices: Vec<Notice>,
+}
+
+/// Why a local room operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    /// A verified member's key changed; the user must acknowledge first.
+    #[error(
+        "{0}'s key changed since you verified it; compare fingerprints again and run `sotto verify`, or acknowledge the change, before sending"
+    )]
+    SendBlocked(String),
+    /// The text is too long for one message.
+    #[error(transparent)]
+    Seal(#[from] message::SealError),
+    /// No member by that name.
+    #[error("no member called {0:?} in this room")]
+    UnknownMember(String),
+    /// The typed fingerprint matches no key of that member.
+    #[error("the fingerprint does not match {0}'s key; do not trust this key")]
+    FingerprintMismatch(String),
+}
+
+/// One room as this member sees it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    name: String,
+    id: RoomId,
+    epoch: u64,
+    #[serde(with = "stored_key")]
+    epoch_key: SymmetricKey,
+    own: Fingerprint,
+    inviter: Option<Fingerprint>,
+    created_ms: u64,
+    next_seq: u64,
+    next_presence_seq: u64,
+    members: BTreeMap<Fingerprint, Member>,
+    /// Names whose verified key changed and that the user has not yet
+    /// acknowledged; sending is refused while this is non-empty.
+    blocked_by: Vec<String>,
+}
+
+impl fmt::Debug for Room {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Room")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .field("epoch", &self.epoch)
+            .field("members", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Room {
+    /// A new room with a fresh id and key, with `me` as its only member.
+    pub fn create<R: CryptoRng + ?Sized>(
+        name: &str,
+        me: &PublicIdentity,
+        now_ms: u64,
+        rng: &mut R,
+    ) -> Result<Self, RoomNameError> {
+        validate_room_name(name)?;
+        Ok(Self::with_keys(
+            name,
+            RoomId::random(rng),
+            0,
+            SymmetricKey::random(rng),
+            me,
+            None,
+            now_ms,
+        ))
+    }
+
+    /// The room an invite describes, as joined by `me` under `local_name`.
+    pub fn join(
+        invite: &Invite,
+        local_name: &str,
+        me: &PublicIdentity,
+        now_ms: u64,
+    ) -> Result<Self, RoomNameError> {
+        validate_room_name(local_name)?;
+        Ok(Self::with_keys(
+            local_name,
+            invite.room_id,
+            invite.epoch,
+            invite.epoch_key.clone(),
+            me,
+            Some(invite.inviter),
+            now_ms,
+        ))
+    }
+
+    fn with_keys(
+        name: &str,
+        id: RoomId,
+        epoch: u64,
+        epoch_key: SymmetricKey,
+        me: &PublicIdentity,
+        inviter: Option<Fingerprint>,
+        now_ms: u64,
+    ) -> Self {
+        let own = me.fingerprint();
+        let mut members = BTreeMap::new();
+        members.insert(own, Member::new(me.clone(), now_ms, Trust::Own));
+        Self {
+            name: name.to_owned(),
+            id,
+            epoch,
+            epoch_key,
+            own,
+            inviter,
+            created_ms: now_ms,
+            next_seq: 1,
+            next_presence_seq: 1,
+            members,
+            blocked_by: Vec::new(),
+        }
+    }
+
+    /// The local name of the room.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The room's secret id.
+    pub fn id(&self) -> &RoomId {
+        &self.id
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// When this member created or joined the room.
+    pub fn created_ms(&self) -> u64 {
+        self.created_ms
+    }
+
+    /// Members by fingerprint, ourselves included.
+    pub fn members(&self) -> &BTreeMap<Fingerprint, Member> {
+        &self.members
+    }
+
+    /// Our own fingerprint in this room.
+    pub fn own_fingerprint(&self) -> Fingerprint {
+        self.own
+    }
+
+    /// Names whose key change still needs acknowledging.
+    pub fn blocked_by(&self) -> &[String] {
+        &self.blocked_by
+    }
+
+    /// The keys payloads of the current epoch are sealed under.
+    pub fn context(&self) -> EpochContext<'_> {
+        EpochContext {
+            room_id: &self.id,
+            epoch: self.epoch,
+            key: &self.epoch_key,
+        }
+    }
+
+    /// An invite to the current epoch, made by `me`.
+    pub fn invite(&self) -> Invite {
+        Invite {
+            room_id: self.id,
+            epoch: self.epoch,
+            epoch_key: self.epoch_key.clone(),
+            room_name: self.name.clone(),
+            inviter: self.own,
+        }
+    }
+
+    /// Whether an invite is for this room (any epoch).
+    pub fn is_same_room(&self, invite: &Invite) -> bool {
+        self.id == invite.room_id
+    }
+
+    /// The opaque topic segment for this epoch's messages and presence:
+    /// derived from the epoch key, so it changes when the key rotates and
+    /// a removed member can no longer even find the traffic.
+    pub fn epoch_topic_id(&self) -> String {
+        let mut id = [0u8; 16];
+        crypto::derive_into(
+            self.epoch_key.as_bytes(),
+            &self.id.0,
+            MESSAGE_TOPIC_LABEL,
+            &self.epoch.to_be_bytes(),
+            &mut id,
+        );
+        crate::hex::encode(&id)
+    }
+
+    /// The opaque topic segment for the room's key slots: stable across
+    /// epochs, so a member who missed a rotation can still find its slot.
+    pub fn room_topic_id(&self) -> String {
+        let mut id = [0u8; 16];
+        crypto::derive_into(&self.id.0, &[], ROOM_TOPIC_LABEL, &[], &mut id);
+        crate::hex::encode(&id)
+    }
+
+    /// A member's opaque id inside this room's topics: different in every
+    /// room, so the broker cannot link one person across rooms by it.
+    pub fn member_topic_id(&self, member: &Fingerprint) -> String {
+        let mut id = [0u8; 8];
+        crypto::derive_into(&self.id.0, &[], MEMBER_TOPIC_LABEL, &member.0, &mut id);
+        crate::hex::encode(&id)
+    }
+
+    /// Seals a message from us, taking the next sequence number. Save the
+    /// room before publishing so a crash never reuses a number.
+    pub fn seal_message<R: CryptoRng + ?Sized>(
+        &mut self,
+        me: &Identity,
+        body: Body,
+        now_ms: u64,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, RoomError> {
+        if let Some(name) = self.blocked_by.first() {
+            return Err(RoomError::SendBlocked(name.clone()));
+        }
+        let seq = self.next_seq;
+        let bytes = message::seal(self.context(), me, seq, now_ms, body, rng)?;
+        self.next_seq += 1;
+        Ok(bytes)
+    }
+
+    /// Seals our presence record, taking the next presence sequence number.
+    pub fn seal_presence<R: CryptoRng + ?Sized>(
+        &mut self,
+        me: &Identity,
+        status: Status,
+        now_ms: u64,
+        rng: &mut R,
+    ) -> Vec<u8> {
+        let seq = self.next_presence_seq;
+        self.next_presence_seq += 1;
+        presence::seal(self.context(), me, seq, now_ms, status, rng)
+    }
+
+    /// Checks a received message and records what it teaches us.
+    ///
+    /// On error nothing is changed, so a forged or replayed payload cannot
+    /// alter the room's state.
+    pub fn receive_message(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Received<Delivery>, OpenError> {
+        let message = message::open(self.context(), bytes)?;
+        let fingerprint = message.sender.fingerprint();
+        if fingerprint == self.own {
+            return Ok(Received::OwnEcho);
+        }
+        let admission = self.admit(&message.sender, fingerprint, now_ms)?;
+        let mut window = self
+            .members
+            .get(&fingerprint)
+            .map(|m| m.replay.clone())
+            .unwrap_or_default();
+        let accepted = window.accept(message.seq).map_err(|err| match err {
+            ReplayError::Duplicate(seq) => OpenError::Replayed(seq),
+            ReplayError::TooOld(seq) => OpenError::Stale(seq),
+            ReplayError::Zero => OpenError::Malformed,
+        })?;
+        let mut notices = self.commit_admission(admission, now_ms);
+        let member = self.members.entry(fingerprint).or_insert_with(|| {
+            // commit_admission always inserts new members; this is a
+            // fallback that keeps the function total.
+            Member::new(message.sender.clone(), now_ms, Trust::Tofu)
+        });
+        member.replay = window;
+        member.last_seen_ms = now_ms;
+        if accepted.skipped > 0 {
+            notices.push(Notice::Missed {
+                name: member.identity.name.clone(),
+                count: accepted.skipped,
+            });
+        }
+        let Message {
+            seq,
+            sent_at_ms,
+            body,
+            ..
+        } = message;
+        Ok(Received::Accepted(Delivery {
+            from: member.identity.name.clone(),
+            fingerprint,
+            trust: member.trust,
+            seq,
+            sent_at_ms,
+            body,
+            notices,
+        }))
+    }
+
+    /// Checks a received presence record and updates the member's status.
+    pub fn receive_presence(
+        &mut self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Received<PresenceUpdate>, OpenError> {
+        let record = presence::open(self.context(), bytes)?;
+        let fingerprint = record.member.fingerprint();
+        if fingerprint == self.own {
+            return Ok(Received::OwnEcho);
+        }
+        let admission = self.admit(&record.member, fingerprint, now_ms)?;
+        if let Some(known) = self.members.get(&fingerprint)
+            && record.seq <= known.presence_seq
+        {
+            return Err(OpenError::OutdatedPresence(record.seq));
+        }
+        let notices = self.commit_admission(admission, now_ms);
+        let online = record.status == Status::Online;
+        let member = self
+            .members
+            .entry(fingerprint)
+            .or_insert_with(|| Member::new(record.member.clone(), now_ms, Trust::Tofu));
+        let changed = member.online != online || member.presence_seq == 0;
+        member.online = online;
+        member.presence_seq = record.seq;
+        member.last_seen_ms = now_ms;
+        Ok(Received::Accepted(PresenceUpdate {
+            name: member.identity.name.clone(),
+            fingerprint,
+            status: record.status,
+            changed,
+            notices,
+        }))
+    }
+
+    /// Decides whether a sender's claimed identity is acceptable, without
+    /// changing anything yet.
+    fn admit(
+        &self,
+        claimed: &PublicIdentity,
+        fingerprint: Fingerprint,
+        now_ms: u64,
+    ) -> Result<Admission, OpenError> {
+        if let Some(known) = self.members.get(&fingerprint) {
+            if known.identity.name != claimed.name {
+                return Err(OpenError::Forged(
+                    "a member's key is claiming another member's name",
+                ));
+            }
+            return Ok(Admission::Known);
+        }
+        let previous = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.identity.name == claimed.name)
+            .max_by_key(|(_, m)| m.first_seen_ms)
+            .map(|(fp, m)| (*fp, m.trust));
+        let trust = if self.inviter == Some(fingerprint) {
+            Trust::Invite
+        } else {
+            Trust::Tofu
+        };
+        let mut member = Member::new(claimed.clone(), now_ms, trust);
+        member.replaces = previous.map(|(fp, _)| fp);
+        Ok(Admission::New {
+            member: Box::new(member),
+            previous,
+        })
+    }
+
+    fn commit_admission(&mut self, admission: Admission, _now_ms: u64) -> Vec<Notice> {
+        let Admission::New { member, previous } = admission else {
+            return Vec::new();
+        };
+        let name = member.identity.name.clone();
+        let new = member.identity.fingerprint();
+        let notice = match previous {
+            None => Notice::NewMember {
+                name: name.clone(),
+                fingerprint: new,
+            },
+            Some((old, old_trust)) => {
+                let was_verified = old_trust.is_verified();
+                if was_verified && !self.blocked_by.contains(&name) {
+                    self.blocked_by.push(name.clone());
+                }
+                Notice::KeyChanged {
+                    name: name.clone(),
+                    old,
+                    new,
+                    was_verified,
+                }
+            }
+        };
+        self.members.insert(new, *member);
+        vec![notice]
+    }
+
+    /// Marks a member's key verified after the user compared fingerprints
+    /// out of band. `member` is a name; when several keys share it, the one
+    /// whose fingerprint matches is verified and the others are left as
+    /// they are.
+    pub fn verify(&mut self, member: &str, typed: &str) -> Result<Fingerprint, RoomError> {
+        let candidates: Vec<Fingerprint> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.identity.name == member)
+            .map(|(fp, _)| *fp)
+            .collect();
+        if candidates.is_empty() {
+            return Err(RoomError::UnknownMember(member.to_owned()));
+        }
+        let matching = candidates
+            .into_iter()
+            .find(|fp| fp.matches_typed(typed))
+            .ok_or_else(|| RoomError::FingerprintMismatch(member.to_owned()))?;
+        if let Some(found) = self.members.get_mut(&matching)
+            && found.trust != Trust::Own
+        {
+            found.trust = Trust::Verified;
+        }
+        self.blocked_by.retain(|name| name != member);
+        Ok(matching)
+    }
+
+    /// Lets the user keep sending after seeing key-change warnings,
+    /// without verifying (the new keys stay unverified).
+    pub fn acknowledge_key_changes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.blocked_by)
+    }
+}
+
+enum Admission {
+    Known,
+    New {
+        member: Box<Member>,
+        previous: Option<(Fingerprint, Trust)>,
+    },
+}
+
+mod stored_key {
+    //! Epoch keys in the room's state file (which is written 0600).
+
+    use serde::{Deserializer, Serializer};
+
+    use crate::secret::SymmetricKey;
+
+    pub fn serialize<S: Serializer>(key: &SymmetricKey, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::hex::array::serialize(key.as_bytes(), serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<SymmetricKey, D::Error> {
+        let mut bytes: [u8; 32] = crate::hex::array::deserialize(deserializer)?;
+        let key = SymmetricKey::from_bytes(bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,282 @@
+use super::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+struct World {
+    rng: ChaCha20Rng,
+    alice: Identity,
+    bob: Identity,
+    mallory: Identity,
+    alice_room: Room,
+    bob_room: Room,
+}
+
+fn world() -> World {
+    let mut rng = ChaCha20Rng::seed_from_u64(42);
+    let alice = Identity::generate("alice", &mut rng).unwrap();
+    let bob = Identity::generate("bob", &mut rng).unwrap();
+    let mallory = Identity::generate("mallory", &mut rng).unwrap();
+    let alice_room = Room::create("ops", &alice.public(), 1_000, &mut rng).unwrap();
+    let invite = Invite::decode(&alice_room.invite().encode()).unwrap();
+    let bob_room = Room::join(&invite, "ops", &bob.public(), 2_000).unwrap();
+    World {
+        rng,
+        alice,
+        bob,
+        mallory,
+        alice_room,
+        bob_room,
+    }
+}
+
+fn text(s: &str) -> Body {
+    Body::Text(s.into())
+}
+
+fn delivered(result: Result<Received<Delivery>, OpenError>) -> Delivery {
+    match result {
+        Ok(Received::Accepted(delivery)) => delivery,
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_joined_room_reads_the_creators_messages_and_trusts_the_inviter() {
+    let mut w = world();
+    assert_eq!(w.bob_room.epoch_topic_id(), w.alice_room.epoch_topic_id());
+    let bytes = w
+        .alice_room
+        .seal_message(&w.alice, text("hi bob"), 3_000, &mut w.rng)
+        .unwrap();
+    let delivery = delivered(w.bob_room.receive_message(&bytes, 3_100));
+    assert_eq!(delivery.from, "alice");
+    assert_eq!(delivery.fingerprint, w.alice.fingerprint());
+    assert_eq!(delivery.trust, Trust::Invite);
+    assert_eq!(delivery.body, text("hi bob"));
+    assert!(matches!(delivery.notices[..], [Notice::NewMember { .. }]));
+}
+
+#[test]
+fn own_messages_coming_back_are_echoes() {
+    let mut w = world();
+    let bytes = w
+        .alice_room
+        .seal_message(&w.alice, text("x"), 0, &mut w.rng)
+        .unwrap();
+    assert_eq!(
+        w.alice_room.receive_message(&bytes, 0),
+        Ok(Received::OwnEcho)
+    );
+}
+
+#[test]
+fn a_replay_is_refused_even_after_a_restart() {
+    let mut w = world();
+    let bytes = w
+        .alice_room
+        .seal_message(&w.alice, text("once"), 0, &mut w.rng)
+        .unwrap();
+    delivered(w.bob_room.receive_message(&bytes, 0));
+    assert_eq!(
+        w.bob_room.receive_message(&bytes, 0),
+        Err(OpenError::Replayed(1))
+    );
+    let saved = serde_json::to_string(&w.bob_room).unwrap();
+    let mut restarted: Room = serde_json::from_str(&saved).unwrap();
+    assert_eq!(restarted, w.bob_room);
+    assert_eq!(
+        restarted.receive_message(&bytes, 0),
+        Err(OpenError::Replayed(1))
+    );
+}
+
+#[test]
+fn skipped_sequence_numbers_are_reported_as_missed() {
+    let mut w = world();
+    let first = w
+        .alice_room
+        .seal_message(&w.alice, text("1"), 0, &mut w.rng)
+        .unwrap();
+    for _ in 0..3 {
+        w.alice_room
+            .seal_message(&w.alice, text("lost"), 0, &mut w.rng)
+            .unwrap();
+    }
+    let fifth = w
+        .alice_room
+        .seal_message(&w.alice, text("5"), 0, &mut w.rng)
+        .unwrap();
+    delivered(w.bob_room.receive_message(&first, 0));
+    let delivery = delivered(w.bob_room.receive_message(&fifth, 0));
+    assert_eq!(
+        delivery.notices,
+        vec![Notice::Missed {
+            name: "alice".into(),
+            count: 3
+        }]
+    );
+}
+
+#[test]
+fn a_members_key_claiming_another_members_name_is_forged() {
+    let mut w = world();
+    let invite = w.alice_room.invite();
+    let mut mallory_room = Room::join(&invite, "ops", &w.mallory.public(), 0).unwrap();
+    // Bob learns mallory's key under her own name first.
+    let honest = mallory_room
+        .seal_message(&w.mallory, text("hi"), 0, &mut w.rng)
+        .unwrap();
+    delivered(w.bob_room.receive_message(&honest, 0));
+    // Now mallory's client renames her identity to "alice".
+    let posing = Identity::from_secrets(
+        "alice".into(),
+        &w.mallory.signing_seed(),
+        *w.mallory.agreement_bytes(),
+    );
+    let forged = mallory_room
+        .seal_message(&posing, text("I am alice"), 0, &mut w.rng)
+        .unwrap();
+    let before = w.bob_room.clone();
+    assert!(matches!(
+        w.bob_room.receive_message(&forged, 0),
+        Err(OpenError::Forged(_))
+    ));
+    assert_eq!(
+        w.bob_room, before,
+        "a refused payload must not change state"
+    );
+}
+
+#[test]
+fn a_new_key_under_a_verified_name_is_flagged_and_blocks_sending() {
+    let mut w = world();
+    let hello = w
+        .alice_room
+        .seal_message(&w.alice, text("hi"), 0, &mut w.rng)
+        .unwrap();
+    delivered(w.bob_room.receive_message(&hello, 0));
+    let alice_fp = w.alice.fingerprint().to_string();
+    w.bob_room.verify("alice", &alice_fp).unwrap();
+
+    // Someone with a fresh key (holding the room key) claims to be alice.
+    let impostor = Identity::generate("alice", &mut w.rng).unwrap();
+    let mut impostor_room =
+        Room::join(&w.alice_room.invite(), "ops", &impostor.public(), 0).unwrap();
+    let fake = impostor_room
+        .seal_message(&impostor, text("it's me, new laptop"), 0, &mut w.rng)
+        .unwrap();
+    let delivery = delivered(w.bob_room.receive_message(&fake, 0));
+    assert_eq!(delivery.trust, Trust::Tofu);
+    assert_eq!(
+        delivery.notices,
+        vec![Notice::KeyChanged {
+            name: "alice".into(),
+            old: w.alice.fingerprint(),
+            new: impostor.fingerprint(),
+            was_verified: true,
+        }]
+    );
+    assert_eq!(
+        w.bob_room.seal_message(&w.bob, text("ok"), 0, &mut w.rng),
+        Err(RoomError::SendBlocked("alice".into()))
+    );
+    // The real alice stays verified; the new key is not.
+    assert_eq!(
+        w.bob_room.members()[&w.alice.fingerprint()].trust,
+        Trust::Verified
+    );
+    assert_eq!(
+        w.bob_room.members()[&impostor.fingerprint()].trust,
+        Trust::Tofu
+    );
+    assert_eq!(
+        w.bob_room.acknowledge_key_changes(),
+        vec!["alice".to_string()]
+    );
+    assert!(
+        w.bob_room
+            .seal_message(&w.bob, text("ok"), 0, &mut w.rng)
+            .is_ok()
+    );
+}
+
+#[test]
+fn verify_accepts_only_the_right_fingerprint() {
+    let mut w = world();
+    let hello = w
+        .bob_room
+        .seal_message(&w.bob, text("hi"), 0, &mut w.rng)
+        .unwrap();
+    delivered(w.alice_room.receive_message(&hello, 0));
+    assert_eq!(
+        w.alice_room
+            .verify("bob", &w.alice.fingerprint().to_string()),
+        Err(RoomError::FingerprintMismatch("bob".into()))
+    );
+    assert_eq!(
+        w.alice_room.members()[&w.bob.fingerprint()].trust,
+        Trust::Tofu
+    );
+    assert_eq!(
+        w.alice_room.verify("carol", "1"),
+        Err(RoomError::UnknownMember("carol".into()))
+    );
+    let fp = w
+        .alice_room
+        .verify("bob", &w.bob.fingerprint().to_string())
+        .unwrap();
+    assert_eq!(fp, w.bob.fingerprint());
+    assert_eq!(w.alice_room.members()[&fp].trust, Trust::Verified);
+}
+
+#[test]
+fn presence_marks_members_online_and_refuses_rollback() {
+    let mut w = world();
+    let online = w
+        .alice_room
+        .seal_presence(&w.alice, Status::Online, 0, &mut w.rng);
+    let offline = w
+        .alice_room
+        .seal_presence(&w.alice, Status::Offline, 0, &mut w.rng);
+    match w.bob_room.receive_presence(&offline, 0) {
+        Ok(Received::Accepted(update)) => assert_eq!(update.status, Status::Offline),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        w.bob_room.receive_presence(&online, 0),
+        Err(OpenError::OutdatedPresence(1))
+    );
+    assert!(!w.bob_room.members()[&w.alice.fingerprint()].online);
+}
+
+#[test]
+fn payloads_from_another_room_are_refused() {
+    let mut w = world();
+    let mut other = Room::create("ops", &w.alice.public(), 0, &mut w.rng).unwrap();
+    let bytes = other
+        .seal_message(&w.alice, text("x"), 0, &mut w.rng)
+        .unwrap();
+    assert!(w.bob_room.receive_message(&bytes, 0).is_err());
+}
+
+#[test]
+fn topic_ids_are_opaque_and_differ_between_rooms_and_members() {
+    let mut w = world();
+    let other = Room::create("ops", &w.alice.public(), 0, &mut w.rng).unwrap();
+    assert_ne!(other.epoch_topic_id(), w.alice_room.epoch_topic_id());
+    assert_ne!(other.room_topic_id(), w.alice_room.room_topic_id());
+    assert_ne!(w.alice_room.epoch_topic_id(), w.alice_room.room_topic_id());
+    let a = w.alice_room.member_topic_id(&w.alice.fingerprint());
+    assert_ne!(a, other.member_topic_id(&w.alice.fingerprint()));
+    assert_ne!(a, w.alice_room.member_topic_id(&w.bob.fingerprint()));
+    assert!(!w.alice_room.epoch_topic_id().contains("ops"));
+    let _ = &w.bob;
+}
+
+#[test]
+fn room_names_are_validated() {
+    assert!(validate_room_name("ops").is_ok());
+    assert!(validate_room_name("").is_err());
+    assert!(validate_room_name("a\nb").is_err());
+    assert!(validate_room_name(&"x".repeat(65)).is_err());
+}
