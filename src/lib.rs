@@ -13,6 +13,7 @@
 //! - [`protocol`]: the envelope, messages, presence, sealed epoch keys.
 //! - [`replay`]: per-sender replay windows.
 //! - [`room`]: room state, members, trust, topic ids.
+//! - [`sanitize`]: untrusted text made safe for the terminal.
 //! - [`store`]: state on disk (atomic writes, 0600, locking).
 
 #![forbid(unsafe_code)]
@@ -26,5 +27,6 @@ pub mod keyfile;
 pub mod protocol;
 pub mod replay;
 pub mod room;
+pub mod sanitize;
 pub mod secret;
 pub mod store;

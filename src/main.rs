@@ -1,1 +1,20 @@
-fn main() {}
+//! The `sotto` binary: parse arguments, run the command, map errors to an
+//! exit code. Usage errors exit 2 (clap); runtime errors print one line on
+//! stderr and exit 1.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sotto: {}", cli::describe(&err));
+            ExitCode::from(1)
+        }
+    }
+}

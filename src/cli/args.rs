@@ -1,0 +1,120 @@
+//! Argument definitions. Every global option also reads an environment
+//! variable, so scripts can set them once.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// End-to-end encrypted chat rooms over MQTT: the broker only relays ciphertext.
+#[derive(Debug, Parser)]
+#[command(name = "sotto", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Where identity and state live [default: $XDG_CONFIG_HOME/sotto or ~/.config/sotto]
+    #[arg(long, env = "SOTTO_HOME", global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// MQTT broker: mqtt://host:port or mqtts://host:port
+    #[arg(
+        long,
+        env = "SOTTO_BROKER",
+        global = true,
+        value_name = "URL",
+        default_value = "mqtt://127.0.0.1:1883"
+    )]
+    pub broker: String,
+
+    /// Broker username (the password comes from SOTTO_PASSWORD)
+    #[arg(long, env = "SOTTO_USERNAME", global = true)]
+    pub username: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create your identity (once): an Ed25519 signing key and an X25519 key
+    Init {
+        /// The name others will see
+        #[arg(long)]
+        name: String,
+        /// Replace an existing identity (its key is lost)
+        #[arg(long)]
+        force: bool,
+        /// Protect the key file with a passphrase (asked for, or SOTTO_PASSPHRASE)
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Show your name and fingerprint
+    Whoami,
+    /// Change, add or remove the passphrase on your key file
+    Passphrase {
+        /// Remove the passphrase (the key file is then protected only by
+        /// its file permissions)
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Create rooms and invites
+    Room {
+        #[command(subcommand)]
+        action: RoomCommand,
+    },
+    /// Join a room with an invite someone gave you
+    Join {
+        /// The invite string (sotto1…)
+        invite: String,
+        /// Call the room something else locally
+        #[arg(long = "as", value_name = "LOCALNAME")]
+        local_name: Option<String>,
+    },
+    /// List your rooms
+    Rooms,
+    /// List a room's known members
+    Members {
+        /// The room's local name
+        room: String,
+    },
+    /// Mark a member's key verified after comparing fingerprints out of band
+    Verify {
+        /// The room's local name
+        room: String,
+        /// The member's name
+        member: String,
+        /// The fingerprint they read to you (spaces optional)
+        #[arg(required = true, num_args = 1..)]
+        fingerprint: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoomCommand {
+    /// Create a room with a fresh key and print its invite
+    Create {
+        /// The room's name (shared with invitees, never with the broker)
+        name: String,
+    },
+    /// Print an invite for a room's current key
+    Invite {
+        /// The room's local name
+        name: String,
+    },
+}
+
+impl Cli {
+    /// The home directory: --home, SOTTO_HOME, $XDG_CONFIG_HOME/sotto, or
+    /// ~/.config/sotto.
+    pub fn home(&self) -> anyhow::Result<PathBuf> {
+        if let Some(home) = &self.home {
+            return Ok(home.clone());
+        }
+        if let Some(config) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(config).join("sotto"));
+        }
+        match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => Ok(PathBuf::from(home).join(".config").join("sotto")),
+            None => anyhow::bail!(
+                "cannot tell where to keep sotto's files; set SOTTO_HOME or pass --home DIR"
+            ),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Commands that need no network: identity, rooms, invites, trust.
+
+use anyhow::{Context, bail};
+use sotto::identity::{Identity, validate_name};
+use sotto::invite::Invite;
+use sotto::keyfile::{self, KdfParams};
+use sotto::room::{Room, Trust, validate_room_name};
+use sotto::sanitize::for_terminal;
+use sotto::store::Store;
+
+use super::output::{print_table, trust_label};
+use super::{now_ms, unlock};
+
+pub fn init(store: &Store, name: &str, force: bool, passphrase: bool) -> anyhow::Result<()> {
+    validate_name(name).with_context(|| format!("cannot use {name:?} as your name"))?;
+    let lock = store.lock()?;
+    if store.has_identity() && !force {
+        return Err(sotto::store::StoreError::IdentityExists(store.home().to_owned()).into());
+    }
+    let passphrase = unlock::new_passphrase(passphrase)?;
+    let mut rng = rand::rng();
+    let identity = Identity::generate(name, &mut rng)?;
+    let key_text = keyfile::encode(
+        &identity,
+        passphrase.as_ref().map(|p| (p, KdfParams::default())),
+        &mut rng,
+    );
+    store.write_identity(&lock, &identity.public(), &key_text, force)?;
+    println!("Created identity {}", for_terminal(identity.name()));
+    println!("fingerprint: {}", identity.fingerprint());
+    eprintln!(
+        "Your secret key is in {}{}. Compare fingerprints with people in person or by phone.",
+        store.key_path().display(),
+        if passphrase.is_some() {
+            ", protected by your passphrase"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+pub fn whoami(store: &Store) -> anyhow::Result<()> {
+    let public = store.public_identity()?;
+    println!("name: {}", for_terminal(&public.name));
+    println!("fingerprint: {}", public.fingerprint());
+    Ok(())
+}
+
+fn print_invite(room: &Room) {
+    eprintln!(
+        "Invite for room {} (epoch {}). It is a SECRET: anyone holding it can read the room. \
+         Share it privately; the other side runs `sotto join INVITE`.",
+        for_terminal(room.name()),
+        room.epoch()
+    );
+    println!("{}", room.invite().encode());
+}
+
+pub fn room_create(store: &Store, name: &str) -> anyhow::Result<()> {
+    validate_room_name(name).with_context(|| format!("cannot name a room {name:?}"))?;
+    let me = store.public_identity()?;
+    let lock = store.lock()?;
+    if store.room(name).is_ok() {
+        bail!("you already have a room called {name:?}; pick another name");
+    }
+    let room = Room::create(name, &me, now_ms(), &mut rand::rng())?;
+    store.save_room(&lock, &room)?;
+    eprintln!("Created room {}.", for_terminal(name));
+    print_invite(&room);
+    Ok(())
+}
+
+pub fn room_invite(store: &Store, name: &str) -> anyhow::Result<()> {
+    store.public_identity()?;
+    let room = store.room(name)?;
+    print_invite(&room);
+    Ok(())
+}
+
+pub fn join(store: &Store, text: &str, local_name: Option<&str>) -> anyhow::Result<()> {
+    let invite = Invite::decode(text)?;
+    let me = store.public_identity()?;
+    let local_name = local_name.unwrap_or(&invite.room_name);
+    validate_room_name(local_name).with_context(|| format!("cannot name a room {local_name:?}"))?;
+    let lock = store.lock()?;
+    if let Some(existing) = store.room_by_id(&invite.room_id)? {
+        let name = for_terminal(existing.name());
+        if invite.epoch <= existing.epoch() {
+            println!("You are already in this room, as {name}.");
+            return Ok(());
+        }
+        bail!(
+            "you are already in this room as {name}, at an older epoch; \
+             ask a member to re-add you so sotto can verify the new key"
+        );
+    }
+    if store.room(local_name).is_ok() {
+        bail!(
+            "you already have a different room called {local_name:?}; join with `--as OTHERNAME`"
+        );
+    }
+    let room = Room::join(&invite, local_name, &me, now_ms())?;
+    store.save_room(&lock, &room)?;
+    println!("Joined room {}.", for_terminal(room.name()));
+    eprintln!(
+        "Invited by the member with fingerprint {}; sotto trusts that key when it appears. \
+         Run `sotto chat {}` to talk.",
+        invite.inviter,
+        for_terminal(room.name())
+    );
+    Ok(())
+}
+
+pub fn rooms(store: &Store) -> anyhow::Result<()> {
+    store.public_identity()?;
+    let rooms = store.rooms()?;
+    if rooms.is_empty() {
+        eprintln!(
+            "No rooms yet: create one with `sotto room create NAME` or join with `sotto join INVITE`."
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = rooms
+        .iter()
+        .map(|room| {
+            vec![
+                room.name().to_owned(),
+                room.members().len().to_string(),
+                room.epoch().to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["ROOM", "MEMBERS", "EPOCH"], &rows);
+    Ok(())
+}
+
+pub fn members(store: &Store, name: &str) -> anyhow::Result<()> {
+    store.public_identity()?;
+    let room = store.room(name)?;
+    let mut members: Vec<_> = room.members().iter().collect();
+    members.sort_by(|a, b| a.1.identity.name.cmp(&b.1.identity.name));
+    let rows: Vec<Vec<String>> = members
+        .into_iter()
+        .map(|(fingerprint, member)| {
+            vec![
+                member.identity.name.clone(),
+                fingerprint.to_string(),
+                trust_label(member),
+                match (member.trust, member.online) {
+                    (Trust::Own, _) => "-",
+                    (_, true) => "online",
+                    (_, false) => "offline",
+                }
+                .to_owned(),
+            ]
+        })
+        .collect();
+    print_table(&["NAME", "FINGERPRINT", "TRUST", "STATUS"], &rows);
+    Ok(())
+}
+
+pub fn verify(store: &Store, name: &str, member: &str, typed: &str) -> anyhow::Result<()> {
+    store.public_identity()?;
+    let room = store.room(name)?;
+    let (_, result) = store.update_room(room.id(), |room| room.verify(member, typed))?;
+    let fingerprint = result?;
+    println!(
+        "Verified {} in {} (fingerprint {fingerprint}).",
+        for_terminal(member),
+        for_terminal(name)
+    );
+    Ok(())
+}
+
+pub fn change_passphrase(store: &Store, remove: bool) -> anyhow::Result<()> {
+    let lock = store.lock()?;
+    let identity = unlock::load_identity(store)?;
+    let passphrase = if remove {
+        None
+    } else {
+        Some(unlock::replacement_passphrase()?)
+    };
+    let key_text = keyfile::encode(
+        &identity,
+        passphrase.as_ref().map(|p| (p, KdfParams::default())),
+        &mut rand::rng(),
+    );
+    store.write_identity(&lock, &identity.public(), &key_text, true)?;
+    if passphrase.is_some() {
+        println!("Your key file is now protected by the new passphrase.");
+    } else {
+        println!("Your key file is no longer protected by a passphrase.");
+    }
+    Ok(())
+}
