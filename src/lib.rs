@@ -15,6 +15,13 @@
 //! - [`room`]: room state, members, trust, topic ids.
 //! - [`sanitize`]: untrusted text made safe for the terminal.
 //! - [`store`]: state on disk (atomic writes, 0600, locking).
+//! - [`topics`]: the MQTT topic layout of a room.
+//!
+//! The I/O shell around the core:
+//!
+//! - [`transport`]: the MQTT connection (rumqttc), with reconnects and acks.
+//! - [`tls`]: certificate verification for `mqtts://` brokers.
+//! - [`session`]: one live room: transport + store + room logic, as events.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -29,4 +36,8 @@ pub mod replay;
 pub mod room;
 pub mod sanitize;
 pub mod secret;
+pub mod session;
 pub mod store;
+pub mod tls;
+pub mod topics;
+pub mod transport;

@@ -133,6 +133,8 @@ pub enum Notice {
         name: String,
         /// Its fingerprint.
         fingerprint: Fingerprint,
+        /// How far it is trusted (the inviter's key is, through the invite).
+        trust: Trust,
     },
     /// A new key uses a name another key already had: the member
     /// reinstalled, or someone is impersonating them.
@@ -231,7 +233,6 @@ pub struct Room {
     inviter: Option<Fingerprint>,
     created_ms: u64,
     next_seq: u64,
-    next_presence_seq: u64,
     members: BTreeMap<Fingerprint, Member>,
     /// Names whose verified key changed and that the user has not yet
     /// acknowledged; sending is refused while this is non-empty.
@@ -309,7 +310,6 @@ impl Room {
             inviter,
             created_ms: now_ms,
             next_seq: 1,
-            next_presence_seq: 1,
             members,
             blocked_by: Vec::new(),
         }
@@ -424,16 +424,19 @@ impl Room {
         Ok(bytes)
     }
 
-    /// Seals our presence record, taking the next presence sequence number.
+    /// Seals our presence record with sequence number `seq`.
+    ///
+    /// The caller picks `seq` so that each connection's "online" record
+    /// sorts before its last-will "offline" record, and both after every
+    /// earlier connection's (see `session.rs`).
     pub fn seal_presence<R: CryptoRng + ?Sized>(
-        &mut self,
+        &self,
         me: &Identity,
         status: Status,
+        seq: u64,
         now_ms: u64,
         rng: &mut R,
     ) -> Vec<u8> {
-        let seq = self.next_presence_seq;
-        self.next_presence_seq += 1;
         presence::seal(self.context(), me, seq, now_ms, status, rng)
     }
 
@@ -574,6 +577,7 @@ impl Room {
             None => Notice::NewMember {
                 name: name.clone(),
                 fingerprint: new,
+                trust: member.trust,
             },
             Some((old, old_trust)) => {
                 let was_verified = old_trust.is_verified();

@@ -7,6 +7,8 @@
 //! identity.json        name and public keys (0600; not secret, but private)
 //! rooms/<room-id>.json one file per room: epoch key, members, replay windows (0600)
 //! lock                 advisory lock taken around every read-modify-write
+//! sessions/<id>.lock   held while a process is connected to a room's session
+//! history              the chat client's input history (0600)
 //! ```
 //!
 //! Every write goes to a temporary file in the same directory, is synced,
@@ -33,6 +35,8 @@ const IDENTITY_KEY: &str = "identity.key";
 const IDENTITY_PUBLIC: &str = "identity.json";
 const ROOMS_DIR: &str = "rooms";
 const LOCK_FILE: &str = "lock";
+const SESSIONS_DIR: &str = "sessions";
+const HISTORY_FILE: &str = "history";
 const MAX_STATE_FILE_LEN: u64 = 8 * 1024 * 1024;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
@@ -252,19 +256,54 @@ impl Store {
         write_atomic(&path, &json)
     }
 
-    /// Loads a room, applies `change`, and saves it, all under the lock, so
-    /// concurrent processes never lose each other's updates.
-    pub fn update_room<T>(
+    /// Loads a room, applies `change`, and saves it if `change` succeeded,
+    /// all under the lock, so concurrent processes never lose each other's
+    /// updates and a refused payload costs no write.
+    pub fn update_room<T, E>(
         &self,
         id: &RoomId,
-        change: impl FnOnce(&mut Room) -> T,
-    ) -> Result<(Room, T), StoreError> {
+        change: impl FnOnce(&mut Room) -> Result<T, E>,
+    ) -> Result<Result<T, E>, StoreError> {
         let lock = self.lock()?;
         let path = self.room_path(id);
         let mut room: Room = read_json(&path)?;
         let out = change(&mut room);
-        self.save_room(&lock, &room)?;
-        Ok((room, out))
+        if out.is_ok() {
+            self.save_room(&lock, &room)?;
+        }
+        Ok(out)
+    }
+
+    /// Takes the lock that lets one process at a time hold this home's
+    /// MQTT session for a room (its client id is fixed, and a second
+    /// connection with it would push the first off the broker).
+    pub fn session_lock(&self, id: &RoomId) -> Result<Option<StoreLock>, StoreError> {
+        let dir = self.home.join(SESSIONS_DIR);
+        if !dir.is_dir() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(io_error("create", &dir))?;
+        }
+        let path = dir.join(format!("{}.lock", id.to_hex()));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_error("open", &path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StoreLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(err)) => Err(io_error("lock", &path)(err)),
+        }
+    }
+
+    /// Where interactive input history is kept.
+    pub fn history_path(&self) -> PathBuf {
+        self.home.join(HISTORY_FILE)
     }
 
     fn room_path(&self, id: &RoomId) -> PathBuf {
@@ -397,12 +436,13 @@ mod tests {
         ));
         let path = store.room_path(room.id());
         assert_eq!(mode(&path), 0o600);
-        let (updated, ()) = store
+        let names = store
             .update_room(room.id(), |room| {
-                room.acknowledge_key_changes();
+                Ok::<_, ()>(room.acknowledge_key_changes())
             })
             .unwrap();
-        assert_eq!(updated, room);
+        assert_eq!(names, Ok(vec![]));
+        assert_eq!(store.room("ops").unwrap(), room);
     }
 
     #[test]
@@ -459,8 +499,8 @@ mod tests {
                                     0,
                                     &mut rng,
                                 )
-                                .unwrap();
                             })
+                            .unwrap()
                             .unwrap();
                     }
                 })

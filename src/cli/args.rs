@@ -84,6 +84,38 @@ pub enum Command {
         #[arg(required = true, num_args = 1..)]
         fingerprint: Vec<String>,
     },
+    /// Publish one encrypted message and wait for the broker's acknowledgement
+    Send {
+        /// The room's local name
+        room: String,
+        /// The text ("/me waves" sends an action)
+        text: String,
+    },
+    /// Print decrypted messages as they arrive
+    Listen {
+        /// The room's local name
+        room: String,
+        /// One JSON object per line: room, from, fingerprint, verified, text, ts
+        #[arg(long)]
+        json: bool,
+        /// Exit after N messages
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Exit after SECS seconds
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+    },
+    /// The interactive chat client
+    Chat {
+        /// The room to open (default: your only room, or the first)
+        room: Option<String>,
+    },
+    /// Run a built-in MQTT broker for trying sotto out (use Mosquitto for real use)
+    Broker {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:1883", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -163,8 +163,7 @@ pub fn members(store: &Store, name: &str) -> anyhow::Result<()> {
 pub fn verify(store: &Store, name: &str, member: &str, typed: &str) -> anyhow::Result<()> {
     store.public_identity()?;
     let room = store.room(name)?;
-    let (_, result) = store.update_room(room.id(), |room| room.verify(member, typed))?;
-    let fingerprint = result?;
+    let fingerprint = store.update_room(room.id(), |room| room.verify(member, typed))??;
     println!(
         "Verified {} in {} (fingerprint {fingerprint}).",
         for_terminal(member),

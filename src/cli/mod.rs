@@ -2,8 +2,12 @@
 //! they load state through [`sotto::store`], call the core, print.
 
 mod args;
+mod broker;
+mod chat;
 mod local;
+mod net;
 mod output;
+mod render;
 mod unlock;
 
 pub use args::Cli;
@@ -12,6 +16,25 @@ use args::{Command, RoomCommand};
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = sotto::store::Store::new(cli.home()?);
+    match &cli.command {
+        Command::Send { room, text } => return net::send(&cli, &store, room, text),
+        Command::Listen {
+            room,
+            json,
+            count,
+            timeout,
+        } => {
+            let options = net::ListenOptions {
+                json: *json,
+                count: *count,
+                timeout: *timeout,
+            };
+            return net::listen(&cli, &store, room, options);
+        }
+        Command::Chat { room } => return chat::run(&cli, &store, room.as_deref()),
+        Command::Broker { listen } => return broker::run(*listen),
+        _ => {}
+    }
     match cli.command {
         Command::Init {
             name,
@@ -32,6 +55,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             member,
             fingerprint,
         } => local::verify(&store, &room, &member, &fingerprint.join(" ")),
+        Command::Send { .. }
+        | Command::Listen { .. }
+        | Command::Chat { .. }
+        | Command::Broker { .. } => Ok(()),
     }
 }
 
@@ -41,10 +68,4 @@ pub fn describe(err: &anyhow::Error) -> String {
     sotto::sanitize::for_terminal(&text)
 }
 
-/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use sotto::session::now_ms;

@@ -234,10 +234,10 @@ fn presence_marks_members_online_and_refuses_rollback() {
     let mut w = world();
     let online = w
         .alice_room
-        .seal_presence(&w.alice, Status::Online, 0, &mut w.rng);
+        .seal_presence(&w.alice, Status::Online, 1, 0, &mut w.rng);
     let offline = w
         .alice_room
-        .seal_presence(&w.alice, Status::Offline, 0, &mut w.rng);
+        .seal_presence(&w.alice, Status::Offline, 2, 0, &mut w.rng);
     match w.bob_room.receive_presence(&offline, 0) {
         Ok(Received::Accepted(update)) => assert_eq!(update.status, Status::Offline),
         other => panic!("{other:?}"),

@@ -1,0 +1,158 @@
+//! Commands that talk to the broker: `send` and `listen`, plus the broker
+//! settings and the async runtime they share with `chat`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sotto::protocol::message::Body;
+use sotto::session::{self, BrokerConfig, RoomSession, SessionEvent};
+use sotto::store::Store;
+use sotto::topics::DEFAULT_PREFIX;
+use sotto::transport::BrokerUrl;
+use tokio::io::AsyncWriteExt;
+
+use super::args::Cli;
+use super::render::{Style, message_json, notice_text, presence_text};
+use super::unlock;
+
+/// Broker settings from the command line and environment.
+pub fn broker_config(cli: &Cli) -> anyhow::Result<BrokerConfig> {
+    let url: BrokerUrl = cli.broker.parse()?;
+    let password = std::env::var("SOTTO_PASSWORD").ok();
+    let credentials = match (&cli.username, password) {
+        (Some(user), Some(password)) => Some((user.clone(), password)),
+        (Some(user), None) => Some((user.clone(), String::new())),
+        (None, Some(_)) => anyhow::bail!(
+            "SOTTO_PASSWORD is set but no username; pass --username or set SOTTO_USERNAME"
+        ),
+        (None, None) => None,
+    };
+    Ok(BrokerConfig {
+        url,
+        credentials,
+        prefix: DEFAULT_PREFIX.to_owned(),
+        ca_file: std::env::var_os("SOTTO_CA_FILE").map(Into::into),
+    })
+}
+
+/// A multi-threaded runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")
+}
+
+pub fn send(cli: &Cli, store: &Store, room: &str, text: &str) -> anyhow::Result<()> {
+    let broker = broker_config(cli)?;
+    store.room(room)?;
+    let identity = unlock::load_identity(store)?;
+    let body = match text.strip_prefix("/me ") {
+        Some(action) => Body::Action(action.to_owned()),
+        None => Body::Text(text.to_owned()),
+    };
+    runtime()?.block_on(session::send_once(store, &identity, room, &broker, body))?;
+    Ok(())
+}
+
+pub struct ListenOptions {
+    pub json: bool,
+    pub count: Option<u64>,
+    pub timeout: Option<u64>,
+}
+
+pub fn listen(cli: &Cli, store: &Store, room: &str, options: ListenOptions) -> anyhow::Result<()> {
+    let broker = broker_config(cli)?;
+    store.room(room)?;
+    let identity = Arc::new(unlock::load_identity(store)?);
+    runtime()?.block_on(async move {
+        let mut session = RoomSession::open(store.clone(), identity, room, &broker).await?;
+        let deadline = options
+            .timeout
+            .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
+        let result = listen_loop(&mut session, &options, deadline).await;
+        session.close().await;
+        result
+    })
+}
+
+async fn listen_loop(
+    session: &mut RoomSession,
+    options: &ListenOptions,
+    deadline: Option<tokio::time::Instant>,
+) -> anyhow::Result<()> {
+    let style = Style {
+        colour: super::render::use_colour(),
+    };
+    let warn_style = Style { colour: false };
+    let mut stdout = tokio::io::stdout();
+    let mut received = 0u64;
+    let room = session.room_name().to_owned();
+    if options.count == Some(0) {
+        return Ok(());
+    }
+    loop {
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let event = tokio::select! {
+            event = session.next_event() => event,
+            () = sleep => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let Some(event) = event else {
+            anyhow::bail!("the connection to the broker closed unexpectedly");
+        };
+        match event {
+            SessionEvent::Message(delivery) => {
+                for notice in &delivery.notices {
+                    eprintln!("sotto: {}", notice_text(notice));
+                }
+                let line = if options.json {
+                    message_json(&room, &delivery)
+                } else {
+                    style.message(&delivery, None)
+                };
+                stdout.write_all(format!("{line}\n").as_bytes()).await?;
+                stdout.flush().await?;
+                received += 1;
+                if options.count.is_some_and(|n| received >= n) {
+                    return Ok(());
+                }
+            }
+            SessionEvent::Presence(update) => {
+                for notice in &update.notices {
+                    eprintln!("sotto: {}", notice_text(notice));
+                }
+                if update.changed {
+                    eprintln!("sotto: {}", presence_text(&update));
+                }
+            }
+            SessionEvent::Dropped(err) => {
+                eprintln!(
+                    "{}",
+                    warn_style.warning(&format!("dropped a payload in {room}: {err}"))
+                );
+            }
+            SessionEvent::Connected { reconnect } => {
+                if reconnect {
+                    eprintln!("sotto: reconnected to the broker");
+                }
+            }
+            SessionEvent::Disconnected { reason } => {
+                eprintln!("sotto: lost the connection to the broker ({reason}); reconnecting…");
+            }
+            SessionEvent::StateError(err) => {
+                eprintln!(
+                    "{}",
+                    warn_style.warning(&format!("could not update the room's state: {err}"))
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! How messages, presence and warnings look on a terminal or in JSON.
+//! Every piece of text that came from another member is sanitised here.
+
+use std::io::IsTerminal;
+
+use sotto::protocol::message::Body;
+use sotto::room::{Delivery, Notice, PresenceUpdate};
+use sotto::sanitize::for_terminal;
+
+/// Whether to colour output: only on a terminal, and never with NO_COLOR.
+pub fn use_colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// Rendering settings for one front end.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// ANSI colours on or off.
+    pub colour: bool,
+}
+
+const RESET: &str = "\x1b[0m";
+const DIM: &str = "\x1b[2m";
+#[allow(dead_code)] // used by chat, in progress
+const SYSTEM: &str = "\x1b[1;33m";
+const WARN: &str = "\x1b[1;31m";
+const PALETTE: [&str; 6] = [
+    "\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[92m",
+];
+
+#[allow(dead_code)] // own_message and system are for chat, in progress
+impl Style {
+    fn paint(&self, colour: &str, text: &str) -> String {
+        if self.colour {
+            format!("{colour}{text}{RESET}")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// A chat line: `12:34 alice: text`, with `(unverified)` after names
+    /// whose key was never compared. The sender's colour is fixed by their
+    /// fingerprint, so an impostor with the same name gets another colour.
+    pub fn message(&self, delivery: &Delivery, room: Option<&str>) -> String {
+        let time = clock(delivery.sent_at_ms);
+        let name = for_terminal(&delivery.from);
+        let colour = PALETTE[usize::from(delivery.fingerprint.0[0]) % PALETTE.len()];
+        let mark = if delivery.trust.is_verified() {
+            String::new()
+        } else {
+            self.paint(DIM, " (unverified)")
+        };
+        let room = room
+            .map(|r| format!("[{}] ", for_terminal(r)))
+            .unwrap_or_default();
+        let text = for_terminal(delivery.body.text());
+        match delivery.body {
+            Body::Text(_) => format!(
+                "{} {room}{}{mark}: {text}",
+                self.paint(DIM, &time),
+                self.paint(colour, &name)
+            ),
+            Body::Action(_) => format!(
+                "{} {room}* {}{mark} {text}",
+                self.paint(DIM, &time),
+                self.paint(colour, &name)
+            ),
+        }
+    }
+
+    /// Our own line, echoed locally when sent.
+    pub fn own_message(&self, name: &str, body: &Body, sent_at_ms: u64) -> String {
+        let time = clock(sent_at_ms);
+        let name = for_terminal(name);
+        let text = for_terminal(body.text());
+        match body {
+            Body::Text(_) => format!("{} {}: {text}", self.paint(DIM, &time), name),
+            Body::Action(_) => format!("{} * {} {text}", self.paint(DIM, &time), name),
+        }
+    }
+
+    /// A system line: `-- text`. Only sotto writes these; member text can
+    /// never start a line this way because it always follows a name.
+    pub fn system(&self, text: &str) -> String {
+        self.paint(SYSTEM, &format!("-- {text}"))
+    }
+
+    /// A warning line: `!! text`.
+    pub fn warning(&self, text: &str) -> String {
+        self.paint(WARN, &format!("!! {text}"))
+    }
+}
+
+/// One line per notice attached to a delivery or presence record.
+pub fn notice_text(notice: &Notice) -> String {
+    match notice {
+        Notice::NewMember {
+            name,
+            fingerprint,
+            trust,
+        } => format!(
+            "new member {} (fingerprint {fingerprint}, {})",
+            for_terminal(name),
+            if trust.is_verified() {
+                "verified: it made your invite"
+            } else {
+                "unverified"
+            }
+        ),
+        Notice::KeyChanged {
+            name,
+            old,
+            new,
+            was_verified,
+        } => format!(
+            "WARNING: {}'s key changed (was {old}, now {new}). It may be a new device or an impostor; \
+             compare fingerprints before trusting it.{}",
+            for_terminal(name),
+            if *was_verified {
+                " Sending is blocked until you verify the new key or acknowledge with /accept."
+            } else {
+                ""
+            }
+        ),
+        Notice::Missed { name, count } => format!(
+            "missed {count} message{} from {} (the broker dropped or never delivered them)",
+            if *count == 1 { "" } else { "s" },
+            for_terminal(name)
+        ),
+    }
+}
+
+/// A presence change, for a system line.
+pub fn presence_text(update: &PresenceUpdate) -> String {
+    let status = match update.status {
+        sotto::protocol::presence::Status::Online => "is online",
+        sotto::protocol::presence::Status::Offline => "went offline",
+    };
+    format!("{} {status}", for_terminal(&update.name))
+}
+
+/// The JSON object `listen --json` prints for one message.
+pub fn message_json(room: &str, delivery: &Delivery) -> String {
+    let value = serde_json::json!({
+        "room": room,
+        "from": delivery.from,
+        "fingerprint": delivery.fingerprint.to_string(),
+        "verified": delivery.trust.is_verified(),
+        "text": delivery.body.text(),
+        "action": matches!(delivery.body, Body::Action(_)),
+        "ts": delivery.sent_at_ms,
+        "seq": delivery.seq,
+    });
+    value.to_string()
+}
+
+/// `HH:MM` in local time.
+pub fn clock(ms: u64) -> String {
+    use chrono::{Local, TimeZone};
+    match Local.timestamp_millis_opt(ms as i64) {
+        chrono::LocalResult::Single(time) | chrono::LocalResult::Ambiguous(time, _) => {
+            time.format("%H:%M").to_string()
+        }
+        chrono::LocalResult::None => "--:--".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sotto::identity::Fingerprint;
+    use sotto::room::Trust;
+
+    fn delivery(from: &str, text: &str, trust: Trust) -> Delivery {
+        Delivery {
+            from: from.into(),
+            fingerprint: Fingerprint([1; 32]),
+            trust,
+            seq: 1,
+            sent_at_ms: 0,
+            body: Body::Text(text.into()),
+            notices: vec![],
+        }
+    }
+
+    #[test]
+    fn member_text_cannot_inject_escapes_or_fake_system_lines() {
+        let style = Style { colour: false };
+        let line = style.message(
+            &delivery(
+                "eve\x1b[2J",
+                "hi\n-- alice is verified\x1b]0;pwned\x07",
+                Trust::Tofu,
+            ),
+            None,
+        );
+        assert!(!line.contains('\x1b') && !line.contains('\n') && !line.contains('\x07'));
+        assert!(
+            line.contains("eve\\u{1b}[2J (unverified): hi\\u{a}-- alice"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn verified_senders_have_no_mark_and_json_has_the_fields() {
+        let style = Style { colour: false };
+        let d = delivery("alice", "hello", Trust::Verified);
+        assert!(style.message(&d, None).ends_with("alice: hello"));
+        let json: serde_json::Value = serde_json::from_str(&message_json("ops", &d)).unwrap();
+        for key in ["room", "from", "fingerprint", "verified", "text", "ts"] {
+            assert!(json.get(key).is_some(), "{key}");
+        }
+        assert_eq!(json["verified"], true);
+    }
+}

@@ -1,0 +1,545 @@
+//! The MQTT connection: bytes in, bytes out. Knows nothing about rooms or
+//! cryptography.
+//!
+//! One tokio task owns rumqttc's `EventLoop` and keeps polling it; the rest
+//! of the program talks to that task through a [`Transport`] handle. The
+//! task works around rumqttc's known traps:
+//!
+//! - `poll()` reconnects in a tight loop: we sleep with exponential backoff.
+//! - Subscriptions are lost when the broker has no session for us: we
+//!   subscribe again on every ConnAck without `session_present`.
+//! - Awaiting `publish` inside the polling task can deadlock on the bounded
+//!   request channel: the task only uses `try_*` calls.
+//! - The default 10 KiB packet limit is below our envelope limit: raised.
+//!
+//! rumqttc has no per-publish acknowledgement handle, so the task pairs
+//! each publish with the packet id rumqttc reports when sending it (they
+//! go out in request order) and resolves the caller on the PUBACK.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS,
+    SubscribeFilter,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::protocol::wire::MAX_ENVELOPE_LEN;
+
+/// Largest MQTT packet accepted or sent: one envelope plus topic and
+/// framing, with room to spare.
+pub const MAX_PACKET_LEN: usize = MAX_ENVELOPE_LEN + 4096;
+
+const REQUEST_CAPACITY: usize = 1024;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Where the broker is: `mqtt://host:port` or `mqtts://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Whether to use TLS (`mqtts://`).
+    pub tls: bool,
+}
+
+impl fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+/// Why a broker URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a broker address; use mqtt://HOST:PORT or mqtts://HOST:PORT")]
+pub struct BadBrokerUrl(pub String);
+
+impl FromStr for BrokerUrl {
+    type Err = BadBrokerUrl;
+
+    fn from_str(text: &str) -> Result<Self, BadBrokerUrl> {
+        let bad = || BadBrokerUrl(text.to_owned());
+        let (tls, rest) = if let Some(rest) = text.strip_prefix("mqtts://") {
+            (true, rest)
+        } else if let Some(rest) = text.strip_prefix("mqtt://") {
+            (false, rest)
+        } else {
+            return Err(bad());
+        };
+        let rest = rest.trim_end_matches('/');
+        let default_port = if tls { 8883 } else { 1883 };
+        let (host, port) = match rest.rsplit_once(':') {
+            // A bracketed IPv6 literal without a port has a ':' inside.
+            Some((host, port)) if !port.contains(']') => {
+                (host, port.parse::<u16>().map_err(|_| bad())?)
+            }
+            _ => (rest, default_port),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains('/') || port == 0 {
+            return Err(bad());
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            tls,
+        })
+    }
+}
+
+/// One publish: QoS 1 always, retained or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    /// The topic.
+    pub topic: String,
+    /// The payload (already encrypted).
+    pub payload: Vec<u8>,
+    /// Whether the broker keeps it for future subscribers.
+    pub retain: bool,
+}
+
+/// What to tell the broker for one connection attempt: a last will, and
+/// what to publish once connected. Made fresh before every attempt so each
+/// connection's records can be ordered.
+#[derive(Debug, Clone, Default)]
+pub struct Announcement {
+    /// Published by the broker if we vanish without saying goodbye.
+    pub will: Option<Publication>,
+    /// Published right after every successful connect.
+    pub on_connect: Vec<Publication>,
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The broker.
+    pub url: BrokerUrl,
+    /// MQTT client id. Stable ids with `clean_session = false` let the
+    /// broker queue messages while we are away.
+    pub client_id: String,
+    /// Whether the broker should forget us on disconnect.
+    pub clean_session: bool,
+    /// Username and password, if the broker wants them.
+    pub credentials: Option<(String, String)>,
+    /// MQTT keep-alive interval.
+    pub keep_alive: Duration,
+    /// Extra CA certificates (PEM) to trust for `mqtts://`, besides the
+    /// system's.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// What the connection reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportEvent {
+    /// Connected (first time or again).
+    Connected {
+        /// Whether the broker still had our session (and queued messages).
+        session_present: bool,
+        /// Whether this follows a lost connection.
+        reconnect: bool,
+    },
+    /// The connection failed or dropped; the task keeps retrying.
+    Disconnected {
+        /// A short description for the user.
+        reason: String,
+    },
+    /// A publish arrived on a subscribed topic.
+    Message {
+        /// Its topic.
+        topic: String,
+        /// Its payload (untrusted bytes).
+        payload: Vec<u8>,
+        /// Whether it was a retained message.
+        retained: bool,
+    },
+}
+
+/// Why a transport operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The first connection attempt failed.
+    #[error("cannot reach the MQTT broker at {url}: {reason}")]
+    Unreachable {
+        /// The broker address.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No answer in time.
+    #[error("the broker did not answer within {0} seconds")]
+    Timeout(u64),
+    /// The broker did not acknowledge a publish (connection lost, or the
+    /// transport is shutting down).
+    #[error("the broker did not acknowledge the message")]
+    NotAcknowledged,
+    /// The transport task has stopped.
+    #[error("the connection to the broker is closed")]
+    Closed,
+    /// TLS could not be set up.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+}
+
+enum Command {
+    Publish {
+        publication: Publication,
+        acked: Option<oneshot::Sender<()>>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A handle on the connection task.
+pub struct Transport {
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<TransportEvent>,
+    task: JoinHandle<()>,
+    url: BrokerUrl,
+}
+
+impl Transport {
+    /// Starts the connection task (call inside a tokio runtime). It
+    /// connects in the background; use [`Transport::wait_connected`] to
+    /// know whether it worked.
+    ///
+    /// `announce` is called before every connection attempt.
+    pub fn start(
+        options: ConnectOptions,
+        subscriptions: Vec<String>,
+        announce: impl FnMut() -> Announcement + Send + 'static,
+    ) -> Result<Self, TransportError> {
+        let mut mqtt = MqttOptions::new(
+            options.client_id.clone(),
+            options.url.host.clone(),
+            options.url.port,
+        );
+        mqtt.set_keep_alive(options.keep_alive)
+            .set_clean_session(options.clean_session)
+            .set_max_packet_size(MAX_PACKET_LEN, MAX_PACKET_LEN)
+            .set_inflight(64);
+        if let Some((user, password)) = &options.credentials {
+            mqtt.set_credentials(user.clone(), password.clone());
+        }
+        if options.url.tls {
+            mqtt.set_transport(crate::tls::transport(options.ca_file.as_deref())?);
+        }
+        let (client, eventloop) = AsyncClient::new(mqtt, REQUEST_CAPACITY);
+        let (command_tx, command_rx) = mpsc::channel(256);
+        let (event_tx, event_rx) = mpsc::channel(1024);
+        let driver = Driver {
+            client,
+            eventloop,
+            subscriptions,
+            announce: Box::new(announce),
+            events: event_tx,
+            unmatched: VecDeque::new(),
+            awaiting_ack: HashMap::new(),
+            connected_before: false,
+            connected: false,
+            on_connect: Vec::new(),
+        };
+        Ok(Self {
+            commands: command_tx,
+            events: event_rx,
+            task: tokio::spawn(driver.run(command_rx)),
+            url: options.url,
+        })
+    }
+
+    /// Waits for the first successful connection. A failure of the first
+    /// attempt is reported at once rather than retried, so a wrong address
+    /// is one clear error instead of a hang.
+    pub async fn wait_connected(&mut self, timeout: Duration) -> Result<bool, TransportError> {
+        let wait = async {
+            loop {
+                match self.events.recv().await {
+                    Some(TransportEvent::Connected {
+                        session_present, ..
+                    }) => return Ok(session_present),
+                    Some(TransportEvent::Disconnected { reason }) => {
+                        return Err(TransportError::Unreachable {
+                            url: self.url.to_string(),
+                            reason,
+                        });
+                    }
+                    // Nothing arrives before the first connect.
+                    Some(TransportEvent::Message { .. }) => {}
+                    None => return Err(TransportError::Closed),
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| TransportError::Timeout(timeout.as_secs()))?
+    }
+
+    /// Queues a publish and returns at once.
+    pub async fn publish(&self, publication: Publication) -> Result<(), TransportError> {
+        self.commands
+            .send(Command::Publish {
+                publication,
+                acked: None,
+            })
+            .await
+            .map_err(|_| TransportError::Closed)
+    }
+
+    /// Publishes and waits for the broker's PUBACK.
+    pub async fn publish_acked(
+        &self,
+        publication: Publication,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Publish {
+                publication,
+                acked: Some(tx),
+            })
+            .await
+            .map_err(|_| TransportError::Closed)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(TransportError::NotAcknowledged),
+            Err(_) => Err(TransportError::Timeout(timeout.as_secs())),
+        }
+    }
+
+    /// The next event, or `None` once the task has stopped.
+    pub async fn next_event(&mut self) -> Option<TransportEvent> {
+        self.events.recv().await
+    }
+
+    /// Publishes `last` (waiting briefly for its ack), then disconnects
+    /// cleanly so the broker discards our last will.
+    pub async fn shutdown(mut self, last: Option<Publication>) {
+        if let Some(publication) = last {
+            let _ = self
+                .publish_acked(publication, Duration::from_secs(2))
+                .await;
+        }
+        let (tx, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { done: tx })
+            .await
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
+        }
+        self.events.close();
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+struct Driver {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    subscriptions: Vec<String>,
+    announce: Box<dyn FnMut() -> Announcement + Send>,
+    events: mpsc::Sender<TransportEvent>,
+    /// Waiters for publishes handed to rumqttc but not yet given a packet id.
+    unmatched: VecDeque<Option<oneshot::Sender<()>>>,
+    /// Waiters by packet id, until the PUBACK.
+    awaiting_ack: HashMap<u16, Option<oneshot::Sender<()>>>,
+    connected_before: bool,
+    connected: bool,
+    on_connect: Vec<Publication>,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut backoff = FIRST_BACKOFF;
+        self.prepare_attempt();
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Publish { publication, acked }) => self.enqueue(publication, acked),
+                    Some(Command::Shutdown { done }) => {
+                        self.disconnect().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => {
+                        self.disconnect().await;
+                        return;
+                    }
+                },
+                event = self.eventloop.poll() => match event {
+                    Ok(event) => {
+                        backoff = FIRST_BACKOFF;
+                        if !self.handle(event).await {
+                            return;
+                        }
+                    }
+                    Err(err) => {
+                        let was_connected = std::mem::replace(&mut self.connected, false);
+                        // Report an outage once, not every retry.
+                        if was_connected || !self.connected_before {
+                            let reason = describe(&err);
+                            if self.events.send(TransportEvent::Disconnected { reason }).await.is_err() {
+                                return;
+                            }
+                        }
+                        // Waiters whose publish may never be acknowledged
+                        // (a clean session drops it) are released as failed.
+                        self.unmatched.clear();
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        self.prepare_attempt();
+                    }
+                },
+            }
+        }
+    }
+
+    /// Fresh last will and connect-time publishes for the next attempt.
+    fn prepare_attempt(&mut self) {
+        let announcement = (self.announce)();
+        let will = announcement
+            .will
+            .map(|p| LastWill::new(p.topic, p.payload, QoS::AtLeastOnce, p.retain));
+        if let Some(will) = will {
+            self.eventloop.mqtt_options.set_last_will(will);
+        }
+        self.on_connect = announcement.on_connect;
+    }
+
+    fn enqueue(&mut self, publication: Publication, acked: Option<oneshot::Sender<()>>) {
+        let sent = self.client.try_publish(
+            publication.topic,
+            QoS::AtLeastOnce,
+            publication.retain,
+            publication.payload,
+        );
+        if sent.is_ok() {
+            self.unmatched.push_back(acked);
+        }
+        // On failure `acked` is dropped here, which tells the caller.
+    }
+
+    /// Returns false when the event consumer has gone away.
+    async fn handle(&mut self, event: Event) -> bool {
+        match event {
+            Event::Incoming(Incoming::ConnAck(ack)) => {
+                self.connected = true;
+                if !ack.session_present && !self.subscriptions.is_empty() {
+                    let filters = self
+                        .subscriptions
+                        .iter()
+                        .map(|topic| SubscribeFilter::new(topic.clone(), QoS::AtLeastOnce));
+                    let _ = self.client.try_subscribe_many(filters);
+                }
+                for publication in std::mem::take(&mut self.on_connect) {
+                    self.enqueue(publication, None);
+                }
+                let reconnect = std::mem::replace(&mut self.connected_before, true);
+                self.events
+                    .send(TransportEvent::Connected {
+                        session_present: ack.session_present,
+                        reconnect,
+                    })
+                    .await
+                    .is_ok()
+            }
+            Event::Incoming(Incoming::Publish(publish)) => self
+                .events
+                .send(TransportEvent::Message {
+                    topic: publish.topic,
+                    payload: publish.payload.to_vec(),
+                    retained: publish.retain,
+                })
+                .await
+                .is_ok(),
+            Event::Incoming(Incoming::PubAck(ack)) => {
+                if let Some(Some(waiter)) = self.awaiting_ack.remove(&ack.pkid) {
+                    let _ = waiter.send(());
+                }
+                true
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                // A retransmission after reconnect reuses a known id.
+                if !self.awaiting_ack.contains_key(&pkid)
+                    && let Some(waiter) = self.unmatched.pop_front()
+                {
+                    self.awaiting_ack.insert(pkid, waiter);
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+
+    async fn disconnect(&mut self) {
+        if self.client.try_disconnect().is_err() {
+            return;
+        }
+        // Let the event loop write the DISCONNECT packet.
+        let flush = async {
+            loop {
+                match self.eventloop.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+    }
+}
+
+/// One short line about a connection error, for the user.
+fn describe(err: &ConnectionError) -> String {
+    match err {
+        ConnectionError::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof => {
+                "the broker closed the connection".into()
+            }
+            _ => io.to_string(),
+        },
+        ConnectionError::ConnectionRefused(code) => {
+            format!(
+                "the broker refused the connection ({code:?}); check --username and SOTTO_PASSWORD"
+            )
+        }
+        ConnectionError::NetworkTimeout => "timed out".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_parse_with_default_ports() {
+        let url: BrokerUrl = "mqtt://127.0.0.1:1884".parse().unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.tls),
+            ("127.0.0.1", 1884, false)
+        );
+        let url: BrokerUrl = "mqtts://broker.example".parse().unwrap();
+        assert_eq!((url.port, url.tls), (8883, true));
+        let url: BrokerUrl = "mqtt://[::1]:1999".parse().unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("::1", 1999));
+        assert_eq!(url.to_string(), "mqtt://::1:1999");
+        for bad in [
+            "http://x",
+            "mqtt://",
+            "mqtt://host:notaport",
+            "mqtt://host:0",
+            "host:1883",
+        ] {
+            assert!(bad.parse::<BrokerUrl>().is_err(), "{bad}");
+        }
+    }
+}
