@@ -13,15 +13,9 @@ pub struct Cli {
     #[arg(long, env = "SOTTO_HOME", global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// MQTT broker: mqtt://host:port or mqtts://host:port
-    #[arg(
-        long,
-        env = "SOTTO_BROKER",
-        global = true,
-        value_name = "URL",
-        default_value = "mqtt://127.0.0.1:1883"
-    )]
-    pub broker: String,
+    /// MQTT broker: mqtt://host:port or mqtts://host:port [default: mqtt://127.0.0.1:1883]
+    #[arg(long, env = "SOTTO_BROKER", global = true, value_name = "URL")]
+    pub broker: Option<String>,
 
     /// Broker username (the password comes from SOTTO_PASSWORD)
     #[arg(long, env = "SOTTO_USERNAME", global = true)]
@@ -132,7 +126,21 @@ pub enum RoomCommand {
     },
 }
 
+/// The broker used when neither --broker nor SOTTO_BROKER is given.
+pub const DEFAULT_BROKER: &str = "mqtt://127.0.0.1:1883";
+
 impl Cli {
+    /// The broker address as given, or the default.
+    pub fn broker_text(&self) -> &str {
+        self.broker.as_deref().unwrap_or(DEFAULT_BROKER)
+    }
+
+    /// Whether the user left the broker at its default (only then may
+    /// `chat` fall back to the built-in broker).
+    pub fn broker_is_default(&self) -> bool {
+        self.broker.is_none()
+    }
+
     /// The home directory: --home, SOTTO_HOME, $XDG_CONFIG_HOME/sotto, or
     /// ~/.config/sotto.
     pub fn home(&self) -> anyhow::Result<PathBuf> {

@@ -18,7 +18,7 @@ use super::unlock;
 
 /// Broker settings from the command line and environment.
 pub fn broker_config(cli: &Cli) -> anyhow::Result<BrokerConfig> {
-    let url: BrokerUrl = cli.broker.parse()?;
+    let url: BrokerUrl = cli.broker_text().parse()?;
     let password = std::env::var("SOTTO_PASSWORD").ok();
     let credentials = match (&cli.username, password) {
         (Some(user), Some(password)) => Some((user.clone(), password)),
