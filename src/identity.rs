@@ -47,43 +47,52 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 /// A user's secret keys. Both dalek types wipe themselves on drop, and
 /// `Debug` prints only the public fingerprint.
 pub struct Identity {
-    name: String,
     signing: SigningKey,
     agreement: StaticSecret,
+    /// Cached: deriving the X25519 public key costs a scalar
+    /// multiplication, and every sealed payload carries the public half.
+    public: PublicIdentity,
 }
 
 impl Identity {
     /// Generates a fresh identity.
     pub fn generate<R: CryptoRng + ?Sized>(name: &str, rng: &mut R) -> Result<Self, NameError> {
         validate_name(name)?;
-        Ok(Self {
-            name: name.to_owned(),
-            signing: SigningKey::generate(rng),
-            agreement: StaticSecret::random_from_rng(rng),
-        })
+        let signing = SigningKey::generate(rng);
+        let agreement = StaticSecret::random_from_rng(rng);
+        Ok(Self::from_keys(name.to_owned(), signing, agreement))
+    }
+
+    fn from_keys(name: String, signing: SigningKey, agreement: StaticSecret) -> Self {
+        let public = PublicIdentity {
+            name,
+            signing: signing.verifying_key().to_bytes(),
+            agreement: X25519Public::from(&agreement).to_bytes(),
+        };
+        Self {
+            signing,
+            agreement,
+            public,
+        }
     }
 
     /// Rebuilds an identity from its secret parts (as stored in a key file).
     pub fn from_secrets(name: String, signing_seed: &[u8; 32], agreement: [u8; 32]) -> Self {
-        Self {
+        Self::from_keys(
             name,
-            signing: SigningKey::from_bytes(signing_seed),
-            agreement: StaticSecret::from(agreement),
-        }
+            SigningKey::from_bytes(signing_seed),
+            StaticSecret::from(agreement),
+        )
     }
 
     /// The display name chosen at `init`.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.public.name
     }
 
     /// The public half, safe to publish.
     pub fn public(&self) -> PublicIdentity {
-        PublicIdentity {
-            name: self.name.clone(),
-            signing: self.signing.verifying_key().to_bytes(),
-            agreement: X25519Public::from(&self.agreement).to_bytes(),
-        }
+        self.public.clone()
     }
 
     /// This identity's fingerprint.
@@ -115,7 +124,7 @@ impl Identity {
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
-            .field("name", &self.name)
+            .field("name", &self.public.name)
             .field("fingerprint", &self.fingerprint())
             .field("secrets", &"<redacted>")
             .finish()

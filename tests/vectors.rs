@@ -1,0 +1,718 @@
+//! Known-answer vectors: the TEST-ONLY identities and payloads in `keys/`.
+//!
+//! Three checks, so that any change to the wire format, the key file
+//! format, the invite format or a derivation label shows up as a changed
+//! file in review rather than passing silently:
+//!
+//! 1. each key file decodes to the identity its `.pub.json` describes;
+//! 2. each vector opens, with the keys and inputs its own header names,
+//!    to exactly the fields its `expect ...` lines state;
+//! 3. regenerating everything from the fixed seeds below gives the files
+//!    byte for byte.
+//!
+//! `SOTTO_REGENERATE_VECTORS=1 cargo test --test vectors` rewrites the files
+//! from the seeds instead of comparing (then runs checks 1 and 2 on the new
+//! files). Do that only for a deliberate format change, and review the diff.
+//!
+//! Every secret here comes from a seed published in this file: none of it is
+//! a real secret, and none of it may ever be used outside tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+use sotto::hex;
+use sotto::identity::{Identity, PublicIdentity};
+use sotto::invite::Invite;
+use sotto::keyfile;
+use sotto::protocol::epoch_key;
+use sotto::protocol::message::{self, Body};
+use sotto::protocol::presence::{self, Status};
+use sotto::protocol::{EpochContext, OpenError};
+use sotto::room::{Notice, Received, Room, RoomId, Trust};
+use sotto::secret::SymmetricKey;
+
+/// Set to `1` to rewrite the files instead of comparing against them.
+const REGENERATE_ENV: &str = "SOTTO_REGENERATE_VECTORS";
+
+// The inputs. Each RNG is `ChaCha20Rng::seed_from_u64(seed)`, used for one
+// thing only, so adding a vector never shifts the bytes of another.
+const ALICE_SEED: u64 = 0xA11CE;
+const BOB_SEED: u64 = 0xB0B;
+/// Unprotected key files draw nothing, but `keyfile::encode` takes an RNG.
+const KEY_FILE_SEED: u64 = 0x4B45_5946;
+/// `Room::create` draws the room id, then the epoch-0 key.
+const ROOM_SEED: u64 = 1;
+/// `message::seal` draws the 24-byte nonce.
+const MESSAGE_SEED: u64 = 2;
+/// `presence::seal` draws the 24-byte nonce.
+const PRESENCE_SEED: u64 = 3;
+/// The rotation draws the new epoch key, then `epoch_key::seal` draws the
+/// ephemeral X25519 secret and the nonce.
+const EPOCH_KEY_SEED: u64 = 4;
+
+const ROOM_NAME: &str = "ops";
+/// 2026-01-01T00:00:00Z.
+const CREATED_MS: u64 = 1_767_225_600_000;
+const PRESENCE_MS: u64 = CREATED_MS + 30_000;
+const MESSAGE_MS: u64 = CREATED_MS + 60_000;
+const MESSAGE_SEQ: u64 = 1;
+const PRESENCE_SEQ: u64 = 1;
+const MESSAGE_TEXT: &str = "hello bob, this is a known-answer vector";
+const ROTATED_EPOCH: u64 = 1;
+
+const ALICE_KEY: &str = "keys/alice.key";
+const ALICE_PUB: &str = "keys/alice.pub.json";
+const BOB_KEY: &str = "keys/bob.key";
+const BOB_PUB: &str = "keys/bob.pub.json";
+const INVITE_VECTOR: &str = "keys/vectors/invite.txt";
+const MESSAGE_VECTOR: &str = "keys/vectors/message.txt";
+const PRESENCE_VECTOR: &str = "keys/vectors/presence.txt";
+const EPOCH_KEY_VECTOR: &str = "keys/vectors/epoch_key.txt";
+
+const TEST_ONLY: &str = "TEST-ONLY: generated from a published seed by tests/vectors.rs; \
+     never a real secret, never use it for anything real (keys/README.md)";
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn read(relative: &str) -> String {
+    let path = repo_path(relative);
+    fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read {}: {err}; create the vectors with {REGENERATE_ENV}=1 cargo test --test vectors",
+            path.display()
+        )
+    })
+}
+
+/// Writes the files once per test run when regeneration is asked for, before
+/// any test reads them (tests run on parallel threads of one process).
+fn ensure_files() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        if std::env::var(REGENERATE_ENV).is_ok_and(|value| value == "1") {
+            for (relative, text) in generate() {
+                let path = repo_path(relative);
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(&path, text).unwrap();
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// File formats
+// ---------------------------------------------------------------------------
+
+/// `keys/NAME.pub.json`: the serde form of `PublicIdentity` (keys as hex),
+/// plus a comment and the fingerprint as people read it out.
+#[derive(Debug, Serialize, Deserialize)]
+struct PublicFile {
+    comment: String,
+    #[serde(flatten)]
+    identity: PublicIdentity,
+    fingerprint: String,
+}
+
+/// A vector file: `#` comment lines, `name: value` header lines up to the
+/// first blank line, then the payload (hex wrapped at 64 digits, or the
+/// invite string).
+struct VectorFile {
+    headers: Vec<(String, String)>,
+    payload: String,
+}
+
+impl VectorFile {
+    fn new() -> Self {
+        Self {
+            headers: Vec::new(),
+            payload: String::new(),
+        }
+    }
+
+    fn header(mut self, name: &str, value: impl ToString) -> Self {
+        self.headers.push((name.to_owned(), value.to_string()));
+        self
+    }
+
+    fn hex_payload(mut self, bytes: &[u8]) -> Self {
+        let digits = hex::encode(bytes);
+        let lines: Vec<&str> = digits
+            .as_bytes()
+            .chunks(64)
+            .map(|chunk| std::str::from_utf8(chunk).unwrap())
+            .collect();
+        self.payload = lines.join("\n");
+        self
+    }
+
+    fn text_payload(mut self, text: &str) -> Self {
+        self.payload = text.to_owned();
+        self
+    }
+
+    fn render(&self, description: &str) -> String {
+        let mut out = format!("# sotto known-answer vector. {TEST_ONLY}.\n# {description}\n");
+        for (name, value) in &self.headers {
+            writeln!(out, "{name}: {value}").unwrap();
+        }
+        writeln!(out, "\n{}", self.payload).unwrap();
+        out
+    }
+
+    fn parse(relative: &str) -> Self {
+        let text = read(relative);
+        let (head, payload) = text
+            .split_once("\n\n")
+            .unwrap_or_else(|| panic!("{relative}: no blank line after the headers"));
+        let headers = head
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                let (name, value) = line
+                    .split_once(": ")
+                    .unwrap_or_else(|| panic!("{relative}: bad header line {line:?}"));
+                (name.to_owned(), value.to_owned())
+            })
+            .collect();
+        Self {
+            headers,
+            payload: payload.trim().to_owned(),
+        }
+    }
+
+    /// The one header called `name`.
+    fn get(&self, name: &str) -> &str {
+        let mut found = self.headers.iter().filter(|(n, _)| n == name);
+        let (_, value) = found
+            .next()
+            .unwrap_or_else(|| panic!("header {name:?} missing"));
+        assert!(found.next().is_none(), "header {name:?} given twice");
+        value
+    }
+
+    fn get_u64(&self, name: &str) -> u64 {
+        self.get(name)
+            .parse()
+            .unwrap_or_else(|_| panic!("header {name:?} is not a number"))
+    }
+
+    fn get_hex<const N: usize>(&self, name: &str) -> [u8; N] {
+        hex::decode_array(self.get(name))
+            .unwrap_or_else(|| panic!("header {name:?} is not {N} bytes of hex"))
+    }
+
+    fn payload_bytes(&self) -> Vec<u8> {
+        let digits: Vec<u8> = self
+            .payload
+            .bytes()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        assert_eq!(digits.len() % 2, 0, "odd number of hex digits");
+        digits
+            .chunks(2)
+            .map(|pair| {
+                let pair = std::str::from_utf8(pair).unwrap();
+                u8::from_str_radix(pair, 16).unwrap_or_else(|_| panic!("bad hex {pair:?}"))
+            })
+            .collect()
+    }
+
+    /// The identity in the key file a header names (`keys/alice.key`), with
+    /// the name from the public file next to it.
+    fn identity(&self, name: &str) -> Identity {
+        load_identity(self.get(name))
+    }
+
+    fn room_id(&self) -> RoomId {
+        RoomId(self.get_hex("room id"))
+    }
+}
+
+fn load_identity(key_path: &str) -> Identity {
+    let public_path = key_path.replace(".key", ".pub.json");
+    let public: PublicFile = serde_json::from_str(&read(&public_path)).unwrap();
+    keyfile::decode(&read(key_path), public.identity.name, None).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// Generation: the same seeds in the same order every time
+// ---------------------------------------------------------------------------
+
+fn alice() -> Identity {
+    Identity::generate("alice", &mut rng(ALICE_SEED)).unwrap()
+}
+
+fn bob() -> Identity {
+    Identity::generate("bob", &mut rng(BOB_SEED)).unwrap()
+}
+
+/// The room as alice created it: the id and epoch-0 key every vector uses.
+fn alice_room() -> Room {
+    Room::create(
+        ROOM_NAME,
+        &alice().public(),
+        CREATED_MS,
+        &mut rng(ROOM_SEED),
+    )
+    .unwrap()
+}
+
+/// Every file under `keys/` this test owns, with its exact contents.
+fn generate() -> Vec<(&'static str, String)> {
+    let alice = alice();
+    let bob = bob();
+    vec![
+        (ALICE_KEY, key_file(&alice)),
+        (ALICE_PUB, public_file(&alice)),
+        (BOB_KEY, key_file(&bob)),
+        (BOB_PUB, public_file(&bob)),
+        (INVITE_VECTOR, invite_vector(&alice)),
+        (MESSAGE_VECTOR, message_vector(&alice)),
+        (PRESENCE_VECTOR, presence_vector(&bob)),
+        (EPOCH_KEY_VECTOR, epoch_key_vector(&alice, &bob)),
+    ]
+}
+
+fn seed_line(seed: u64) -> String {
+    format!("ChaCha20Rng::seed_from_u64({seed})")
+}
+
+fn key_file(identity: &Identity) -> String {
+    let text = keyfile::encode(identity, None, &mut rng(KEY_FILE_SEED));
+    format!("# {TEST_ONLY}.\n{}", &*text)
+}
+
+fn public_file(identity: &Identity) -> String {
+    let file = PublicFile {
+        comment: TEST_ONLY.to_owned(),
+        identity: identity.public(),
+        fingerprint: identity.fingerprint().to_string(),
+    };
+    format!("{}\n", serde_json::to_string_pretty(&file).unwrap())
+}
+
+fn invite_vector(alice: &Identity) -> String {
+    let room = alice_room();
+    let invite = room.invite();
+    let context = room.context();
+    VectorFile::new()
+        .header("vector", "invite")
+        .header("rng", seed_line(ROOM_SEED))
+        .header("inviter key", ALICE_KEY)
+        .header("room name", ROOM_NAME)
+        .header("created at ms", CREATED_MS)
+        .header("expect", "success")
+        .header("expect room name", &invite.room_name)
+        .header("expect room id", context.room_id.to_hex())
+        .header("expect epoch", context.epoch)
+        .header("expect epoch key", hex::encode(context.key.as_bytes()))
+        .header("expect inviter fingerprint", alice.fingerprint().to_hex())
+        .header("expect epoch topic id", room.epoch_topic_id())
+        .header("expect room topic id", room.room_topic_id())
+        .header(
+            "expect inviter member topic id",
+            room.member_topic_id(&alice.fingerprint()),
+        )
+        .text_payload(&invite.encode())
+        .render("An invite to room \"ops\", epoch 0, made by alice; Room::create draws the room id, then the epoch key.")
+}
+
+fn message_vector(alice: &Identity) -> String {
+    let room = alice_room();
+    let context = room.context();
+    let body = Body::Text(MESSAGE_TEXT.to_owned());
+    let bytes = message::seal(
+        context,
+        alice,
+        MESSAGE_SEQ,
+        MESSAGE_MS,
+        body,
+        &mut rng(MESSAGE_SEED),
+    )
+    .unwrap();
+    VectorFile::new()
+        .header("vector", "message")
+        .header("rng", seed_line(MESSAGE_SEED))
+        .header("sender key", ALICE_KEY)
+        .header("room id", context.room_id.to_hex())
+        .header("epoch", context.epoch)
+        .header("epoch key", hex::encode(context.key.as_bytes()))
+        .header("seq", MESSAGE_SEQ)
+        .header("sent at ms", MESSAGE_MS)
+        .header("body", "text")
+        .header("text", MESSAGE_TEXT)
+        .header("expect", "success")
+        .header("expect sender", alice.name())
+        .header("expect sender fingerprint", alice.fingerprint().to_hex())
+        .header("expect seq", MESSAGE_SEQ)
+        .header("expect sent at ms", MESSAGE_MS)
+        .header("expect body", "text")
+        .header("expect text", MESSAGE_TEXT)
+        .hex_payload(&bytes)
+        .render("A text message from alice, sealed with message::seal under epoch 0 of the room in invite.txt.")
+}
+
+fn presence_vector(bob: &Identity) -> String {
+    let room = alice_room();
+    let context = room.context();
+    let bytes = presence::seal(
+        context,
+        bob,
+        PRESENCE_SEQ,
+        PRESENCE_MS,
+        Status::Online,
+        &mut rng(PRESENCE_SEED),
+    );
+    VectorFile::new()
+        .header("vector", "presence")
+        .header("rng", seed_line(PRESENCE_SEED))
+        .header("member key", BOB_KEY)
+        .header("room id", context.room_id.to_hex())
+        .header("epoch", context.epoch)
+        .header("epoch key", hex::encode(context.key.as_bytes()))
+        .header("seq", PRESENCE_SEQ)
+        .header("at ms", PRESENCE_MS)
+        .header("status", "online")
+        .header("expect", "success")
+        .header("expect member", bob.name())
+        .header("expect member fingerprint", bob.fingerprint().to_hex())
+        .header("expect seq", PRESENCE_SEQ)
+        .header("expect at ms", PRESENCE_MS)
+        .header("expect status", "online")
+        .hex_payload(&bytes)
+        .render("Bob's presence record (online), sealed with presence::seal under epoch 0 of the room in invite.txt.")
+}
+
+fn epoch_key_vector(alice: &Identity, bob: &Identity) -> String {
+    let room = alice_room();
+    let mut rng = rng(EPOCH_KEY_SEED);
+    let new_key = SymmetricKey::random(&mut rng);
+    let bytes = epoch_key::seal(
+        room.id(),
+        ROTATED_EPOCH,
+        &new_key,
+        alice,
+        &bob.public(),
+        &mut rng,
+    )
+    .unwrap();
+    VectorFile::new()
+        .header("vector", "epoch key")
+        .header("rng", seed_line(EPOCH_KEY_SEED))
+        .header("rotator key", ALICE_KEY)
+        .header("recipient key", BOB_KEY)
+        .header("room id", room.id().to_hex())
+        .header("new epoch", ROTATED_EPOCH)
+        .header("new epoch key", hex::encode(new_key.as_bytes()))
+        .header("expect", "success")
+        .header("expect rotator", alice.name())
+        .header("expect rotator fingerprint", alice.fingerprint().to_hex())
+        .header("expect epoch", ROTATED_EPOCH)
+        .header("expect key", hex::encode(new_key.as_bytes()))
+        .hex_payload(&bytes)
+        .render("Epoch 1's key sealed by alice to bob with epoch_key::seal; the RNG draws the new key, then the ephemeral X25519 secret, then the nonce.")
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Online => "online",
+        Status::Offline => "offline",
+    }
+}
+
+fn body_kind(body: &Body) -> &'static str {
+    match body {
+        Body::Text(_) => "text",
+        Body::Action(_) => "action",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 1. Key files
+// ---------------------------------------------------------------------------
+
+#[test]
+fn key_files_decode_to_the_identities_their_public_files_describe() {
+    ensure_files();
+    for (key_path, public_path) in [(ALICE_KEY, ALICE_PUB), (BOB_KEY, BOB_PUB)] {
+        let key_text = read(key_path);
+        assert!(
+            key_text.starts_with("# TEST-ONLY"),
+            "{key_path} must say it is test-only on its first line"
+        );
+        assert!(!keyfile::is_protected(&key_text).unwrap());
+        let public: PublicFile = serde_json::from_str(&read(public_path)).unwrap();
+        assert!(public.comment.starts_with("TEST-ONLY"));
+        let identity = keyfile::decode(&key_text, public.identity.name.clone(), None).unwrap();
+        assert_eq!(identity.public(), public.identity, "{key_path}");
+        assert_eq!(identity.fingerprint().to_string(), public.fingerprint);
+        assert_eq!(public.identity.fingerprint(), identity.fingerprint());
+        assert_eq!(
+            keyfile::claimed_fingerprint(&key_text),
+            Some(public.fingerprint.as_str())
+        );
+        // The public file is also plain `PublicIdentity` JSON to any reader
+        // that ignores the extra fields.
+        let plain: PublicIdentity = serde_json::from_str(&read(public_path)).unwrap();
+        assert_eq!(plain, public.identity);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Each vector opens to what it states
+// ---------------------------------------------------------------------------
+
+#[test]
+fn invite_vector_decodes_to_its_stated_fields() {
+    ensure_files();
+    let vector = VectorFile::parse(INVITE_VECTOR);
+    assert_eq!(vector.get("vector"), "invite");
+    assert_eq!(vector.get("expect"), "success");
+    let inviter = vector.identity("inviter key");
+    let invite = Invite::decode(&vector.payload).unwrap();
+    assert!(vector.payload.starts_with("sotto1"));
+    assert_eq!(invite.room_name, vector.get("expect room name"));
+    assert_eq!(invite.room_name, vector.get("room name"));
+    assert_eq!(invite.room_id.to_hex(), vector.get("expect room id"));
+    assert_eq!(invite.epoch, vector.get_u64("expect epoch"));
+    assert_eq!(
+        invite.epoch_key,
+        SymmetricKey::from_bytes(vector.get_hex("expect epoch key"))
+    );
+    assert_eq!(
+        invite.inviter.to_hex(),
+        vector.get("expect inviter fingerprint")
+    );
+    assert_eq!(invite.inviter, inviter.fingerprint());
+
+    // The topics a member of this room subscribes to (all the broker sees).
+    let bob = load_identity(BOB_KEY);
+    let room = Room::join(&invite, ROOM_NAME, &bob.public(), 0).unwrap();
+    assert_eq!(room.epoch_topic_id(), vector.get("expect epoch topic id"));
+    assert_eq!(room.room_topic_id(), vector.get("expect room topic id"));
+    assert_eq!(
+        room.member_topic_id(&inviter.fingerprint()),
+        vector.get("expect inviter member topic id")
+    );
+}
+
+/// The room and epoch a vector's headers name.
+struct StatedContext {
+    room_id: RoomId,
+    epoch: u64,
+    key: SymmetricKey,
+}
+
+impl StatedContext {
+    fn from(vector: &VectorFile) -> Self {
+        Self {
+            room_id: vector.room_id(),
+            epoch: vector.get_u64("epoch"),
+            key: SymmetricKey::from_bytes(vector.get_hex("epoch key")),
+        }
+    }
+
+    fn context(&self) -> EpochContext<'_> {
+        EpochContext {
+            room_id: &self.room_id,
+            epoch: self.epoch,
+            key: &self.key,
+        }
+    }
+}
+
+/// The invite vector, as bob and alice would join with it.
+fn stated_invite() -> Invite {
+    Invite::decode(&VectorFile::parse(INVITE_VECTOR).payload).unwrap()
+}
+
+#[test]
+fn message_vector_opens_to_its_stated_fields() {
+    ensure_files();
+    let vector = VectorFile::parse(MESSAGE_VECTOR);
+    assert_eq!(vector.get("vector"), "message");
+    assert_eq!(vector.get("expect"), "success");
+    let sender = vector.identity("sender key");
+    let stated = StatedContext::from(&vector);
+    let bytes = vector.payload_bytes();
+
+    let message = message::open(stated.context(), &bytes).unwrap();
+    assert_eq!(message.sender, sender.public());
+    assert_eq!(message.sender.name, vector.get("expect sender"));
+    assert_eq!(
+        message.sender.fingerprint().to_hex(),
+        vector.get("expect sender fingerprint")
+    );
+    assert_eq!(message.seq, vector.get_u64("expect seq"));
+    assert_eq!(message.seq, vector.get_u64("seq"));
+    assert_eq!(message.sent_at_ms, vector.get_u64("expect sent at ms"));
+    assert_eq!(message.sent_at_ms, vector.get_u64("sent at ms"));
+    assert_eq!(body_kind(&message.body), vector.get("expect body"));
+    assert_eq!(message.body.text(), vector.get("expect text"));
+    assert_eq!(message.body.text(), vector.get("text"));
+
+    // The stated room is the invite's, and the broker sees no text.
+    let invite = stated_invite();
+    assert_eq!(
+        (invite.room_id, invite.epoch),
+        (stated.room_id, stated.epoch)
+    );
+    assert!(!bytes.windows(5).any(|w| w == b"hello"));
+
+    // Bob, joined with the invite, accepts it once, from a trusted inviter.
+    let bob = load_identity(BOB_KEY);
+    let mut room = Room::join(&invite, ROOM_NAME, &bob.public(), 0).unwrap();
+    let Ok(Received::Accepted(delivery)) = room.receive_message(&bytes, 1) else {
+        panic!("bob's room refused the message vector");
+    };
+    assert_eq!(delivery.from, vector.get("expect sender"));
+    assert_eq!(delivery.fingerprint, sender.fingerprint());
+    assert_eq!(delivery.trust, Trust::Invite);
+    assert_eq!(delivery.seq, message.seq);
+    assert_eq!(delivery.body, message.body);
+    assert!(matches!(delivery.notices[..], [Notice::NewMember { .. }]));
+    assert_eq!(
+        room.receive_message(&bytes, 2),
+        Err(OpenError::Replayed(message.seq))
+    );
+
+    // Any other epoch refuses it.
+    let next = EpochContext {
+        epoch: stated.epoch + 1,
+        ..stated.context()
+    };
+    assert!(matches!(
+        message::open(next, &bytes),
+        Err(OpenError::WrongEpoch { .. })
+    ));
+}
+
+#[test]
+fn presence_vector_opens_to_its_stated_fields() {
+    ensure_files();
+    let vector = VectorFile::parse(PRESENCE_VECTOR);
+    assert_eq!(vector.get("vector"), "presence");
+    assert_eq!(vector.get("expect"), "success");
+    let member = vector.identity("member key");
+    let stated = StatedContext::from(&vector);
+    let bytes = vector.payload_bytes();
+
+    let record = presence::open(stated.context(), &bytes).unwrap();
+    assert_eq!(record.member, member.public());
+    assert_eq!(record.member.name, vector.get("expect member"));
+    assert_eq!(
+        record.member.fingerprint().to_hex(),
+        vector.get("expect member fingerprint")
+    );
+    assert_eq!(record.seq, vector.get_u64("expect seq"));
+    assert_eq!(record.seq, vector.get_u64("seq"));
+    assert_eq!(record.at_ms, vector.get_u64("expect at ms"));
+    assert_eq!(record.at_ms, vector.get_u64("at ms"));
+    assert_eq!(status_name(record.status), vector.get("expect status"));
+    assert_eq!(status_name(record.status), vector.get("status"));
+    assert!(!bytes.windows(3).any(|w| w == b"bob"));
+
+    // Alice's side accepts it once; the same record again is a rollback.
+    let alice = load_identity(ALICE_KEY);
+    let mut room = Room::join(&stated_invite(), ROOM_NAME, &alice.public(), 0).unwrap();
+    let Ok(Received::Accepted(update)) = room.receive_presence(&bytes, 1) else {
+        panic!("alice's room refused the presence vector");
+    };
+    assert_eq!(update.name, vector.get("expect member"));
+    assert_eq!(update.fingerprint, member.fingerprint());
+    assert_eq!(update.status, Status::Online);
+    assert!(update.changed);
+    assert_eq!(
+        room.receive_presence(&bytes, 2),
+        Err(OpenError::OutdatedPresence(record.seq))
+    );
+}
+
+#[test]
+fn epoch_key_vector_opens_only_for_its_recipient() {
+    ensure_files();
+    let vector = VectorFile::parse(EPOCH_KEY_VECTOR);
+    assert_eq!(vector.get("vector"), "epoch key");
+    assert_eq!(vector.get("expect"), "success");
+    let rotator = vector.identity("rotator key");
+    let recipient = vector.identity("recipient key");
+    let room_id = vector.room_id();
+    let bytes = vector.payload_bytes();
+
+    let grant = epoch_key::open(&room_id, &recipient, &bytes).unwrap();
+    assert_eq!(grant.rotator, rotator.public());
+    assert_eq!(grant.rotator.name, vector.get("expect rotator"));
+    assert_eq!(
+        grant.rotator.fingerprint().to_hex(),
+        vector.get("expect rotator fingerprint")
+    );
+    assert_eq!(grant.epoch, vector.get_u64("expect epoch"));
+    assert_eq!(grant.epoch, vector.get_u64("new epoch"));
+    assert_eq!(
+        grant.key,
+        SymmetricKey::from_bytes(vector.get_hex("expect key"))
+    );
+    assert_eq!(
+        grant.key,
+        SymmetricKey::from_bytes(vector.get_hex("new epoch key"))
+    );
+    assert!(!bytes.windows(32).any(|w| w == grant.key.as_bytes()));
+    assert_eq!(stated_invite().room_id, room_id);
+
+    // Not the rotator, not another room.
+    assert_eq!(
+        epoch_key::open(&room_id, &rotator, &bytes).unwrap_err(),
+        OpenError::Tampered
+    );
+    assert_eq!(
+        epoch_key::open(&RoomId([0; 16]), &recipient, &bytes).unwrap_err(),
+        OpenError::Tampered
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Byte-for-byte regeneration
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_file_matches_its_regeneration_from_the_seeds() {
+    ensure_files();
+    for (relative, expected) in generate() {
+        let actual = read(relative);
+        if actual == expected {
+            continue;
+        }
+        let line = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e)
+            .map_or_else(
+                || "the line count".to_owned(),
+                |i| format!("line {}", i + 1),
+            );
+        panic!(
+            "{relative} differs from what the code generates now (first at {line}): the \
+             format or a derivation changed. If that is deliberate, run \
+             `{REGENERATE_ENV}=1 cargo test --test vectors` and review the diff.\n\
+             --- file\n{actual}\n--- generated\n{expected}"
+        );
+    }
+}
+
+#[test]
+fn generation_is_deterministic() {
+    assert_eq!(generate(), generate());
+}
