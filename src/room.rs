@@ -548,6 +548,15 @@ impl Room {
             }
             return Ok(Admission::Known);
         }
+        if self
+            .members
+            .get(&self.own)
+            .is_some_and(|me| me.identity.name == claimed.name)
+        {
+            // One identity per person: another key under our own name is
+            // someone posing as us, not a key change we could accept.
+            return Err(OpenError::Forged("another key is claiming your name"));
+        }
         let previous = self
             .members
             .iter()

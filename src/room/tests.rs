@@ -280,3 +280,18 @@ fn room_names_are_validated() {
     assert!(validate_room_name("a\nb").is_err());
     assert!(validate_room_name(&"x".repeat(65)).is_err());
 }
+
+#[test]
+fn another_key_under_our_own_name_is_forged() {
+    let mut w = world();
+    let impostor = Identity::generate("bob", &mut w.rng).unwrap();
+    let mut room = Room::join(&w.alice_room.invite(), "ops", &impostor.public(), 0).unwrap();
+    let fake = room
+        .seal_message(&impostor, text("I am bob"), 0, &mut w.rng)
+        .unwrap();
+    assert!(matches!(
+        w.bob_room.receive_message(&fake, 0),
+        Err(OpenError::Forged(_))
+    ));
+    assert!(w.bob_room.blocked_by().is_empty());
+}
