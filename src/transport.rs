@@ -30,9 +30,16 @@ use tokio::task::JoinHandle;
 
 use crate::protocol::wire::MAX_ENVELOPE_LEN;
 
-/// Largest MQTT packet accepted or sent: one envelope plus topic and
-/// framing, with room to spare.
-pub const MAX_PACKET_LEN: usize = MAX_ENVELOPE_LEN + 4096;
+/// Largest MQTT packet we send: one envelope plus topic and framing.
+pub const MAX_OUTGOING_PACKET_LEN: usize = MAX_ENVELOPE_LEN + 4096;
+
+/// Largest MQTT packet we accept. Far above the envelope limit on purpose:
+/// rumqttc drops the connection on an oversized packet, and the broker
+/// would then redeliver the same unacknowledged QoS 1 publish after every
+/// reconnect, forever. Accepting it lets the room refuse it as "too large"
+/// with a warning and acknowledge it. (Brokers should also cap message
+/// sizes: Mosquitto's `message_size_limit`.)
+pub const MAX_INCOMING_PACKET_LEN: usize = 16 * 1024 * 1024;
 
 const REQUEST_CAPACITY: usize = 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -138,7 +145,8 @@ pub struct ConnectOptions {
 /// What the connection reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportEvent {
-    /// Connected (first time or again).
+    /// Connected (first time or again) and subscribed: from here on, every
+    /// publish on our topics reaches us.
     Connected {
         /// Whether the broker still had our session (and queued messages).
         session_present: bool,
@@ -223,7 +231,7 @@ impl Transport {
         );
         mqtt.set_keep_alive(options.keep_alive)
             .set_clean_session(options.clean_session)
-            .set_max_packet_size(MAX_PACKET_LEN, MAX_PACKET_LEN)
+            .set_max_packet_size(MAX_INCOMING_PACKET_LEN, MAX_OUTGOING_PACKET_LEN)
             .set_inflight(64);
         if let Some((user, password)) = &options.credentials {
             mqtt.set_credentials(user.clone(), password.clone());
@@ -245,6 +253,7 @@ impl Transport {
             connected_before: false,
             connected: false,
             on_connect: Vec::new(),
+            awaiting_suback: None,
         };
         Ok(Self {
             commands: command_tx,
@@ -354,6 +363,9 @@ struct Driver {
     connected_before: bool,
     connected: bool,
     on_connect: Vec<Publication>,
+    /// Set between a ConnAck that needed a new subscription and its SubAck:
+    /// "connected" is reported only once messages can actually arrive.
+    awaiting_suback: Option<bool>,
 }
 
 impl Driver {
@@ -432,25 +444,25 @@ impl Driver {
         match event {
             Event::Incoming(Incoming::ConnAck(ack)) => {
                 self.connected = true;
+                for publication in std::mem::take(&mut self.on_connect) {
+                    self.enqueue(publication, None);
+                }
                 if !ack.session_present && !self.subscriptions.is_empty() {
                     let filters = self
                         .subscriptions
                         .iter()
                         .map(|topic| SubscribeFilter::new(topic.clone(), QoS::AtLeastOnce));
-                    let _ = self.client.try_subscribe_many(filters);
+                    if self.client.try_subscribe_many(filters).is_ok() {
+                        self.awaiting_suback = Some(false);
+                        return true;
+                    }
                 }
-                for publication in std::mem::take(&mut self.on_connect) {
-                    self.enqueue(publication, None);
-                }
-                let reconnect = std::mem::replace(&mut self.connected_before, true);
-                self.events
-                    .send(TransportEvent::Connected {
-                        session_present: ack.session_present,
-                        reconnect,
-                    })
-                    .await
-                    .is_ok()
+                self.report_connected(ack.session_present).await
             }
+            Event::Incoming(Incoming::SubAck(_)) => match self.awaiting_suback.take() {
+                Some(session_present) => self.report_connected(session_present).await,
+                None => true,
+            },
             Event::Incoming(Incoming::Publish(publish)) => self
                 .events
                 .send(TransportEvent::Message {
@@ -477,6 +489,17 @@ impl Driver {
             }
             _ => true,
         }
+    }
+
+    async fn report_connected(&mut self, session_present: bool) -> bool {
+        let reconnect = std::mem::replace(&mut self.connected_before, true);
+        self.events
+            .send(TransportEvent::Connected {
+                session_present,
+                reconnect,
+            })
+            .await
+            .is_ok()
     }
 
     async fn disconnect(&mut self) {

@@ -90,6 +90,12 @@ async fn listen_loop(
     let mut stdout = tokio::io::stdout();
     let mut received = 0u64;
     let room = session.room_name().to_owned();
+    // Scripts and tests wait for this line before publishing: from here on
+    // every message reaches us (or is queued for us by the broker).
+    eprintln!(
+        "sotto: listening to {} (Ctrl-C to stop)",
+        sotto::sanitize::for_terminal(&room)
+    );
     if options.count == Some(0) {
         return Ok(());
     }

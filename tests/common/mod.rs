@@ -1,0 +1,24 @@
+//! Shared integration-test harness: a private Mosquitto broker per test, a
+//! raw MQTT client for adversarial tests, deadline-based waiting, and child
+//! process output capture.
+//!
+//! Every test crate that says `mod common;` compiles all of this, so unused
+//! helpers are expected.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unused_imports
+)]
+
+pub mod broker;
+pub mod process;
+pub mod raw;
+pub mod wait;
+
+pub use broker::{MOSQUITTO_MISSING, Mosquitto, MosquittoOptions, locate_mosquitto};
+pub use process::ChildOutput;
+pub use raw::{BlockingRawClient, RawClient, Received};
+pub use rumqttc::{LastWill, MqttOptions, QoS};
+pub use wait::{DEFAULT_TIMEOUT, wait_for, wait_for_async, wait_until, wait_until_async, within};
