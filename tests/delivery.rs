@@ -1,0 +1,128 @@
+//! Delivery through a real Mosquitto: messages sent while a member is away
+//! arrive when they come back, in order and once; a broker restart
+//! mid-conversation loses nothing and duplicates nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod home;
+
+use std::time::Duration;
+
+use common::Mosquitto;
+use home::{Home, texts};
+
+#[test]
+fn fifty_messages_sent_while_away_arrive_in_order_once() {
+    let broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    bob.join(&alice.create_room("ops"));
+    bob.register("ops");
+
+    let sent: Vec<String> = (1..=50).map(|i| format!("message {i}")).collect();
+    for text in &sent {
+        alice.send("ops", text);
+    }
+
+    let listener = bob.listen("ops", &["--json", "--count", "50", "--timeout", "30"]);
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(texts(&lines), sent, "{stderr}");
+    assert!(!stderr.contains("missed"), "{stderr}");
+
+    // Coming back again shows nothing twice.
+    let again = bob.listen("ops", &["--json", "--timeout", "1"]);
+    let (ok, stdout, stderr) = again.finish();
+    assert!(ok && stdout.is_empty(), "{stdout}\n{stderr}");
+}
+
+#[test]
+fn a_broker_restart_mid_conversation_loses_and_repeats_nothing() {
+    let mut broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    bob.join(&alice.create_room("ops"));
+
+    let listener = bob.listen("ops", &["--json", "--count", "20", "--timeout", "60"]);
+    for i in 1..=10 {
+        alice.send("ops", &format!("before {i}"));
+    }
+    listener.wait_json(10, Duration::from_secs(15));
+
+    broker.restart();
+    listener.wait_stderr("lost the connection", Duration::from_secs(15));
+    listener.wait_stderr("reconnected", Duration::from_secs(30));
+    for i in 1..=10 {
+        alice.send("ops", &format!("after {i}"));
+    }
+
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=10)
+        .map(|i| format!("before {i}"))
+        .chain((1..=10).map(|i| format!("after {i}")))
+        .collect();
+    assert_eq!(texts(&lines), expected, "{stderr}");
+}
+
+#[test]
+fn messages_queued_across_a_broker_restart_are_delivered() {
+    // Bob is away; alice's messages wait in the broker, which restarts
+    // (persistence on) before bob comes back.
+    let mut broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    bob.join(&alice.create_room("ops"));
+    bob.register("ops");
+    for i in 1..=5 {
+        alice.send("ops", &format!("queued {i}"));
+    }
+    broker.restart();
+    let listener = bob.listen("ops", &["--json", "--count", "5", "--timeout", "30"]);
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=5).map(|i| format!("queued {i}")).collect();
+    assert_eq!(texts(&lines), expected);
+}
+
+#[test]
+fn gaps_from_a_full_broker_queue_are_reported() {
+    let broker = Mosquitto::start_with(common::MosquittoOptions {
+        extra_config: vec!["max_queued_messages 5".into()],
+        ..Default::default()
+    });
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    bob.join(&alice.create_room("ops"));
+    // Bob has seen one message, so a jump in alice's numbers is a gap.
+    let listener = bob.listen("ops", &["--json", "--count", "1"]);
+    alice.send("ops", "first");
+    listener.finish();
+    for i in 1..=12 {
+        alice.send("ops", &format!("while away {i}"));
+    }
+    let listener = bob.listen("ops", &["--json", "--timeout", "2"]);
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    // Mosquitto keeps the first five and drops the newest beyond that; the
+    // next message bob sees after them tells him how many he missed.
+    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    alice.send("ops", "after the gap");
+    let listener = bob.listen("ops", &["--json", "--count", "1", "--timeout", "10"]);
+    let (_, stdout, stderr) = listener.finish();
+    assert!(stdout.contains("after the gap"), "{stdout}");
+    assert!(stderr.contains("missed 7 messages from alice"), "{stderr}");
+}
