@@ -114,16 +114,8 @@ impl Store {
 
     /// Creates the home (0700) and its rooms directory if missing.
     pub fn ensure_dirs(&self) -> Result<(), StoreError> {
-        for dir in [self.home.clone(), self.home.join(ROOMS_DIR)] {
-            if !dir.is_dir() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&dir)
-                    .map_err(io_error("create", &dir))?;
-            }
-        }
-        Ok(())
+        create_private_dir(&self.home)?;
+        create_private_dir(&self.home.join(ROOMS_DIR))
     }
 
     /// Takes the exclusive lock, waiting up to 10 seconds for another
@@ -131,13 +123,7 @@ impl Store {
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
         self.ensure_dirs()?;
         let path = self.home.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_error("open", &path))?;
+        let file = open_lock_file(&path)?;
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
             match file.try_lock() {
@@ -279,21 +265,9 @@ impl Store {
     /// connection with it would push the first off the broker).
     pub fn session_lock(&self, id: &RoomId) -> Result<Option<StoreLock>, StoreError> {
         let dir = self.home.join(SESSIONS_DIR);
-        if !dir.is_dir() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(io_error("create", &dir))?;
-        }
+        create_private_dir(&dir)?;
         let path = dir.join(format!("{}.lock", id.to_hex()));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_error("open", &path))?;
+        let file = open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(StoreLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
@@ -311,6 +285,27 @@ impl Store {
             .join(ROOMS_DIR)
             .join(format!("{}.json", id.to_hex()))
     }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error("create", dir))
+}
+
+fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_error("open", path))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StoreError> {

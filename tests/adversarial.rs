@@ -11,7 +11,7 @@ mod home;
 use std::time::Duration;
 
 use common::{BlockingRawClient, Mosquitto, Received};
-use home::{Home, texts};
+use home::{Home, json_lines, texts};
 
 struct Scene {
     broker: Mosquitto,
@@ -40,13 +40,6 @@ fn captured_message(raw: &BlockingRawClient) -> Received {
     raw.wait_for("a chat message", |seen| {
         seen.iter().find(|r| r.topic.ends_with("/m")).cloned()
     })
-}
-
-fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON on stdout: {l}")))
-        .collect()
 }
 
 #[test]

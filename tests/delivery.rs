@@ -10,7 +10,7 @@ mod home;
 use std::time::Duration;
 
 use common::Mosquitto;
-use home::{Home, texts};
+use home::{Home, json_lines, texts};
 
 #[test]
 fn fifty_messages_sent_while_away_arrive_in_order_once() {
@@ -28,10 +28,7 @@ fn fifty_messages_sent_while_away_arrive_in_order_once() {
     let listener = bob.listen("ops", &["--json", "--count", "50", "--timeout", "30"]);
     let (ok, stdout, stderr) = listener.finish();
     assert!(ok, "{stderr}");
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&stdout);
     assert_eq!(texts(&lines), sent, "{stderr}");
     assert!(!stderr.contains("missed"), "{stderr}");
 
@@ -63,10 +60,7 @@ fn a_broker_restart_mid_conversation_loses_and_repeats_nothing() {
 
     let (ok, stdout, stderr) = listener.finish();
     assert!(ok, "{stderr}");
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&stdout);
     let expected: Vec<String> = (1..=10)
         .map(|i| format!("before {i}"))
         .chain((1..=10).map(|i| format!("after {i}")))
@@ -90,10 +84,7 @@ fn messages_queued_across_a_broker_restart_are_delivered() {
     let listener = bob.listen("ops", &["--json", "--count", "5", "--timeout", "30"]);
     let (ok, stdout, stderr) = listener.finish();
     assert!(ok, "{stderr}");
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&stdout);
     let expected: Vec<String> = (1..=5).map(|i| format!("queued {i}")).collect();
     assert_eq!(texts(&lines), expected);
 }

@@ -9,7 +9,7 @@ mod home;
 use std::time::Duration;
 
 use common::Mosquitto;
-use home::{Home, texts};
+use home::{Home, json_lines, texts};
 
 #[test]
 fn three_members_each_see_the_others_messages_once() {
@@ -44,10 +44,7 @@ fn three_members_each_see_the_others_messages_once() {
         listener.wait_json(expected.len(), Duration::from_secs(15));
         let (ok, stdout, stderr) = listener.interrupt();
         assert!(ok, "{stderr}");
-        let lines: Vec<serde_json::Value> = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines = json_lines(&stdout);
         assert_eq!(texts(&lines), expected, "{me} saw {stdout}");
         for line in &lines {
             let from = line["from"].as_str().unwrap();

@@ -12,21 +12,19 @@
 //! Only the recipient can open it (ephemeral-static X25519 with a
 //! contributory check), and the signature shows which member rotated.
 
-use ed25519_dalek::Signature;
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use super::OpenError;
-use super::sealed::{aad, signed_bytes};
+use super::sealed::{aad, sign_content, verify_content};
 use super::wire::{self, Header, Kind, MAX_ENVELOPE_LEN};
 use crate::crypto::{self, CryptoError, NONCE_LEN, SealedToMember};
-use crate::identity::{Fingerprint, Identity, PublicIdentity, validate_name};
+use crate::identity::{Fingerprint, Identity, PublicIdentity};
 use crate::room::RoomId;
 use crate::secret::SymmetricKey;
 
 const EPOCH_KEY_LABEL: &[u8] = b"sotto/v1/epoch-key";
-const SIGNATURE_LEN: usize = 64;
 
 #[derive(Serialize, Deserialize)]
 struct SlotBody {
@@ -79,14 +77,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
         recipient: recipient.fingerprint(),
         epoch_key: *key.as_bytes(),
     };
-    let mut plaintext = Zeroizing::new(wire::to_bytes(&content));
-    let signature = rotator.sign(&signed_bytes(
-        EPOCH_KEY_LABEL,
-        room_id,
-        &header_bytes,
-        &plaintext,
-    ));
-    plaintext.extend_from_slice(&signature.to_bytes());
+    let plaintext = sign_content(rotator, EPOCH_KEY_LABEL, room_id, &header_bytes, &content);
     let sealed = crypto::seal_to_member(
         &recipient.agreement_key(),
         &aad(room_id, &header_bytes),
@@ -120,26 +111,16 @@ pub fn open(room_id: &RoomId, own: &Identity, bytes: &[u8]) -> Result<EpochKeyGr
         &sealed,
         &aad(room_id, framed.header_bytes),
     )?;
-    let split = plaintext
-        .len()
-        .checked_sub(SIGNATURE_LEN)
-        .ok_or(OpenError::Malformed)?;
-    let (content_bytes, signature_bytes) = plaintext.split_at(split);
-    let content: SlotContent = wire::decode_exact(content_bytes, MAX_ENVELOPE_LEN)?;
-    validate_name(&content.rotator.name).map_err(|_| OpenError::Malformed)?;
+    let content: SlotContent = verify_content(
+        &plaintext,
+        EPOCH_KEY_LABEL,
+        room_id,
+        framed.header_bytes,
+        |c: &SlotContent| &c.rotator,
+    )?;
     if content.recipient != own.fingerprint() {
         return Err(OpenError::Forged("the key slot names another recipient"));
     }
-    let key = content
-        .rotator
-        .verifying_key()
-        .ok_or(OpenError::Forged("the rotator's signing key is invalid"))?;
-    let signature = Signature::from_slice(signature_bytes).map_err(|_| OpenError::Malformed)?;
-    key.verify_strict(
-        &signed_bytes(EPOCH_KEY_LABEL, room_id, framed.header_bytes, content_bytes),
-        &signature,
-    )
-    .map_err(|_| OpenError::Forged("the signature does not match the rotator"))?;
     Ok(EpochKeyGrant {
         rotator: content.rotator.clone(),
         epoch: framed.header.epoch,

@@ -73,14 +73,7 @@ pub(crate) fn seal<T: Serialize, R: CryptoRng + ?Sized>(
 ) -> Vec<u8> {
     let header = Header::new(kind, context.epoch);
     let header_bytes = wire::to_bytes(&header);
-    let mut plaintext = Zeroizing::new(wire::to_bytes(content));
-    let signature = sender.sign(&signed_bytes(
-        label,
-        context.room_id,
-        &header_bytes,
-        &plaintext,
-    ));
-    plaintext.extend_from_slice(&signature.to_bytes());
+    let plaintext = sign_content(sender, label, context.room_id, &header_bytes, content);
     let (nonce, ciphertext) = crypto::seal(
         context.key,
         &aad(context.room_id, &header_bytes),
@@ -116,6 +109,40 @@ pub(crate) fn open<T: DeserializeOwned>(
         &aad(context.room_id, framed.header_bytes),
         &body.ciphertext,
     )?;
+    verify_content(
+        &plaintext,
+        label,
+        context.room_id,
+        framed.header_bytes,
+        signer,
+    )
+}
+
+/// Encodes `content` and appends the signature over it: the plaintext that
+/// both sealing schemes encrypt.
+pub(crate) fn sign_content<T: Serialize>(
+    signer: &Identity,
+    label: &[u8],
+    room_id: &RoomId,
+    header_bytes: &[u8],
+    content: &T,
+) -> Zeroizing<Vec<u8>> {
+    let mut plaintext = Zeroizing::new(wire::to_bytes(content));
+    let signature = signer.sign(&signed_bytes(label, room_id, header_bytes, &plaintext));
+    plaintext.extend_from_slice(&signature.to_bytes());
+    plaintext
+}
+
+/// Splits a decrypted plaintext into content and signature, decodes the
+/// content, and checks the signature (strictly) against the identity that
+/// `signer` picks out of it; the inverse of [`sign_content`].
+pub(crate) fn verify_content<T: DeserializeOwned>(
+    plaintext: &[u8],
+    label: &[u8],
+    room_id: &RoomId,
+    header_bytes: &[u8],
+    signer: impl Fn(&T) -> &PublicIdentity,
+) -> Result<T, OpenError> {
     let split = plaintext
         .len()
         .checked_sub(SIGNATURE_LEN)
@@ -126,12 +153,12 @@ pub(crate) fn open<T: DeserializeOwned>(
     validate_name(&claimed.name).map_err(|_| OpenError::Malformed)?;
     let key = claimed
         .verifying_key()
-        .ok_or(OpenError::Forged("the sender's signing key is invalid"))?;
+        .ok_or(OpenError::Forged("the signer's key is invalid"))?;
     let signature = Signature::from_slice(signature_bytes).map_err(|_| OpenError::Malformed)?;
     key.verify_strict(
-        &signed_bytes(label, context.room_id, framed.header_bytes, content_bytes),
+        &signed_bytes(label, room_id, header_bytes, content_bytes),
         &signature,
     )
-    .map_err(|_| OpenError::Forged("the signature does not match the claimed sender"))?;
+    .map_err(|_| OpenError::Forged("the signature does not match the claimed signer"))?;
     Ok(content)
 }

@@ -190,6 +190,14 @@ impl Drop for Listener {
     }
 }
 
+/// Parses `listen --json` output, one object a line.
+pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON on stdout: {l}")))
+        .collect()
+}
+
 /// The texts of JSON message lines.
 pub fn texts(lines: &[serde_json::Value]) -> Vec<String> {
     lines
