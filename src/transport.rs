@@ -173,7 +173,9 @@ pub enum TransportEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// The first connection attempt failed.
-    #[error("cannot reach the MQTT broker at {url}: {reason}")]
+    #[error(
+        "cannot reach the MQTT broker at {url} ({reason}); check --broker, or start a broker (`sotto broker` runs one for trying sotto out)"
+    )]
     Unreachable {
         /// The broker address.
         url: String,

@@ -95,3 +95,51 @@ fn verify_after_meeting_marks_messages_verified() {
     assert_eq!(line["verified"], true);
     assert!(alice.ok(&["members", "ops"]).contains("verified"));
 }
+
+#[test]
+fn a_second_session_on_the_same_home_and_room_is_refused() {
+    let broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    alice.create_room("ops");
+    let _first = alice.listen("ops", &["--timeout", "20"]);
+    let second = alice.run(&["listen", "ops", "--timeout", "1"]);
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8(second.stderr).unwrap();
+    assert!(
+        stderr.contains("already connected to room \"ops\""),
+        "{stderr}"
+    );
+    // Sending does not need the session, so it still works.
+    alice.send("ops", "still fine");
+}
+
+#[test]
+fn an_unreachable_broker_is_one_clear_sentence_and_exit_1() {
+    let port = common::broker::free_port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let alice = Home::init("alice", &url);
+    alice.create_room("ops");
+    for args in [
+        &["send", "ops", "hi"][..],
+        &["listen", "ops", "--timeout", "5"],
+    ] {
+        let out = alice.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot reach the MQTT broker at {url}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("connection refused"), "{stderr}");
+    }
+    let confused = Home::init("carol", "http://nope");
+    confused.create_room("ops");
+    let out = confused.run(&["send", "ops", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("mqtt://HOST:PORT")
+    );
+}
