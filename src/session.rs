@@ -191,52 +191,71 @@ impl RoomSession {
 
     /// The next thing that happened, or `None` when the connection task
     /// has stopped.
+    ///
+    /// A message is acknowledged to the broker only after its effect on the
+    /// room is saved, so a crash or an exit between the two means the broker
+    /// delivers it again, never that it is lost.
     pub async fn next_event(&mut self) -> Option<SessionEvent> {
         loop {
-            let event = self.transport.next_event().await?;
-            if let Some(event) = self.interpret(event) {
-                return Some(event);
-            }
+            let event = match self.transport.next_event().await? {
+                TransportEvent::Connected { reconnect, .. } => {
+                    SessionEvent::Connected { reconnect }
+                }
+                TransportEvent::Disconnected { reason } => SessionEvent::Disconnected { reason },
+                TransportEvent::Message {
+                    topic,
+                    payload,
+                    duplicate,
+                    ack,
+                    ..
+                } => {
+                    let event = self.interpret(&topic, &payload, duplicate);
+                    // If the task has stopped, the next call returns None.
+                    let _ = self.transport.ack(ack).await;
+                    match event {
+                        Some(event) => event,
+                        None => continue,
+                    }
+                }
+            };
+            return Some(event);
         }
     }
 
-    fn interpret(&mut self, event: TransportEvent) -> Option<SessionEvent> {
-        match event {
-            TransportEvent::Connected { reconnect, .. } => {
-                Some(SessionEvent::Connected { reconnect })
-            }
-            TransportEvent::Disconnected { reason } => Some(SessionEvent::Disconnected { reason }),
-            TransportEvent::Message { topic, payload, .. } => {
-                match self.topics.classify(&topic) {
-                    TopicKind::Messages => self.receive(|room, now| {
-                        room.receive_message(&payload, now)
-                            .map(|received| match received {
-                                Received::Accepted(delivery) => {
-                                    Some(SessionEvent::Message(delivery))
-                                }
-                                Received::OwnEcho => None,
-                            })
-                    }),
-                    // An empty retained publish clears a topic: not a record.
-                    TopicKind::Presence if payload.is_empty() => None,
-                    TopicKind::Presence => self.receive(|room, now| {
-                        match room.receive_presence(&payload, now) {
-                            Ok(Received::Accepted(update)) => {
-                                Ok(Some(SessionEvent::Presence(update)))
-                            }
-                            Ok(Received::OwnEcho) => Ok(None),
-                            // A late or replayed presence record is normal
-                            // (the retained one, or our will after a
-                            // goodbye): not worth a warning.
-                            Err(OpenError::OutdatedPresence(_)) => Ok(None),
-                            Err(err) => Err(err),
-                        }
-                    }),
-                    // Key rotation is handled by a later version; a slot
-                    // addressed to us is kept by the broker until then.
-                    TopicKind::KeySlot | TopicKind::Other => None,
+    fn interpret(&self, topic: &str, payload: &[u8], duplicate: bool) -> Option<SessionEvent> {
+        match self.route(topic, payload) {
+            // A message we saved but had not acknowledged when we went away
+            // comes back flagged as a redelivery: expected, not an attack.
+            Some(SessionEvent::Dropped(OpenError::Replayed(_))) if duplicate => None,
+            other => other,
+        }
+    }
+
+    fn route(&self, topic: &str, payload: &[u8]) -> Option<SessionEvent> {
+        match self.topics.classify(topic) {
+            TopicKind::Messages => self.receive(|room, now| {
+                room.receive_message(payload, now)
+                    .map(|received| match received {
+                        Received::Accepted(delivery) => Some(SessionEvent::Message(delivery)),
+                        Received::OwnEcho => None,
+                    })
+            }),
+            // An empty retained publish clears a topic: not a record.
+            TopicKind::Presence if payload.is_empty() => None,
+            TopicKind::Presence => self.receive(|room, now| {
+                match room.receive_presence(payload, now) {
+                    Ok(Received::Accepted(update)) => Ok(Some(SessionEvent::Presence(update))),
+                    Ok(Received::OwnEcho) => Ok(None),
+                    // A late or replayed presence record is normal (the
+                    // retained one, or our will after a goodbye): not
+                    // worth a warning.
+                    Err(OpenError::OutdatedPresence(_)) => Ok(None),
+                    Err(err) => Err(err),
                 }
-            }
+            }),
+            // Key rotation is handled by a later version; a slot addressed
+            // to us is kept (retained) by the broker until then.
+            TopicKind::KeySlot | TopicKind::Other => None,
         }
     }
 

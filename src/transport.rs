@@ -12,6 +12,11 @@
 //!   request channel: the task only uses `try_*` calls.
 //! - The default 10 KiB packet limit is below our envelope limit: raised.
 //!
+//! Incoming publishes are acknowledged only when the caller says it has
+//! dealt with them ([`Transport::ack`]): rumqttc's automatic acks would tell
+//! the broker a message was delivered while it still sat unread in our
+//! queue, and a client exiting then (say `listen --count 1`) would lose it.
+//!
 //! rumqttc has no per-publish acknowledgement handle, so the task pairs
 //! each publish with the packet id rumqttc reports when sending it (they
 //! go out in request order) and resolves the caller on the PUBACK.
@@ -22,8 +27,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS,
-    SubscribeFilter,
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing,
+    Publish, QoS, SubscribeFilter,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -158,7 +163,9 @@ pub enum TransportEvent {
         /// A short description for the user.
         reason: String,
     },
-    /// A publish arrived on a subscribed topic.
+    /// A publish arrived on a subscribed topic. Pass `ack` to
+    /// [`Transport::ack`] once it has been dealt with, or the broker sends
+    /// it again on the next connection.
     Message {
         /// Its topic.
         topic: String,
@@ -166,7 +173,21 @@ pub enum TransportEvent {
         payload: Vec<u8>,
         /// Whether it was a retained message.
         retained: bool,
+        /// Whether the broker says it may have delivered this before.
+        duplicate: bool,
+        /// The acknowledgement to send when done.
+        ack: Ack,
     },
+}
+
+/// An acknowledgement owed to the broker for one incoming publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// Packet ids are per connection: an ack from an earlier connection
+    /// could acknowledge an unrelated message that reuses its id.
+    connection: u64,
+    pkid: u16,
+    qos: QoS,
 }
 
 /// Why a transport operation failed.
@@ -202,6 +223,7 @@ enum Command {
         publication: Publication,
         acked: Option<oneshot::Sender<()>>,
     },
+    Ack(Ack),
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -234,6 +256,7 @@ impl Transport {
         mqtt.set_keep_alive(options.keep_alive)
             .set_clean_session(options.clean_session)
             .set_max_packet_size(MAX_INCOMING_PACKET_LEN, MAX_OUTGOING_PACKET_LEN)
+            .set_manual_acks(true)
             .set_inflight(64);
         if let Some((user, password)) = &options.credentials {
             mqtt.set_credentials(user.clone(), password.clone());
@@ -256,6 +279,7 @@ impl Transport {
             connected: false,
             on_connect: Vec::new(),
             awaiting_suback: None,
+            connection: 0,
         };
         Ok(Self {
             commands: command_tx,
@@ -324,6 +348,14 @@ impl Transport {
         }
     }
 
+    /// Acknowledges an incoming publish (see [`TransportEvent::Message`]).
+    pub async fn ack(&self, ack: Ack) -> Result<(), TransportError> {
+        self.commands
+            .send(Command::Ack(ack))
+            .await
+            .map_err(|_| TransportError::Closed)
+    }
+
     /// The next event, or `None` once the task has stopped.
     pub async fn next_event(&mut self) -> Option<TransportEvent> {
         self.events.recv().await
@@ -368,6 +400,8 @@ struct Driver {
     /// Set between a ConnAck that needed a new subscription and its SubAck:
     /// "connected" is reported only once messages can actually arrive.
     awaiting_suback: Option<bool>,
+    /// Counts connections, to drop acks owed to an earlier one.
+    connection: u64,
 }
 
 impl Driver {
@@ -378,6 +412,7 @@ impl Driver {
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Publish { publication, acked }) => self.enqueue(publication, acked),
+                    Some(Command::Ack(ack)) => self.acknowledge(ack),
                     Some(Command::Shutdown { done }) => {
                         self.disconnect().await;
                         let _ = done.send(());
@@ -441,11 +476,24 @@ impl Driver {
         // On failure `acked` is dropped here, which tells the caller.
     }
 
+    fn acknowledge(&mut self, ack: Ack) {
+        if ack.connection != self.connection || !self.connected {
+            // The broker will send it again on this connection.
+            return;
+        }
+        let mut publish = Publish::new("", ack.qos, Vec::new());
+        publish.pkid = ack.pkid;
+        // If the request channel is full the ack is lost and the broker
+        // redelivers the message, which the replay window then absorbs.
+        let _ = self.client.try_ack(&publish);
+    }
+
     /// Returns false when the event consumer has gone away.
     async fn handle(&mut self, event: Event) -> bool {
         match event {
             Event::Incoming(Incoming::ConnAck(ack)) => {
                 self.connected = true;
+                self.connection += 1;
                 for publication in std::mem::take(&mut self.on_connect) {
                     self.enqueue(publication, None);
                 }
@@ -465,15 +513,23 @@ impl Driver {
                 Some(session_present) => self.report_connected(session_present).await,
                 None => true,
             },
-            Event::Incoming(Incoming::Publish(publish)) => self
-                .events
-                .send(TransportEvent::Message {
-                    topic: publish.topic,
-                    payload: publish.payload.to_vec(),
-                    retained: publish.retain,
-                })
-                .await
-                .is_ok(),
+            Event::Incoming(Incoming::Publish(publish)) => {
+                let ack = Ack {
+                    connection: self.connection,
+                    pkid: publish.pkid,
+                    qos: publish.qos,
+                };
+                self.events
+                    .send(TransportEvent::Message {
+                        topic: publish.topic,
+                        payload: publish.payload.to_vec(),
+                        retained: publish.retain,
+                        duplicate: publish.dup,
+                        ack,
+                    })
+                    .await
+                    .is_ok()
+            }
             Event::Incoming(Incoming::PubAck(ack)) => {
                 if let Some(Some(waiter)) = self.awaiting_ack.remove(&ack.pkid) {
                     let _ = waiter.send(());
