@@ -21,14 +21,12 @@ pub struct Style {
 
 const RESET: &str = "\x1b[0m";
 const DIM: &str = "\x1b[2m";
-#[allow(dead_code)] // used by chat, in progress
 const SYSTEM: &str = "\x1b[1;33m";
 const WARN: &str = "\x1b[1;31m";
 const PALETTE: [&str; 6] = [
     "\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[92m",
 ];
 
-#[allow(dead_code)] // own_message and system are for chat, in progress
 impl Style {
     fn paint(&self, colour: &str, text: &str) -> String {
         if self.colour {
@@ -89,6 +87,45 @@ impl Style {
     pub fn warning(&self, text: &str) -> String {
         self.paint(WARN, &format!("!! {text}"))
     }
+
+    /// A notice as a line of its own: a changed key or lost messages are
+    /// warnings, a new member is a system line.
+    pub fn notice(&self, notice: &Notice) -> String {
+        match notice {
+            Notice::NewMember { .. } => self.system(&notice_text(notice)),
+            Notice::KeyChanged { .. } | Notice::Missed { .. } => self.warning(&notice_text(notice)),
+        }
+    }
+}
+
+/// Rows as left-aligned columns, one string a line, every cell sanitised.
+pub fn columns(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let cells: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| for_terminal(h)).collect())
+        .chain(
+            rows.iter()
+                .map(|row| row.iter().map(|c| for_terminal(c)).collect()),
+        )
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|col| {
+            cells
+                .iter()
+                .map(|row| row.get(col).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    cells
+        .iter()
+        .map(|row| {
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            line.join("  ").trim_end().to_owned()
+        })
+        .collect()
 }
 
 /// One line per notice attached to a delivery or presence record.
@@ -211,5 +248,38 @@ mod tests {
             assert!(json.get(key).is_some(), "{key}");
         }
         assert_eq!(json["verified"], true);
+    }
+
+    #[test]
+    fn key_changes_are_warnings_and_new_members_system_lines() {
+        let style = Style { colour: false };
+        let changed = Notice::KeyChanged {
+            name: "bob\x1b[2J".into(),
+            old: Fingerprint([1; 32]),
+            new: Fingerprint([2; 32]),
+            was_verified: true,
+        };
+        let line = style.notice(&changed);
+        assert!(
+            line.starts_with("!! WARNING: bob\\u{1b}[2J's key changed"),
+            "{line}"
+        );
+        assert!(line.contains("/accept"));
+        let new = Notice::NewMember {
+            name: "carol".into(),
+            fingerprint: Fingerprint([3; 32]),
+            trust: Trust::Tofu,
+        };
+        assert!(style.notice(&new).starts_with("-- new member carol"));
+    }
+
+    #[test]
+    fn columns_line_up_and_escape_cells() {
+        let rows = vec![
+            vec!["alice".to_owned(), "1".to_owned()],
+            vec!["b\x1b".to_owned(), "22".to_owned()],
+        ];
+        let lines = columns(&["NAME", "N"], &rows);
+        assert_eq!(lines, ["NAME     N", "alice    1", "b\\u{1b}  22"]);
     }
 }

@@ -1,0 +1,227 @@
+//! What each typed line does: send a message or run a slash command.
+//! Results are system lines; refusals are warnings. Nothing here ends the
+//! chat except `/quit`.
+
+use std::convert::Infallible;
+
+use sotto::protocol::message::Body;
+use sotto::room::{RoomError, RoomId, Trust};
+use sotto::session::{RoomSession, SessionError};
+
+use super::super::now_ms;
+use super::super::output::trust_label;
+use super::super::render::columns;
+use super::Chat;
+use super::commands::{self, Command, HELP};
+use super::setup;
+
+/// What the loop does after a line.
+pub enum Flow {
+    /// Read the next line.
+    Continue,
+    /// Leave the chat.
+    Quit,
+    /// Close this room and open another (it exists).
+    Switch(String),
+}
+
+impl Chat {
+    /// Acts on one typed line.
+    pub(super) async fn on_line(&mut self, session: &RoomSession, line: &str) -> Flow {
+        match commands::parse(line) {
+            Command::Empty => {}
+            Command::Say(text) => self.send(session, Body::Text(text.to_owned())).await,
+            Command::Me(action) => self.send(session, Body::Action(action.to_owned())).await,
+            Command::Join { invite, local_name } => return self.join(session, invite, local_name),
+            Command::Switch(room) => return self.switch_to(session, room),
+            Command::Rooms => self.rooms(session),
+            Command::Who => self.who(session),
+            Command::Invite => self.invite(session),
+            Command::Verify {
+                member,
+                fingerprint,
+            } => self.verify(session, member, fingerprint),
+            Command::Kick(_) => {
+                self.system("not available yet: key rotation comes in a later version");
+            }
+            Command::Accept => self.accept(session),
+            Command::Help => self.help(),
+            Command::Quit => return Flow::Quit,
+            Command::Usage(usage) => self.system(&format!("usage: {usage}")),
+            Command::Unknown(name) => {
+                self.system(&format!(
+                    "unknown command /{name}; /help lists the commands"
+                ));
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Sends and echoes the line once (the broker's copy is suppressed
+    /// by the room as our own echo).
+    async fn send(&self, session: &RoomSession, body: Body) {
+        let sent_at = now_ms();
+        match session.send(body.clone()).await {
+            Ok(()) => {
+                let name = self.identity.name();
+                self.out.line(self.style.own_message(name, &body, sent_at));
+            }
+            Err(SessionError::Room(RoomError::SendBlocked(name))) => {
+                self.warning(&format!(
+                    "not sent: {name}'s key changed since you verified it. Compare fingerprints \
+                     and /verify {name} FINGERPRINT, or /accept the change, then send again."
+                ));
+            }
+            Err(err) => self.warning(&format!("not sent: {err}")),
+        }
+    }
+
+    fn join(&self, session: &RoomSession, invite: &str, local_name: Option<&str>) -> Flow {
+        match setup::join_room(&self.store, invite, local_name) {
+            Ok(joined) => {
+                self.system(&joined.describe());
+                if joined.name == session.room_name() {
+                    Flow::Continue
+                } else {
+                    Flow::Switch(joined.name)
+                }
+            }
+            Err(err) => {
+                self.warning(&format!("could not join: {}", super::super::describe(&err)));
+                Flow::Continue
+            }
+        }
+    }
+
+    fn switch_to(&self, session: &RoomSession, room: &str) -> Flow {
+        if room == session.room_name() {
+            self.system(&format!("You are already in {room}."));
+            return Flow::Continue;
+        }
+        match self.store.room(room) {
+            Ok(_) => Flow::Switch(room.to_owned()),
+            Err(err) => {
+                self.warning(&err.to_string());
+                Flow::Continue
+            }
+        }
+    }
+
+    fn rooms(&self, session: &RoomSession) {
+        let rooms = match self.store.rooms() {
+            Ok(rooms) => rooms,
+            Err(err) => return self.warning(&err.to_string()),
+        };
+        let rows: Vec<Vec<String>> = rooms
+            .iter()
+            .map(|room| {
+                let here = room.name() == session.room_name();
+                vec![
+                    room.name().to_owned(),
+                    room.members().len().to_string(),
+                    room.epoch().to_string(),
+                    if here { "(here)" } else { "" }.to_owned(),
+                ]
+            })
+            .collect();
+        for line in columns(&["ROOM", "MEMBERS", "EPOCH", ""], &rows) {
+            self.system(&line);
+        }
+    }
+
+    fn who(&self, session: &RoomSession) {
+        let room = match session.room() {
+            Ok(room) => room,
+            Err(err) => return self.warning(&err.to_string()),
+        };
+        let mut members: Vec<_> = room.members().iter().collect();
+        members.sort_by(|a, b| a.1.identity.name.cmp(&b.1.identity.name));
+        let rows: Vec<Vec<String>> = members
+            .into_iter()
+            .map(|(fingerprint, member)| {
+                let status = match (member.trust, member.online) {
+                    (Trust::Own, _) => "-",
+                    (_, true) => "online",
+                    (_, false) => "offline",
+                };
+                vec![
+                    member.identity.name.clone(),
+                    fingerprint.to_string(),
+                    trust_label(member),
+                    status.to_owned(),
+                ]
+            })
+            .collect();
+        for line in columns(&["NAME", "FINGERPRINT", "TRUST", "STATUS"], &rows) {
+            self.system(&line);
+        }
+    }
+
+    fn invite(&self, session: &RoomSession) {
+        let room = match session.room() {
+            Ok(room) => room,
+            Err(err) => return self.warning(&err.to_string()),
+        };
+        self.warning(&format!(
+            "Invite for {} (epoch {}). It is a SECRET: anyone holding it can read the room. \
+             Share it privately; the other side runs `sotto join INVITE` or /join INVITE.",
+            room.name(),
+            room.epoch()
+        ));
+        // Alone on its line, so it can be copied whole.
+        self.out.line(room.invite().encode());
+    }
+
+    fn verify(&self, session: &RoomSession, member: &str, fingerprint: &str) {
+        let Some(id) = self.room_id(session) else {
+            return;
+        };
+        match self
+            .store
+            .update_room(&id, |room| room.verify(member, fingerprint))
+        {
+            Ok(Ok(fingerprint)) => self.system(&format!(
+                "Verified {member} in {} (fingerprint {fingerprint}).",
+                session.room_name()
+            )),
+            Ok(Err(err)) => self.warning(&err.to_string()),
+            Err(err) => self.warning(&err.to_string()),
+        }
+    }
+
+    fn accept(&self, session: &RoomSession) {
+        let Some(id) = self.room_id(session) else {
+            return;
+        };
+        let names = self.store.update_room(&id, |room| {
+            Ok::<_, Infallible>(room.acknowledge_key_changes())
+        });
+        match names {
+            Ok(Ok(names)) if names.is_empty() => self.system("No changed keys to accept."),
+            Ok(Ok(names)) => self.system(&format!(
+                "Accepted the new key of {}; you can send again. It stays unverified until you \
+                 compare fingerprints and /verify.",
+                names.join(", ")
+            )),
+            Ok(Err(never)) => match never {},
+            Err(err) => self.warning(&err.to_string()),
+        }
+    }
+
+    fn help(&self) {
+        self.system("Type a line to send it. Commands:");
+        for (usage, what) in HELP {
+            self.system(&format!("  {usage:<28} {what}"));
+        }
+    }
+
+    fn room_id(&self, session: &RoomSession) -> Option<RoomId> {
+        match session.room() {
+            Ok(room) => Some(*room.id()),
+            Err(err) => {
+                self.warning(&err.to_string());
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! What a typed line means: a message, or a slash command. Pure parsing,
+//! so every case is tested without a terminal or a broker.
+
+/// One typed line, understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Nothing but whitespace: ignored.
+    Empty,
+    /// A message to send.
+    Say(&'a str),
+    /// `/me ACTION`.
+    Me(&'a str),
+    /// `/join INVITE [LOCALNAME]`.
+    Join {
+        /// The invite string.
+        invite: &'a str,
+        /// Another local name for the room.
+        local_name: Option<&'a str>,
+    },
+    /// `/switch ROOM`.
+    Switch(&'a str),
+    /// `/rooms`.
+    Rooms,
+    /// `/who`.
+    Who,
+    /// `/invite`.
+    Invite,
+    /// `/verify MEMBER FINGERPRINT`.
+    Verify {
+        /// The member's name (may contain spaces).
+        member: &'a str,
+        /// The fingerprint as typed.
+        fingerprint: &'a str,
+    },
+    /// `/kick MEMBER`.
+    Kick(&'a str),
+    /// `/accept`.
+    Accept,
+    /// `/help`.
+    Help,
+    /// `/quit`.
+    Quit,
+    /// A known command with a missing or extra argument: its usage line.
+    Usage(&'static str),
+    /// A command sotto does not know.
+    Unknown(&'a str),
+}
+
+/// Every command with its usage and what it does, for `/help`.
+pub const HELP: &[(&str, &str)] = &[
+    (
+        "/join INVITE [LOCALNAME]",
+        "join a room with an invite and switch to it",
+    ),
+    ("/switch ROOM", "talk in another of your rooms"),
+    ("/rooms", "list your rooms"),
+    ("/who", "members of this room: fingerprint, trust, online"),
+    (
+        "/invite",
+        "print this room's invite (a secret: share it privately)",
+    ),
+    (
+        "/verify MEMBER FINGERPRINT",
+        "mark a member's key verified after comparing fingerprints",
+    ),
+    (
+        "/accept",
+        "acknowledge changed keys so you can send again (they stay unverified)",
+    ),
+    ("/kick MEMBER", "remove a member (not available yet)"),
+    ("/me ACTION", "send an action: * you ACTION"),
+    ("/help", "this list"),
+    ("/quit", "leave (also Ctrl-D, or Ctrl-C on an empty line)"),
+    ("//TEXT", "send a message that starts with /"),
+];
+
+/// The digits in a fingerprint (six groups of five).
+const FINGERPRINT_DIGITS: usize = 30;
+
+/// Understands one line as typed.
+pub fn parse(line: &str) -> Command<'_> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.trim().is_empty() {
+        return Command::Empty;
+    }
+    let Some(rest) = line.strip_prefix('/') else {
+        return Command::Say(line);
+    };
+    // A doubled slash escapes a message that starts with one.
+    if rest.starts_with('/') {
+        return Command::Say(rest);
+    }
+    let (name, args) = match rest.split_once(char::is_whitespace) {
+        Some((name, args)) => (name, args.trim()),
+        None => (rest, ""),
+    };
+    command(name, args)
+}
+
+fn command<'a>(name: &'a str, args: &'a str) -> Command<'a> {
+    match name {
+        "me" if !args.is_empty() => Command::Me(args),
+        "me" => Command::Usage("/me ACTION"),
+        "join" => join(args),
+        "switch" if !args.is_empty() => Command::Switch(args),
+        "switch" => Command::Usage("/switch ROOM"),
+        "verify" => verify(args),
+        "kick" if !args.is_empty() => Command::Kick(args),
+        "kick" => Command::Usage("/kick MEMBER"),
+        "rooms" => no_args(args, Command::Rooms, "/rooms"),
+        "who" => no_args(args, Command::Who, "/who"),
+        "invite" => no_args(args, Command::Invite, "/invite"),
+        "accept" => no_args(args, Command::Accept, "/accept"),
+        "help" | "?" => Command::Help,
+        "quit" | "exit" => Command::Quit,
+        other => Command::Unknown(other),
+    }
+}
+
+fn no_args<'a>(args: &str, command: Command<'a>, usage: &'static str) -> Command<'a> {
+    if args.is_empty() {
+        command
+    } else {
+        Command::Usage(usage)
+    }
+}
+
+fn join(args: &str) -> Command<'_> {
+    let mut words = args.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(invite), local_name, None) => Command::Join { invite, local_name },
+        _ => Command::Usage("/join INVITE [LOCALNAME]"),
+    }
+}
+
+/// Names may contain spaces, so the fingerprint is taken from the end:
+/// the trailing all-digit words, up to 30 digits (grouped or not).
+fn verify(args: &str) -> Command<'_> {
+    let mut split = args.len();
+    let mut digits = 0;
+    for (start, word) in word_starts(args).into_iter().rev() {
+        if digits >= FINGERPRINT_DIGITS || !word.chars().all(|c| c.is_ascii_digit()) {
+            break;
+        }
+        digits += word.len();
+        split = start;
+    }
+    let member = args[..split].trim();
+    let fingerprint = args[split..].trim();
+    if member.is_empty() || fingerprint.is_empty() {
+        return Command::Usage("/verify MEMBER FINGERPRINT");
+    }
+    Command::Verify {
+        member,
+        fingerprint,
+    }
+}
+
+/// Each whitespace-separated word with its byte offset.
+fn word_starts(text: &str) -> Vec<(usize, &str)> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                words.push((s, &text[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, &text[s..]));
+    }
+    words
+}
+
+/// Whether a line may be kept in the history file. `/join` lines carry an
+/// invite, which holds the room key: never write those to disk.
+pub fn worth_remembering(line: &str) -> bool {
+    !matches!(parse(line), Command::Join { .. } | Command::Empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FP: &str = "12345 67890 12345 67890 12345 67890";
+
+    #[test]
+    fn plain_lines_are_messages_and_double_slash_escapes() {
+        assert_eq!(parse("hello there"), Command::Say("hello there"));
+        assert_eq!(parse("  "), Command::Empty);
+        assert_eq!(
+            parse("//etc/passwd is a path"),
+            Command::Say("/etc/passwd is a path")
+        );
+        assert_eq!(parse("hi\r\n"), Command::Say("hi"));
+    }
+
+    #[test]
+    fn commands_with_arguments() {
+        assert_eq!(parse("/me waves"), Command::Me("waves"));
+        assert_eq!(parse("/switch  ops "), Command::Switch("ops"));
+        assert_eq!(parse("/kick bob smith"), Command::Kick("bob smith"));
+        assert_eq!(
+            parse("/join sotto1abc"),
+            Command::Join {
+                invite: "sotto1abc",
+                local_name: None
+            }
+        );
+        assert_eq!(
+            parse("/join sotto1abc work"),
+            Command::Join {
+                invite: "sotto1abc",
+                local_name: Some("work")
+            }
+        );
+    }
+
+    #[test]
+    fn missing_or_extra_arguments_give_the_usage() {
+        assert_eq!(parse("/me"), Command::Usage("/me ACTION"));
+        assert_eq!(parse("/switch"), Command::Usage("/switch ROOM"));
+        assert_eq!(parse("/join"), Command::Usage("/join INVITE [LOCALNAME]"));
+        assert_eq!(
+            parse("/join a b c"),
+            Command::Usage("/join INVITE [LOCALNAME]")
+        );
+        assert_eq!(parse("/who cares"), Command::Usage("/who"));
+        assert_eq!(
+            parse("/verify bob"),
+            Command::Usage("/verify MEMBER FINGERPRINT")
+        );
+        assert_eq!(
+            parse(&format!("/verify {FP}")),
+            Command::Usage("/verify MEMBER FINGERPRINT")
+        );
+    }
+
+    #[test]
+    fn verify_takes_the_fingerprint_from_the_end() {
+        assert_eq!(
+            parse(&format!("/verify bob {FP}")),
+            Command::Verify {
+                member: "bob",
+                fingerprint: FP
+            }
+        );
+        // A name ending in digits keeps them: only 30 digits are taken.
+        assert_eq!(
+            parse(&format!("/verify bob 2 {FP}")),
+            Command::Verify {
+                member: "bob 2",
+                fingerprint: FP
+            }
+        );
+        assert_eq!(
+            parse("/verify Ann Lee 123456789012345678901234567890"),
+            Command::Verify {
+                member: "Ann Lee",
+                fingerprint: "123456789012345678901234567890"
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_commands_and_the_rest() {
+        assert_eq!(parse("/frobnicate now"), Command::Unknown("frobnicate"));
+        for (line, command) in [
+            ("/rooms", Command::Rooms),
+            ("/who", Command::Who),
+            ("/invite", Command::Invite),
+            ("/accept", Command::Accept),
+            ("/help", Command::Help),
+            ("/quit", Command::Quit),
+        ] {
+            assert_eq!(parse(line), command, "{line}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_command_of_the_brief() {
+        for name in [
+            "/join", "/switch", "/rooms", "/who", "/invite", "/verify", "/kick", "/me", "/accept",
+            "/help", "/quit",
+        ] {
+            assert!(
+                HELP.iter().any(|(usage, _)| usage.starts_with(name)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn invites_never_reach_the_history() {
+        assert!(!worth_remembering("/join sotto1secret"));
+        assert!(worth_remembering("hello"));
+        assert!(worth_remembering("/who"));
+    }
+}

@@ -1,0 +1,517 @@
+//! `sotto chat` end to end against a private Mosquitto: in a pseudo
+//! terminal (rustyline with its ExternalPrinter: an incoming line must not
+//! break what the user is typing), on a pipe (plain line mode), and on a
+//! first run in an empty home.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rexpect::process::WaitStatus;
+use rexpect::session::{Options, PtySession, spawn_with_options};
+use tempfile::TempDir;
+
+/// How long any one expectation may take.
+const TIMEOUT_MS: u64 = 20_000;
+
+/// A Mosquitto on a free loopback port, killed on drop.
+struct Broker {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Broker {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = ["mosquitto", "/usr/sbin/mosquitto"]
+            .iter()
+            .find_map(|program| {
+                Command::new(program)
+                    .arg("-c")
+                    .arg(&conf)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("install mosquitto: apt-get install -y mosquitto"));
+        let broker = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        broker
+    }
+
+    fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One user's sotto home, talking to one broker.
+struct Home {
+    dir: TempDir,
+    broker: String,
+}
+
+impl Home {
+    fn new(broker: &Broker) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            broker: broker.url(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary with a clean environment: nothing from the developer's
+    /// shell (SOTTO_*, NO_COLOR, TERM) leaks in.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .arg("--home")
+            .arg(self.path())
+            .arg("--broker")
+            .arg(&self.broker);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "sotto {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn init(broker: &Broker, name: &str) -> Self {
+        let home = Self::new(broker);
+        home.run(&["init", "--name", name]);
+        home
+    }
+
+    /// `chat` on a pipe, fed `input`.
+    fn chat_piped(&self, args: &[&str], input: &str) -> std::process::Output {
+        let mut child = self
+            .command()
+            .arg("chat")
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+/// alice creates ops, bob joins it.
+fn two_members(broker: &Broker) -> (Home, Home) {
+    let alice = Home::init(broker, "alice");
+    let invite = alice.run(&["room", "create", "ops"]);
+    let invite = invite.lines().last().unwrap().to_owned();
+    let bob = Home::init(broker, "bob");
+    bob.run(&["join", &invite]);
+    (alice, bob)
+}
+
+fn spawn_chat(home: &Home, room: &str) -> PtySession {
+    let mut cmd = home.command();
+    cmd.env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .args(["chat", room]);
+    let options = Options {
+        timeout_ms: Some(TIMEOUT_MS),
+        // rustyline redraws with cursor movements; the text is what counts.
+        strip_ansi_escape_codes: true,
+    };
+    spawn_with_options(cmd, options).unwrap()
+}
+
+/// Types into the terminal. rexpect's writer is line-buffered and a
+/// terminal's Enter is "\r", so every write is flushed by hand.
+fn type_keys(chat: &mut PtySession, keys: &str) {
+    chat.send(keys).unwrap();
+    chat.flush().unwrap();
+}
+
+#[test]
+fn an_incoming_line_prints_above_a_half_typed_line_and_leaves_it_intact() {
+    let started = Instant::now();
+    let broker = Broker::start();
+    let (alice, bob) = two_members(&broker);
+    let mut chat = spawn_chat(&bob, "ops");
+    chat.exp_string("You are in ops as bob").unwrap();
+    chat.exp_string("ops> ").unwrap();
+
+    // Half a line, no Enter.
+    type_keys(&mut chat, "hello ali");
+    chat.exp_string("hello ali").unwrap();
+
+    alice.run(&["send", "ops", "incoming while typing"]);
+    chat.exp_string("alice: incoming while typing").unwrap();
+    // What follows the message is the prompt redrawn with the half line.
+    let (between, _) = chat.exp_regex(r"ops> hello ali").unwrap();
+    assert!(
+        between.trim().is_empty(),
+        "unexpected output between the message and the redrawn prompt: {between:?}"
+    );
+
+    // alice starts listening; her presence shows up above bob's line too.
+    let mut listen = alice
+        .command()
+        .args(["listen", "ops", "--json", "--count", "1", "--timeout", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    chat.exp_string("alice is online").unwrap();
+    chat.exp_string("ops> hello ali").unwrap();
+
+    // Finishing the line sends the whole of it, once.
+    type_keys(&mut chat, "ce\r");
+    chat.exp_string("bob: hello alice").unwrap();
+    let mut line = String::new();
+    BufReader::new(listen.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(json["text"], "hello alice");
+    assert_eq!(json["from"], "bob");
+    assert!(listen.wait().unwrap().success());
+
+    // An invite is a secret: a /join line never reaches the history file.
+    type_keys(&mut chat, "/join sotto1notarealinvite\r");
+    chat.exp_string("could not join").unwrap();
+    type_keys(&mut chat, "/quit\r");
+    chat.exp_string("Leaving ops.").unwrap();
+    chat.exp_eof().unwrap();
+    let status = chat.process.wait().unwrap();
+    assert!(
+        matches!(status, WaitStatus::Exited(_, 0)),
+        "chat exited with {status:?}"
+    );
+
+    let history = bob.path().join("history");
+    let mode = std::fs::metadata(&history).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let saved = std::fs::read_to_string(&history).unwrap();
+    assert!(saved.contains("hello alice"), "{saved}");
+    assert!(!saved.contains("sotto1"), "an invite was saved: {saved}");
+    eprintln!("pty scenario took {:?}", started.elapsed());
+}
+
+#[test]
+fn ctrl_c_clears_a_line_and_quits_on_an_empty_one() {
+    let broker = Broker::start();
+    let (_alice, bob) = two_members(&broker);
+    let mut chat = spawn_chat(&bob, "ops");
+    chat.exp_string("ops> ").unwrap();
+    type_keys(&mut chat, "never sent");
+    chat.exp_string("never sent").unwrap();
+    chat.send_control('c').unwrap();
+    type_keys(&mut chat, "/who\r");
+    let before = chat.exp_string("FINGERPRINT").unwrap();
+    assert!(!before.contains("bob: never sent"), "{before:?}");
+    chat.send_control('c').unwrap();
+    let rest = chat.exp_eof().unwrap();
+    assert!(rest.contains("Leaving ops."), "{rest}");
+    assert!(matches!(
+        chat.process.wait().unwrap(),
+        WaitStatus::Exited(_, 0)
+    ));
+}
+
+#[test]
+fn on_a_pipe_chat_reads_plain_lines_and_help_lists_the_commands() {
+    let broker = Broker::start();
+    let (_alice, bob) = two_members(&broker);
+    let out = bob.chat_piped(&["ops"], "/help\n/bogus\n/kick alice\n/quit\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for command in [
+        "/join INVITE",
+        "/switch ROOM",
+        "/rooms",
+        "/who",
+        "/invite",
+        "/verify MEMBER FINGERPRINT",
+        "/kick MEMBER",
+        "/me ACTION",
+        "/accept",
+        "/help",
+        "/quit",
+    ] {
+        assert!(
+            stdout.contains(command),
+            "{command} missing from:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("-- unknown command /bogus; /help lists the commands"));
+    assert!(stdout.contains("-- not available yet: key rotation comes in a later version"));
+    assert!(
+        !stdout.contains('\x1b'),
+        "colour without a terminal: {stdout:?}"
+    );
+}
+
+#[test]
+fn a_first_run_asks_for_a_name_creates_a_room_prints_its_invite_and_opens_it() {
+    let broker = Broker::start();
+    let home = Home::new(&broker);
+    let out = home.chat_piped(&[], "carol\n\n/invite\n/quit\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("Your name: carol"), "{stdout}");
+    assert!(stdout.contains("fingerprint: "), "{stdout}");
+    assert!(stdout.contains("Room name [general]: \n"), "{stdout}");
+    assert!(stderr.contains("It is a SECRET"), "{stderr}");
+    let invites: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("sotto1"))
+        .collect();
+    // Printed when the room was made, and again by /invite.
+    assert_eq!(invites.len(), 2, "{stdout}");
+    assert_eq!(invites[0], invites[1]);
+    assert!(
+        stdout.contains("-- You are in general as carol"),
+        "{stdout}"
+    );
+    assert!(home.path().join("identity.key").exists());
+
+    // The invite works: another home joins with it.
+    let dave = Home::init(&broker, "dave");
+    assert!(dave.run(&["join", invites[0]]).contains("general"));
+}
+
+#[test]
+fn a_chosen_broker_that_does_not_answer_is_an_error_not_a_fallback() {
+    let broker = Broker::start();
+    let (_alice, mut bob) = two_members(&broker);
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    bob.broker = format!("mqtt://127.0.0.1:{closed}");
+    let out = bob.chat_piped(&["ops"], "/quit\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot reach the MQTT broker"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("built-in"));
+}
+
+#[test]
+fn switching_rooms_and_joining_from_inside_chat() {
+    let broker = Broker::start();
+    let (alice, bob) = two_members(&broker);
+    let invite = alice.run(&["room", "create", "dev"]);
+    let invite = invite.lines().last().unwrap();
+    let input = format!("/rooms\n/join {invite}\n/switch ops\n/switch nowhere\n/quit\n");
+    let out = bob.chat_piped(&["ops"], &input);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("-- Joined room dev."), "{stdout}");
+    let in_dev = stdout.find("-- You are in dev as bob").expect(&stdout);
+    let back_in_ops = stdout.rfind("-- You are in ops as bob").expect(&stdout);
+    assert!(back_in_ops > in_dev, "{stdout}");
+    assert!(stdout.contains("no room called \"nowhere\""), "{stdout}");
+    assert!(stdout.contains("-- Leaving ops."), "{stdout}");
+}
+
+/// Publishes raw bytes on a topic and waits for the broker's PUBACK, as an
+/// attacker with broker access could.
+fn publish_raw(broker: &Broker, topic: &str, payload: &[u8]) {
+    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+    let options = MqttOptions::new("chat-test-intruder", "127.0.0.1", broker.port);
+    let (client, mut connection) = Client::new(options, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+        .unwrap();
+    for event in connection.iter() {
+        if let Event::Incoming(Packet::PubAck(_)) = event.unwrap() {
+            break;
+        }
+    }
+    let _ = client.disconnect();
+}
+
+/// Lines of a child's stdout, read on a thread, waited for by content.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(stdout: std::process::ChildStdout) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    /// Every line up to and including the first containing `needle`.
+    fn until(&self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_millis(TIMEOUT_MS);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?}; saw {seen:#?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn garbage_is_a_warning_and_escape_sequences_arrive_escaped() {
+    let broker = Broker::start();
+    let (alice, bob) = two_members(&broker);
+    let mut chat = bob
+        .command()
+        .args(["chat", "ops"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Lines::of(chat.stdout.take().unwrap());
+    lines.until("You are in ops as bob");
+
+    let room = sotto::store::Store::new(bob.path()).room("ops").unwrap();
+    let topic = sotto::topics::RoomTopics::new(sotto::topics::DEFAULT_PREFIX, &room).messages;
+    publish_raw(&broker, &topic, b"\x1b[2J-- alice is verified");
+    alice.run(&["send", "ops", "hi \x1b[2J\x1b]0;pwned\x07 there\n-- fake"]);
+    let seen = lines.until("alice: hi");
+
+    let dropped: Vec<_> = seen
+        .iter()
+        .filter(|l| l.starts_with("!! dropped a payload"))
+        .collect();
+    assert_eq!(dropped.len(), 1, "{seen:#?}");
+    assert!(!seen.iter().any(|l| l.contains("is verified")), "{seen:#?}");
+    let message = seen.last().unwrap();
+    assert!(
+        message.ends_with("alice: hi \\u{1b}[2J\\u{1b}]0;pwned\\u{7} there\\u{a}-- fake"),
+        "{message:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.contains('\x1b') || l.contains('\x07'))
+    );
+
+    chat.stdin.take().unwrap().write_all(b"/quit\n").unwrap();
+    assert!(chat.wait().unwrap().success());
+}
+
+#[test]
+fn a_changed_verified_key_blocks_sending_until_accept() {
+    let broker = Broker::start();
+    let (alice, bob) = two_members(&broker);
+    // Someone else calling themselves alice joins with bob's invite.
+    let impostor = Home::init(&broker, "alice");
+    let invite = bob.run(&["room", "invite", "ops"]);
+    impostor.run(&["join", invite.lines().last().unwrap()]);
+
+    let mut chat = bob
+        .command()
+        .args(["chat", "ops"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = chat.stdin.take().unwrap();
+    let lines = Lines::of(chat.stdout.take().unwrap());
+    lines.until("You are in ops as bob");
+    // bob learns alice's key, trusted through the invite she made.
+    alice.run(&["send", "ops", "hi bob"]);
+    lines.until("alice: hi bob");
+    impostor.run(&["send", "ops", "it is me, new laptop"]);
+    let seen = lines.until("new laptop");
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("!! WARNING: alice's key changed")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains("alice (unverified): it is me")
+    );
+
+    input.write_all(b"are you?\n").unwrap();
+    let refused = lines.until("not sent");
+    assert!(
+        refused
+            .last()
+            .unwrap()
+            .starts_with("!! not sent: alice's key changed")
+    );
+    input.write_all(b"/accept\nhello again\n").unwrap();
+    lines.until("-- Accepted the new key of alice");
+    lines.until("bob: hello again");
+    input.write_all(b"/quit\n").unwrap();
+    assert!(chat.wait().unwrap().success());
+}
