@@ -1,7 +1,7 @@
 //! Commands that need no network: identity, rooms, invites, trust.
 
 use anyhow::{Context, bail};
-use sotto::identity::{Identity, validate_name};
+use sotto::identity::{Fingerprint, Identity, validate_name};
 use sotto::invite::Invite;
 use sotto::keyfile::{self, KdfParams};
 use sotto::room::{Room, Trust, validate_room_name};
@@ -79,37 +79,83 @@ pub fn room_invite(store: &Store, name: &str) -> anyhow::Result<()> {
 }
 
 pub fn join(store: &Store, text: &str, local_name: Option<&str>) -> anyhow::Result<()> {
+    let joined = join_room(store, text, local_name, "join with `--as OTHERNAME`")?;
+    if joined.already {
+        println!("{}", joined.describe());
+        return Ok(());
+    }
+    println!("Joined room {}.", for_terminal(&joined.name));
+    eprintln!(
+        "Invited by the member with fingerprint {}; sotto trusts that key when it appears. \
+         Run `sotto chat {}` to talk.",
+        joined.inviter,
+        for_terminal(&joined.name)
+    );
+    Ok(())
+}
+
+/// What joining with an invite did.
+pub struct Joined {
+    /// The room's local name.
+    pub name: String,
+    /// Whether the room was already joined.
+    pub already: bool,
+    /// The inviter's fingerprint, trusted when that key appears.
+    pub inviter: Fingerprint,
+}
+
+impl Joined {
+    /// One sentence for a system line.
+    pub fn describe(&self) -> String {
+        if self.already {
+            format!("You are already in this room, as {}.", self.name)
+        } else {
+            format!(
+                "Joined room {}. Invited by the member with fingerprint {}; sotto trusts that key when it appears.",
+                self.name, self.inviter
+            )
+        }
+    }
+}
+
+/// Adds a room from an invite, telling the caller what happened instead of
+/// printing (`sotto join` and chat's `/join` show it differently).
+/// `rename_hint` says how to pick another local name in the caller's syntax.
+pub fn join_room(
+    store: &Store,
+    text: &str,
+    local_name: Option<&str>,
+    rename_hint: &str,
+) -> anyhow::Result<Joined> {
     let invite = Invite::decode(text)?;
     let me = store.public_identity()?;
     let local_name = local_name.unwrap_or(&invite.room_name);
     validate_room_name(local_name).with_context(|| format!("cannot name a room {local_name:?}"))?;
     let lock = store.lock()?;
     if let Some(existing) = store.room_by_id(&invite.room_id)? {
-        let name = for_terminal(existing.name());
         if invite.epoch <= existing.epoch() {
-            println!("You are already in this room, as {name}.");
-            return Ok(());
+            return Ok(Joined {
+                name: existing.name().to_owned(),
+                already: true,
+                inviter: invite.inviter,
+            });
         }
         bail!(
-            "you are already in this room as {name}, at an older epoch; \
-             ask a member to re-add you so sotto can verify the new key"
+            "you are already in this room as {}, at an older epoch; \
+             ask a member to re-add you so sotto can verify the new key",
+            for_terminal(existing.name())
         );
     }
     if store.room(local_name).is_ok() {
-        bail!(
-            "you already have a different room called {local_name:?}; join with `--as OTHERNAME`"
-        );
+        bail!("you already have a different room called {local_name:?}; {rename_hint}");
     }
     let room = Room::join(&invite, local_name, &me, now_ms())?;
     store.save_room(&lock, &room)?;
-    println!("Joined room {}.", for_terminal(room.name()));
-    eprintln!(
-        "Invited by the member with fingerprint {}; sotto trusts that key when it appears. \
-         Run `sotto chat {}` to talk.",
-        invite.inviter,
-        for_terminal(room.name())
-    );
-    Ok(())
+    Ok(Joined {
+        name: room.name().to_owned(),
+        already: false,
+        inviter: invite.inviter,
+    })
 }
 
 pub fn rooms(store: &Store) -> anyhow::Result<()> {

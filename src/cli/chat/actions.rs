@@ -8,9 +8,9 @@ use sotto::protocol::message::Body;
 use sotto::room::{RoomError, RoomId, Trust};
 use sotto::session::{RoomSession, SessionError};
 
-use super::super::now_ms;
 use super::super::output::trust_label;
 use super::super::render::columns;
+use super::super::{local, now_ms};
 use super::Chat;
 use super::commands::{self, Command, HELP};
 use super::setup;
@@ -77,7 +77,7 @@ impl Chat {
     }
 
     fn join(&self, session: &RoomSession, invite: &str, local_name: Option<&str>) -> Flow {
-        match setup::join_room(&self.store, invite, local_name) {
+        match local::join_room(&self.store, invite, local_name, setup::JOIN_RENAME_HINT) {
             Ok(joined) => {
                 self.system(&joined.describe());
                 if joined.name == session.room_name() {

@@ -2,15 +2,14 @@
 //! name and make the identity, offer to create a room (or take an
 //! invite), and pick which room to open.
 
-use anyhow::{Context, bail};
-use sotto::identity::{Fingerprint, validate_name};
-use sotto::invite::Invite;
-use sotto::room::{Room, validate_room_name};
+use anyhow::bail;
+use sotto::identity::validate_name;
+use sotto::room::validate_room_name;
 use sotto::sanitize::for_terminal;
 use sotto::store::Store;
 
+use super::super::local;
 use super::super::render::Style;
-use super::super::{local, now_ms};
 use super::terminal::{Input, Printer, Terminal};
 
 /// The room offered on first run.
@@ -132,7 +131,7 @@ async fn first_room(store: &Store, default: &str, asker: &mut Asker<'_>) -> anyh
         .await?;
     asker.out.flush().await;
     if answer.starts_with(INVITE_PREFIX) {
-        let joined = join_room(store, &answer, None)?;
+        let joined = local::join_room(store, &answer, None, JOIN_RENAME_HINT)?;
         asker.system(&joined.describe());
         return Ok(joined.name);
     }
@@ -142,62 +141,5 @@ async fn first_room(store: &Store, default: &str, asker: &mut Asker<'_>) -> anyh
     Ok(answer)
 }
 
-/// What joining with an invite did.
-pub struct Joined {
-    /// The room's local name.
-    pub name: String,
-    /// Whether the room was already joined.
-    pub already: bool,
-    /// The inviter's fingerprint, trusted when that key appears.
-    pub inviter: Fingerprint,
-}
-
-impl Joined {
-    /// One sentence for a system line.
-    pub fn describe(&self) -> String {
-        if self.already {
-            format!("You are already in this room, as {}.", self.name)
-        } else {
-            format!(
-                "Joined room {}. Invited by the member with fingerprint {}; sotto trusts that key when it appears.",
-                self.name, self.inviter
-            )
-        }
-    }
-}
-
-/// Adds a room from an invite, as `sotto join` does (the same checks, in
-/// the same order), but tells the caller instead of printing.
-pub fn join_room(store: &Store, text: &str, local_name: Option<&str>) -> anyhow::Result<Joined> {
-    let invite = Invite::decode(text)?;
-    let me = store.public_identity()?;
-    let local_name = local_name.unwrap_or(&invite.room_name);
-    validate_room_name(local_name).with_context(|| format!("cannot name a room {local_name:?}"))?;
-    let lock = store.lock()?;
-    if let Some(existing) = store.room_by_id(&invite.room_id)? {
-        if invite.epoch <= existing.epoch() {
-            return Ok(Joined {
-                name: existing.name().to_owned(),
-                already: true,
-                inviter: invite.inviter,
-            });
-        }
-        bail!(
-            "you are already in this room as {}, at an older epoch; \
-             ask a member to re-add you so sotto can verify the new key",
-            for_terminal(existing.name())
-        );
-    }
-    if store.room(local_name).is_ok() {
-        bail!(
-            "you already have a different room called {local_name:?}; use /join INVITE OTHERNAME"
-        );
-    }
-    let room = Room::join(&invite, local_name, &me, now_ms())?;
-    store.save_room(&lock, &room)?;
-    Ok(Joined {
-        name: room.name().to_owned(),
-        already: false,
-        inviter: invite.inviter,
-    })
-}
+/// How chat users pick another local name for a room they join.
+pub const JOIN_RENAME_HINT: &str = "use /join INVITE OTHERNAME";
