@@ -201,7 +201,9 @@ impl RoomSession {
                 TransportEvent::Connected { reconnect, .. } => {
                     SessionEvent::Connected { reconnect }
                 }
-                TransportEvent::Disconnected { reason } => SessionEvent::Disconnected { reason },
+                TransportEvent::Disconnected { reason, .. } => {
+                    SessionEvent::Disconnected { reason }
+                }
                 TransportEvent::Message {
                     topic,
                     payload,

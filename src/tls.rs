@@ -26,6 +26,7 @@ pub fn transport(ca_file: Option<&Path>) -> Result<Transport, TransportError> {
     if let Some(path) = ca_file {
         let certs = CertificateDer::pem_file_iter(path)
             .map_err(|err| TransportError::Tls(format!("cannot read {}: {err}", path.display())))?;
+        let mut added = 0;
         for cert in certs {
             let cert = cert.map_err(|err| {
                 TransportError::Tls(format!(
@@ -36,6 +37,15 @@ pub fn transport(ca_file: Option<&Path>) -> Result<Transport, TransportError> {
             roots
                 .add(cert)
                 .map_err(|err| TransportError::Tls(format!("{}: {err}", path.display())))?;
+            added += 1;
+        }
+        // pem_file_iter skips blocks that are not certificates, so a key or
+        // an empty file would otherwise be accepted and trust nothing.
+        if added == 0 {
+            return Err(TransportError::Tls(format!(
+                "{} contains no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            )));
         }
     }
     if roots.is_empty() {

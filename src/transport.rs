@@ -23,6 +23,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::io;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -162,6 +163,8 @@ pub enum TransportEvent {
     Disconnected {
         /// A short description for the user.
         reason: String,
+        /// What the user could do about it.
+        advice: &'static str,
     },
     /// A publish arrived on a subscribed topic. Pass `ack` to
     /// [`Transport::ack`] once it has been dealt with, or the broker sends
@@ -194,14 +197,14 @@ pub struct Ack {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// The first connection attempt failed.
-    #[error(
-        "cannot reach the MQTT broker at {url} ({reason}); check --broker, or start a broker (`sotto broker` runs one for trying sotto out)"
-    )]
+    #[error("cannot reach the MQTT broker at {url} ({reason}); {advice}")]
     Unreachable {
         /// The broker address.
         url: String,
         /// What went wrong.
         reason: String,
+        /// What to do about it.
+        advice: &'static str,
     },
     /// No answer in time.
     #[error("the broker did not answer within {0} seconds")]
@@ -280,6 +283,7 @@ impl Transport {
             on_connect: Vec::new(),
             awaiting_suback: None,
             connection: 0,
+            tls: options.url.tls,
         };
         Ok(Self {
             commands: command_tx,
@@ -299,10 +303,11 @@ impl Transport {
                     Some(TransportEvent::Connected {
                         session_present, ..
                     }) => return Ok(session_present),
-                    Some(TransportEvent::Disconnected { reason }) => {
+                    Some(TransportEvent::Disconnected { reason, advice }) => {
                         return Err(TransportError::Unreachable {
                             url: self.url.to_string(),
                             reason,
+                            advice,
                         });
                     }
                     // Nothing arrives before the first connect.
@@ -402,6 +407,8 @@ struct Driver {
     awaiting_suback: Option<bool>,
     /// Counts connections, to drop acks owed to an earlier one.
     connection: u64,
+    /// Whether this is an mqtts:// connection (for error advice).
+    tls: bool,
 }
 
 impl Driver {
@@ -434,8 +441,9 @@ impl Driver {
                         let was_connected = std::mem::replace(&mut self.connected, false);
                         // Report an outage once, not every retry.
                         if was_connected || !self.connected_before {
-                            let reason = describe(&err);
-                            if self.events.send(TransportEvent::Disconnected { reason }).await.is_err() {
+                            let (reason, advice) = describe(&err, self.tls);
+                            let event = TransportEvent::Disconnected { reason, advice };
+                            if self.events.send(event).await.is_err() {
                                 return;
                             }
                         }
@@ -577,24 +585,91 @@ impl Driver {
     }
 }
 
-/// One short line about a connection error, for the user.
-fn describe(err: &ConnectionError) -> String {
-    match err {
-        ConnectionError::Io(io) => match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof => {
-                "the broker closed the connection".into()
-            }
-            _ => io.to_string(),
-        },
-        ConnectionError::ConnectionRefused(code) => {
-            format!(
-                "the broker refused the connection ({code:?}); check --username and SOTTO_PASSWORD"
-            )
-        }
-        ConnectionError::NetworkTimeout => "timed out".into(),
-        other => other.to_string(),
+const CHECK_BROKER: &str = "check --broker";
+const START_A_BROKER: &str =
+    "is a broker running there? (`sotto broker` runs one for trying sotto out)";
+const TRUST_ITS_CA: &str = "set SOTTO_CA_FILE to the broker's CA certificate (PEM)";
+
+/// What went wrong with a connection, in a few words, and what the user
+/// could do about it. rumqttc nests the interesting error (an I/O error
+/// kind, a rustls certificate verdict) a few layers down.
+fn describe(err: &ConnectionError, tls: bool) -> (String, &'static str) {
+    if let ConnectionError::ConnectionRefused(code) = err {
+        return (
+            format!("the broker refused the connection: {code:?}"),
+            "check --username and SOTTO_PASSWORD",
+        );
     }
+    if let ConnectionError::NetworkTimeout = err {
+        return ("timed out".into(), "check --broker and the network");
+    }
+    if let Some(tls_error) = find_rustls_error(err) {
+        return describe_tls(tls_error);
+    }
+    let Some(io) = find_io_error(err) else {
+        return (err.to_string(), CHECK_BROKER);
+    };
+    match io.kind() {
+        io::ErrorKind::ConnectionRefused => ("connection refused".into(), START_A_BROKER),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof if tls => (
+            "the broker closed the connection during the TLS handshake".into(),
+            "is that port a TLS listener? use mqtt:// for a plain one",
+        ),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => (
+            "the broker closed the connection".into(),
+            "if that port expects TLS, use mqtts://",
+        ),
+        _ => (io.to_string(), CHECK_BROKER),
+    }
+}
+
+fn describe_tls(err: &rustls::Error) -> (String, &'static str) {
+    use rustls::CertificateError;
+    match err {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => (
+            "its TLS certificate is not signed by a CA sotto trusts".into(),
+            TRUST_ITS_CA,
+        ),
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => (
+            "its TLS certificate is for another host name".into(),
+            "use the host name the certificate names in --broker",
+        ),
+        rustls::Error::InvalidCertificate(other) => (
+            format!("its TLS certificate was refused: {other:?}"),
+            TRUST_ITS_CA,
+        ),
+        other => (
+            format!("TLS failed: {other}"),
+            "is that port a TLS listener?",
+        ),
+    }
+}
+
+/// The rustls error behind a connection error, if any.
+fn find_rustls_error(err: &ConnectionError) -> Option<&rustls::Error> {
+    match err {
+        ConnectionError::Tls(rumqttc::TlsError::TLS(tls)) => Some(tls),
+        ConnectionError::Tls(rumqttc::TlsError::Io(io)) => {
+            // tokio-rustls wraps the verdict in an io::Error; its payload is
+            // reached with get_ref (source() would skip it).
+            io.get_ref()?.downcast_ref::<rustls::Error>()
+        }
+        _ => None,
+    }
+}
+
+/// The first I/O error in the chain of causes.
+fn find_io_error(err: &ConnectionError) -> Option<&io::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            return Some(io);
+        }
+        current = error.source();
+    }
+    None
 }
 
 #[cfg(test)]
