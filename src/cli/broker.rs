@@ -51,13 +51,8 @@ For real use, run Mosquitto or another MQTT broker instead.";
 pub fn run(listen: SocketAddr) -> anyhow::Result<()> {
     ensure_free(listen)?;
     eprintln!("{BANNER}");
-    if !listen.ip().is_loopback() {
-        eprintln!(
-            "Warning: {listen} is not a loopback address, so anyone who can reach this \
-             machine on port {} can use this broker. Messages stay end-to-end encrypted, \
-             but nothing stops strangers from connecting.",
-            listen.port()
-        );
+    if let Some(warning) = exposure_warning(listen) {
+        eprintln!("{warning}");
     }
     let mut stopped = start(listen)?;
     wait_listening(listen, &mut stopped)?;
@@ -69,6 +64,26 @@ pub fn run(listen: SocketAddr) -> anyhow::Result<()> {
     runtime.block_on(wait_for_stop(stopped))?;
     eprintln!("Stopped the built-in broker; the messages it held are gone.");
     Ok(())
+}
+
+/// A warning when `listen` is reachable from other machines: the broker
+/// has no authentication, so anyone who can reach it can use it.
+fn exposure_warning(listen: SocketAddr) -> Option<String> {
+    let ip = listen.ip();
+    if ip.is_loopback() {
+        return None;
+    }
+    let place = if ip.is_unspecified() {
+        format!("every network interface ({ip})")
+    } else {
+        format!("{ip}, which is not a loopback address")
+    };
+    Some(format!(
+        "Warning: listening on {place}, so anyone who can reach this machine on port {} \
+         can use this broker. Messages stay end-to-end encrypted, but nothing stops \
+         strangers from connecting.",
+        listen.port()
+    ))
 }
 
 /// Starts the built-in broker on a background thread (for `chat` when no
@@ -261,6 +276,30 @@ mod tests {
         assert_eq!(connect_address(any6).ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
         let lan = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2)), 1883);
         assert_eq!(connect_address(lan), lan);
+    }
+
+    #[test]
+    fn only_addresses_others_can_reach_get_a_warning() {
+        let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1883);
+        assert_eq!(exposure_warning(loopback), None);
+        let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 1883);
+        assert!(exposure_warning(any).is_some_and(|w| w.contains("every network interface")));
+        let lan = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2)), 1883);
+        assert!(exposure_warning(lan).is_some_and(|w| w.contains("anyone who can reach")));
+    }
+
+    #[test]
+    fn spawn_builtin_returns_once_the_broker_accepts_connections() {
+        // The broker thread lives until this test process exits.
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|probe| probe.local_addr())
+            .unwrap()
+            .port();
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        spawn_builtin(listen).unwrap();
+        assert!(TcpStream::connect(listen).is_ok());
+        let again = spawn_builtin(listen).unwrap_err();
+        assert!(format!("{again:#}").contains("something else is already using that port"));
     }
 
     #[test]
