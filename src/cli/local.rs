@@ -4,11 +4,11 @@ use anyhow::{Context, bail};
 use sotto::identity::{Fingerprint, Identity, validate_name};
 use sotto::invite::Invite;
 use sotto::keyfile::{self, KdfParams};
-use sotto::room::{Room, Trust, validate_room_name};
+use sotto::room::{Room, validate_room_name};
 use sotto::sanitize::for_terminal;
 use sotto::store::Store;
 
-use super::output::{print_table, trust_label};
+use super::output::{member_table, room_table};
 use super::{now_ms, unlock};
 
 pub fn init(store: &Store, name: &str, force: bool, passphrase: bool) -> anyhow::Result<()> {
@@ -167,42 +167,18 @@ pub fn rooms(store: &Store) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = rooms
-        .iter()
-        .map(|room| {
-            vec![
-                room.name().to_owned(),
-                room.members().len().to_string(),
-                room.epoch().to_string(),
-            ]
-        })
-        .collect();
-    print_table(&["ROOM", "MEMBERS", "EPOCH"], &rows);
+    for line in room_table(&rooms, None) {
+        println!("{line}");
+    }
     Ok(())
 }
 
 pub fn members(store: &Store, name: &str) -> anyhow::Result<()> {
     store.public_identity()?;
     let room = store.room(name)?;
-    let mut members: Vec<_> = room.members().iter().collect();
-    members.sort_by(|a, b| a.1.identity.name.cmp(&b.1.identity.name));
-    let rows: Vec<Vec<String>> = members
-        .into_iter()
-        .map(|(fingerprint, member)| {
-            vec![
-                member.identity.name.clone(),
-                fingerprint.to_string(),
-                trust_label(member),
-                match (member.trust, member.online) {
-                    (Trust::Own, _) => "-",
-                    (_, true) => "online",
-                    (_, false) => "offline",
-                }
-                .to_owned(),
-            ]
-        })
-        .collect();
-    print_table(&["NAME", "FINGERPRINT", "TRUST", "STATUS"], &rows);
+    for line in member_table(&room) {
+        println!("{line}");
+    }
     Ok(())
 }
 

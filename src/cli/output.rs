@@ -1,11 +1,11 @@
-//! Plain-text tables and labels shared by the commands.
+//! Plain-text tables shared by the commands and the chat client.
 
-use sotto::room::{Member, Trust};
+use sotto::room::{Member, Room, Trust};
 use sotto::sanitize::for_terminal;
 
-/// Prints rows as left-aligned columns; every cell is sanitised.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let cells: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect())
+/// Rows as left-aligned columns, one string a line, every cell sanitised.
+pub fn columns(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let cells: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| for_terminal(h)).collect())
         .chain(
             rows.iter()
                 .map(|row| row.iter().map(|c| for_terminal(c)).collect()),
@@ -20,18 +20,68 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 .unwrap_or(0)
         })
         .collect();
-    for row in &cells {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
-    }
+    cells
+        .iter()
+        .map(|row| {
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            line.join("  ").trim_end().to_owned()
+        })
+        .collect()
+}
+
+/// The rooms table; `current` marks the room chat has open.
+pub fn room_table(rooms: &[Room], current: Option<&str>) -> Vec<String> {
+    let rows: Vec<Vec<String>> = rooms
+        .iter()
+        .map(|room| {
+            let mut row = vec![
+                room.name().to_owned(),
+                room.members().len().to_string(),
+                room.epoch().to_string(),
+            ];
+            if let Some(current) = current {
+                row.push(if room.name() == current { "(here)" } else { "" }.to_owned());
+            }
+            row
+        })
+        .collect();
+    let header: &[&str] = if current.is_some() {
+        &["ROOM", "MEMBERS", "EPOCH", ""]
+    } else {
+        &["ROOM", "MEMBERS", "EPOCH"]
+    };
+    columns(header, &rows)
+}
+
+/// The members table (name, fingerprint, trust, status), sorted by name.
+pub fn member_table(room: &Room) -> Vec<String> {
+    let mut members: Vec<_> = room.members().iter().collect();
+    members.sort_by(|a, b| a.1.identity.name.cmp(&b.1.identity.name));
+    let rows: Vec<Vec<String>> = members
+        .into_iter()
+        .map(|(fingerprint, member)| {
+            let status = match (member.trust, member.online) {
+                (Trust::Own, _) => "-",
+                (_, true) => "online",
+                (_, false) => "offline",
+            };
+            vec![
+                member.identity.name.clone(),
+                fingerprint.to_string(),
+                trust_label(member),
+                status.to_owned(),
+            ]
+        })
+        .collect();
+    columns(&["NAME", "FINGERPRINT", "TRUST", "STATUS"], &rows)
 }
 
 /// How a member's trust reads in tables.
-pub fn trust_label(member: &Member) -> String {
+fn trust_label(member: &Member) -> String {
     let base = match member.trust {
         Trust::Own => "you",
         Trust::Verified => "verified",
@@ -42,5 +92,20 @@ pub fn trust_label(member: &Member) -> String {
         format!("{base}, KEY CHANGED")
     } else {
         base.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up_and_escape_cells() {
+        let rows = vec![
+            vec!["alice".to_owned(), "1".to_owned()],
+            vec!["b\x1b".to_owned(), "22".to_owned()],
+        ];
+        let lines = columns(&["NAME", "N"], &rows);
+        assert_eq!(lines, ["NAME     N", "alice    1", "b\\u{1b}  22"]);
     }
 }

@@ -98,36 +98,6 @@ impl Style {
     }
 }
 
-/// Rows as left-aligned columns, one string a line, every cell sanitised.
-pub fn columns(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
-    let cells: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| for_terminal(h)).collect())
-        .chain(
-            rows.iter()
-                .map(|row| row.iter().map(|c| for_terminal(c)).collect()),
-        )
-        .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|col| {
-            cells
-                .iter()
-                .map(|row| row.get(col).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    cells
-        .iter()
-        .map(|row| {
-            let line: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            line.join("  ").trim_end().to_owned()
-        })
-        .collect()
-}
-
 /// One line per notice attached to a delivery or presence record.
 pub fn notice_text(notice: &Notice) -> String {
     match notice {
@@ -271,15 +241,5 @@ mod tests {
             trust: Trust::Tofu,
         };
         assert!(style.notice(&new).starts_with("-- new member carol"));
-    }
-
-    #[test]
-    fn columns_line_up_and_escape_cells() {
-        let rows = vec![
-            vec!["alice".to_owned(), "1".to_owned()],
-            vec!["b\x1b".to_owned(), "22".to_owned()],
-        ];
-        let lines = columns(&["NAME", "N"], &rows);
-        assert_eq!(lines, ["NAME     N", "alice    1", "b\\u{1b}  22"]);
     }
 }

@@ -5,11 +5,10 @@
 use std::convert::Infallible;
 
 use sotto::protocol::message::Body;
-use sotto::room::{RoomError, RoomId, Trust};
+use sotto::room::{RoomError, RoomId};
 use sotto::session::{RoomSession, SessionError};
 
-use super::super::output::trust_label;
-use super::super::render::columns;
+use super::super::output::{member_table, room_table};
 use super::super::{local, now_ms};
 use super::Chat;
 use super::commands::{self, Command, HELP};
@@ -112,19 +111,7 @@ impl Chat {
             Ok(rooms) => rooms,
             Err(err) => return self.warning(&err.to_string()),
         };
-        let rows: Vec<Vec<String>> = rooms
-            .iter()
-            .map(|room| {
-                let here = room.name() == session.room_name();
-                vec![
-                    room.name().to_owned(),
-                    room.members().len().to_string(),
-                    room.epoch().to_string(),
-                    if here { "(here)" } else { "" }.to_owned(),
-                ]
-            })
-            .collect();
-        for line in columns(&["ROOM", "MEMBERS", "EPOCH", ""], &rows) {
+        for line in room_table(&rooms, Some(session.room_name())) {
             self.system(&line);
         }
     }
@@ -134,25 +121,7 @@ impl Chat {
             Ok(room) => room,
             Err(err) => return self.warning(&err.to_string()),
         };
-        let mut members: Vec<_> = room.members().iter().collect();
-        members.sort_by(|a, b| a.1.identity.name.cmp(&b.1.identity.name));
-        let rows: Vec<Vec<String>> = members
-            .into_iter()
-            .map(|(fingerprint, member)| {
-                let status = match (member.trust, member.online) {
-                    (Trust::Own, _) => "-",
-                    (_, true) => "online",
-                    (_, false) => "offline",
-                };
-                vec![
-                    member.identity.name.clone(),
-                    fingerprint.to_string(),
-                    trust_label(member),
-                    status.to_owned(),
-                ]
-            })
-            .collect();
-        for line in columns(&["NAME", "FINGERPRINT", "TRUST", "STATUS"], &rows) {
+        for line in member_table(&room) {
             self.system(&line);
         }
     }
