@@ -5,80 +5,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Mosquitto as Broker;
 use rexpect::process::WaitStatus;
 use rexpect::session::{Options, PtySession, spawn_with_options};
 use tempfile::TempDir;
 
 /// How long any one expectation may take.
 const TIMEOUT_MS: u64 = 20_000;
-
-/// A Mosquitto on a free loopback port, killed on drop.
-struct Broker {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = ["mosquitto", "/usr/sbin/mosquitto"]
-            .iter()
-            .find_map(|program| {
-                Command::new(program)
-                    .arg("-c")
-                    .arg(&conf)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("install mosquitto: apt-get install -y mosquitto"));
-        let broker = Self {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        broker
-    }
-
-    fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One user's sotto home, talking to one broker.
 struct Home {
@@ -371,18 +313,9 @@ fn switching_rooms_and_joining_from_inside_chat() {
 /// Publishes raw bytes on a topic and waits for the broker's PUBACK, as an
 /// attacker with broker access could.
 fn publish_raw(broker: &Broker, topic: &str, payload: &[u8]) {
-    use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-    let options = MqttOptions::new("chat-test-intruder", "127.0.0.1", broker.port);
-    let (client, mut connection) = Client::new(options, 10);
-    client
-        .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
-        .unwrap();
-    for event in connection.iter() {
-        if let Event::Incoming(Packet::PubAck(_)) = event.unwrap() {
-            break;
-        }
-    }
-    let _ = client.disconnect();
+    let intruder = common::BlockingRawClient::connect(broker.port(), "chat-test-intruder");
+    intruder.publish(topic, payload.to_vec(), false);
+    intruder.disconnect();
 }
 
 /// Lines of a child's stdout, read on a thread, waited for by content.
