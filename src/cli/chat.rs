@@ -255,9 +255,10 @@ impl Chat {
         }
     }
 
-    /// Shows what already arrived for a room about to be closed: the
-    /// transport has acknowledged those messages to the broker, so they
-    /// would otherwise be lost.
+    /// Shows what already arrived for a room about to be closed, so the
+    /// user sees it now rather than when they come back (unshown messages
+    /// are not lost either way: they are acknowledged only once handled,
+    /// so the broker would deliver them again).
     async fn drain(&self, session: &mut RoomSession) {
         while let Ok(Some(event)) = tokio::time::timeout(DRAIN, session.next_event()).await {
             self.show(event);
