@@ -1,0 +1,3 @@
+//! End-to-end load tool (being written).
+
+fn main() {}
