@@ -28,8 +28,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing,
-    Publish, QoS, SubscribeFilter,
+    AsyncClient, ClientError, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions,
+    Outgoing, Publish, QoS, Request, SubscribeFilter,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -48,6 +48,10 @@ pub const MAX_OUTGOING_PACKET_LEN: usize = MAX_ENVELOPE_LEN + 4096;
 pub const MAX_INCOMING_PACKET_LEN: usize = 16 * 1024 * 1024;
 
 const REQUEST_CAPACITY: usize = 1024;
+/// How many of rumqttc's request slots publishes may fill: the rest stay
+/// free for the subscription after a reconnect and for acknowledgements,
+/// which would otherwise fail behind a burst of outgoing messages.
+const CLIENT_QUEUE_BUDGET: usize = REQUEST_CAPACITY / 2;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -221,20 +225,24 @@ pub enum TransportError {
     Tls(String),
 }
 
-enum Command {
-    Publish {
-        publication: Publication,
-        acked: Option<oneshot::Sender<()>>,
-    },
+/// A publish on its way to the broker, with whoever waits for its PUBACK.
+struct Outbound {
+    publication: Publication,
+    acked: Option<oneshot::Sender<()>>,
+}
+
+/// Everything else the handle asks of the task. On a channel of its own,
+/// so acknowledgements and shutdown never wait behind a backlog of
+/// publishes.
+enum Control {
     Ack(Ack),
-    Shutdown {
-        done: oneshot::Sender<()>,
-    },
+    Shutdown { done: oneshot::Sender<()> },
 }
 
 /// A handle on the connection task.
 pub struct Transport {
-    commands: mpsc::Sender<Command>,
+    outbound: mpsc::Sender<Outbound>,
+    control: mpsc::Sender<Control>,
     events: mpsc::Receiver<TransportEvent>,
     task: JoinHandle<()>,
     url: BrokerUrl,
@@ -268,7 +276,8 @@ impl Transport {
             mqtt.set_transport(crate::tls::transport(options.ca_file.as_deref())?);
         }
         let (client, eventloop) = AsyncClient::new(mqtt, REQUEST_CAPACITY);
-        let (command_tx, command_rx) = mpsc::channel(256);
+        let (outbound_tx, outbound_rx) = mpsc::channel(256);
+        let (control_tx, control_rx) = mpsc::channel(256);
         let (event_tx, event_rx) = mpsc::channel(1024);
         let driver = Driver {
             client,
@@ -284,11 +293,14 @@ impl Transport {
             awaiting_suback: None,
             connection: 0,
             tls: options.url.tls,
+            backlog: VecDeque::new(),
+            in_client: 0,
         };
         Ok(Self {
-            commands: command_tx,
+            outbound: outbound_tx,
+            control: control_tx,
             events: event_rx,
-            task: tokio::spawn(driver.run(command_rx)),
+            task: tokio::spawn(driver.run(outbound_rx, control_rx)),
             url: options.url,
         })
     }
@@ -323,8 +335,8 @@ impl Transport {
 
     /// Queues a publish and returns at once.
     pub async fn publish(&self, publication: Publication) -> Result<(), TransportError> {
-        self.commands
-            .send(Command::Publish {
+        self.outbound
+            .send(Outbound {
                 publication,
                 acked: None,
             })
@@ -339,8 +351,8 @@ impl Transport {
         timeout: Duration,
     ) -> Result<(), TransportError> {
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Publish {
+        self.outbound
+            .send(Outbound {
                 publication,
                 acked: Some(tx),
             })
@@ -355,8 +367,8 @@ impl Transport {
 
     /// Acknowledges an incoming publish (see [`TransportEvent::Message`]).
     pub async fn ack(&self, ack: Ack) -> Result<(), TransportError> {
-        self.commands
-            .send(Command::Ack(ack))
+        self.control
+            .send(Control::Ack(ack))
             .await
             .map_err(|_| TransportError::Closed)
     }
@@ -376,8 +388,8 @@ impl Transport {
         }
         let (tx, rx) = oneshot::channel();
         if self
-            .commands
-            .send(Command::Shutdown { done: tx })
+            .control
+            .send(Control::Shutdown { done: tx })
             .await
             .is_ok()
         {
@@ -409,18 +421,25 @@ struct Driver {
     connection: u64,
     /// Whether this is an mqtts:// connection (for error advice).
     tls: bool,
+    /// Publishes taken from the handle but not yet accepted by rumqttc.
+    backlog: VecDeque<Outbound>,
+    /// Publishes in rumqttc's request queue (handed over, not yet sent).
+    in_client: usize,
 }
 
 impl Driver {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(
+        mut self,
+        mut outbound: mpsc::Receiver<Outbound>,
+        mut control: mpsc::Receiver<Control>,
+    ) {
         let mut backoff = FIRST_BACKOFF;
         self.prepare_attempt();
         loop {
             tokio::select! {
-                command = commands.recv() => match command {
-                    Some(Command::Publish { publication, acked }) => self.enqueue(publication, acked),
-                    Some(Command::Ack(ack)) => self.acknowledge(ack),
-                    Some(Command::Shutdown { done }) => {
+                command = control.recv() => match command {
+                    Some(Control::Ack(ack)) => self.acknowledge(ack),
+                    Some(Control::Shutdown { done }) => {
                         self.disconnect().await;
                         let _ = done.send(());
                         return;
@@ -430,12 +449,21 @@ impl Driver {
                         return;
                     }
                 },
+                // Taking no more while rumqttc's queue is at its budget is
+                // what pushes back on a fast sender instead of dropping.
+                next = outbound.recv(), if self.has_room() => {
+                    if let Some(next) = next {
+                        self.backlog.push_back(next);
+                        self.flush_backlog();
+                    }
+                }
                 event = self.eventloop.poll() => match event {
                     Ok(event) => {
                         backoff = FIRST_BACKOFF;
                         if !self.handle(event).await {
                             return;
                         }
+                        self.flush_backlog();
                     }
                     Err(err) => {
                         let was_connected = std::mem::replace(&mut self.connected, false);
@@ -472,16 +500,48 @@ impl Driver {
     }
 
     fn enqueue(&mut self, publication: Publication, acked: Option<oneshot::Sender<()>>) {
-        let sent = self.client.try_publish(
-            publication.topic,
-            QoS::AtLeastOnce,
-            publication.retain,
-            publication.payload,
-        );
-        if sent.is_ok() {
-            self.unmatched.push_back(acked);
+        self.backlog.push_back(Outbound { publication, acked });
+        self.flush_backlog();
+    }
+
+    /// Whether another publish may be taken from the handle.
+    fn has_room(&self) -> bool {
+        self.backlog.is_empty() && self.in_client < CLIENT_QUEUE_BUDGET
+    }
+
+    /// Hands backlogged publishes to rumqttc, in order, while its request
+    /// queue has room. `try_publish` fails when the queue is full; the
+    /// publish then waits here instead of being lost.
+    fn flush_backlog(&mut self) {
+        while self.in_client < CLIENT_QUEUE_BUDGET {
+            let Some(Outbound { publication, acked }) = self.backlog.pop_front() else {
+                return;
+            };
+            let sent = self.client.try_publish(
+                publication.topic,
+                QoS::AtLeastOnce,
+                publication.retain,
+                publication.payload,
+            );
+            match sent {
+                Ok(()) => {
+                    self.in_client += 1;
+                    self.unmatched.push_back(acked);
+                }
+                Err(ClientError::TryRequest(Request::Publish(publish))) => {
+                    let publication = Publication {
+                        topic: publish.topic,
+                        payload: publish.payload.to_vec(),
+                        retain: publish.retain,
+                    };
+                    self.backlog.push_front(Outbound { publication, acked });
+                    return;
+                }
+                // Only publishes are sent here; dropping `acked` tells the
+                // caller if anything else ever happens.
+                Err(_) => {}
+            }
         }
-        // On failure `acked` is dropped here, which tells the caller.
     }
 
     fn acknowledge(&mut self, ack: Ack) {
@@ -545,11 +605,13 @@ impl Driver {
                 true
             }
             Event::Outgoing(Outgoing::Publish(pkid)) => {
-                // A retransmission after reconnect reuses a known id.
-                if !self.awaiting_ack.contains_key(&pkid)
-                    && let Some(waiter) = self.unmatched.pop_front()
-                {
-                    self.awaiting_ack.insert(pkid, waiter);
+                // A retransmission after reconnect reuses a known id and
+                // comes from rumqttc's own store, not from its queue.
+                if !self.awaiting_ack.contains_key(&pkid) {
+                    self.in_client = self.in_client.saturating_sub(1);
+                    if let Some(waiter) = self.unmatched.pop_front() {
+                        self.awaiting_ack.insert(pkid, waiter);
+                    }
                 }
                 true
             }
