@@ -10,11 +10,11 @@ mod home;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{ChildOutput, Mosquitto, MosquittoOptions, wait_until};
-use home::{Home, json_lines, texts};
+use home::{Home, Listener, json_lines, texts};
 
 const OPENSSL: &str = "/usr/bin/openssl";
 const OPENSSL_MISSING: &str = "the openssl command-line tool is needed to make test certificates: install it with `apt-get install -y openssl` (Debian/Ubuntu) or `brew install openssl`, or set SOTTO_TEST_OPENSSL to its path";
@@ -220,60 +220,6 @@ fn expect_failure(what: &str, cmd: Command) -> String {
     lines[0].to_owned()
 }
 
-/// A running `sotto listen` with `SOTTO_CA_FILE` set.
-struct Listener {
-    child: Child,
-    output: Option<ChildOutput>,
-}
-
-impl Listener {
-    fn start(home: &Home, args: &[&str], ca: &Path) -> Self {
-        let mut child = command(home, args, Some(ca))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let output = ChildOutput::capture(&mut child);
-        let listener = Self {
-            child,
-            output: Some(output),
-        };
-        let output = listener.output.as_ref().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !output.stderr().contains("sotto: listening") {
-            assert!(
-                Instant::now() < deadline,
-                "listen over TLS did not subscribe\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                output.stdout(),
-                output.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        listener
-    }
-
-    /// Waits for the process to exit; returns (success, stdout, stderr).
-    fn finish(mut self) -> (bool, String, String) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "listen did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let (stdout, stderr) = self.output.take().unwrap().finish();
-        (status.success(), stdout, stderr)
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn messages_flow_over_mqtts_with_a_private_ca() {
     let started = Instant::now();
@@ -283,11 +229,11 @@ fn messages_flow_over_mqtts_with_a_private_ca() {
     let bob = Home::init("bob", &tls.tls_url());
     bob.join(&alice.create_room("ops"));
 
-    let listener = Listener::start(
+    let listener = Listener::spawn(command(
         &bob,
         &["listen", "ops", "--json", "--count", "2", "--timeout", "20"],
-        &ca,
-    );
+        Some(&ca),
+    ));
     // By host name (DNS SAN) and by address (IP SAN).
     let sends = [
         (tls.tls_url(), "hello over tls"),

@@ -89,19 +89,7 @@ impl Home {
     pub fn listen(&self, room: &str, extra: &[&str]) -> Listener {
         let mut args = vec!["listen", room];
         args.extend_from_slice(extra);
-        let mut child = self
-            .command(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let output = ChildOutput::capture(&mut child);
-        let listener = Listener {
-            child,
-            output: Some(output),
-        };
-        listener.wait_stderr("sotto: listening", Duration::from_secs(15));
-        listener
+        Listener::spawn(self.command(&args))
     }
 
     /// Connects once so the broker keeps a session (and queues) for us.
@@ -126,6 +114,23 @@ impl Home {
 }
 
 impl Listener {
+    /// Spawns a prepared `listen` command and waits until it is subscribed
+    /// (it says so on stderr).
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = ChildOutput::capture(&mut child);
+        let listener = Self {
+            child,
+            output: Some(output),
+        };
+        listener.wait_stderr("sotto: listening", Duration::from_secs(15));
+        listener
+    }
+
     fn output(&self) -> &ChildOutput {
         self.output.as_ref().unwrap()
     }
