@@ -278,15 +278,13 @@ impl RawClient {
         Self::connect_with(o).await
     }
 
-    /// Connects with explicit options (last will, credentials, ...) and
-    /// waits for CONNACK; panics with the reason if the broker refuses.
-    pub async fn connect_with(options: MqttOptions) -> Self {
-        let client = Self::spawn(options);
-        let ok = client
+    /// Waits for CONNACK; panics with the reason if the broker refuses.
+    async fn wait_connack(&self) {
+        let ok = self
             .shared
             .wait(
                 DEFAULT_TIMEOUT,
-                |i| format!("CONNACK for {}: {}", client.client_id, summarize(i)),
+                |i| format!("CONNACK for {}: {}", self.client_id, summarize(i)),
                 |i| match (&i.connack, &i.ended) {
                     (Some(_), _) => Some(Ok(())),
                     (None, Some(e)) => Some(Err(e.clone())),
@@ -295,8 +293,15 @@ impl RawClient {
             )
             .await;
         if let Err(e) = ok {
-            panic!("raw client {} could not connect: {e}", client.client_id);
+            panic!("raw client {} could not connect: {e}", self.client_id);
         }
+    }
+
+    /// Connects with explicit options (last will, credentials, ...) and
+    /// waits for CONNACK; panics with the reason if the broker refuses.
+    pub async fn connect_with(options: MqttOptions) -> Self {
+        let client = Self::spawn(options);
+        client.wait_connack().await;
         client
     }
 
@@ -571,18 +576,7 @@ impl BlockingRawClient {
     /// Connects with explicit options and waits for CONNACK.
     pub fn connect_with(options: MqttOptions) -> Self {
         let client = RawClient::spawn(options);
-        let ok = client.block_on(client.shared.wait(
-            DEFAULT_TIMEOUT,
-            |i| format!("CONNACK for {}: {}", client.client_id, summarize(i)),
-            |i| match (&i.connack, &i.ended) {
-                (Some(_), _) => Some(Ok(())),
-                (None, Some(e)) => Some(Err(e.clone())),
-                (None, None) => None,
-            },
-        ));
-        if let Err(e) = ok {
-            panic!("raw client {} could not connect: {e}", client.client_id);
-        }
+        client.block_on(client.wait_connack());
         Self { inner: client }
     }
 
