@@ -70,6 +70,18 @@ impl Home {
     }
 
     /// `chat` on a pipe, fed `input`.
+    /// `chat ROOM` on pipes, left running: stdin and stdout to drive it.
+    fn spawn_chat_on_pipes(&self, room: &str) -> std::process::Child {
+        self.command()
+            .args(["chat", room])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     fn chat_piped(&self, args: &[&str], input: &str) -> std::process::Output {
         let mut child = self
             .command()
@@ -358,15 +370,7 @@ impl Lines {
 fn garbage_is_a_warning_and_escape_sequences_arrive_escaped() {
     let broker = Broker::start();
     let (alice, bob) = two_members(&broker);
-    let mut chat = bob
-        .command()
-        .args(["chat", "ops"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut chat = bob.spawn_chat_on_pipes("ops");
     let lines = Lines::of(chat.stdout.take().unwrap());
     lines.until("You are in ops as bob");
 
@@ -406,15 +410,7 @@ fn a_changed_verified_key_blocks_sending_until_accept() {
     let invite = bob.run(&["room", "invite", "ops"]);
     impostor.run(&["join", invite.lines().last().unwrap()]);
 
-    let mut chat = bob
-        .command()
-        .args(["chat", "ops"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut chat = bob.spawn_chat_on_pipes("ops");
     let mut input = chat.stdin.take().unwrap();
     let lines = Lines::of(chat.stdout.take().unwrap());
     lines.until("You are in ops as bob");
