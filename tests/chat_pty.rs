@@ -69,7 +69,6 @@ impl Home {
         home
     }
 
-    /// `chat` on a pipe, fed `input`.
     /// `chat ROOM` on pipes, left running: stdin and stdout to drive it.
     fn spawn_chat_on_pipes(&self, room: &str) -> std::process::Child {
         self.command()
@@ -82,6 +81,7 @@ impl Home {
             .unwrap()
     }
 
+    /// `chat` on a pipe, fed `input`.
     fn chat_piped(&self, args: &[&str], input: &str) -> std::process::Output {
         let mut child = self
             .command()
