@@ -14,6 +14,8 @@ use crate::common::ChildOutput;
 pub struct Home {
     dir: tempfile::TempDir,
     broker: String,
+    /// `--mqtt` for every command: "5", "3.1.1", or None for the default.
+    mqtt: Option<String>,
 }
 
 /// A running `sotto listen`.
@@ -25,9 +27,16 @@ pub struct Listener {
 impl Home {
     /// A fresh identity called `name`, using `broker`.
     pub fn init(name: &str, broker: &str) -> Self {
+        Self::init_with_mqtt(name, broker, None)
+    }
+
+    /// Like [`Home::init`], with every command forced to one MQTT version
+    /// ("5" or "3.1.1") through `SOTTO_MQTT`.
+    pub fn init_with_mqtt(name: &str, broker: &str, mqtt: Option<&str>) -> Self {
         let home = Self {
             dir: tempfile::tempdir().unwrap(),
             broker: broker.to_owned(),
+            mqtt: mqtt.map(str::to_owned),
         };
         home.ok(&["init", "--name", name]);
         home
@@ -41,8 +50,11 @@ impl Home {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("sotto"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .arg("--home")
+            .env("NO_COLOR", "1");
+        if let Some(mqtt) = &self.mqtt {
+            cmd.env("SOTTO_MQTT", mqtt);
+        }
+        cmd.arg("--home")
             .arg(self.path())
             .arg("--broker")
             .arg(&self.broker)
@@ -167,7 +179,13 @@ impl Listener {
     }
 
     /// Waits for the process to exit; returns (success, stdout, stderr).
-    pub fn finish(mut self) -> (bool, String, String) {
+    pub fn finish(self) -> (bool, String, String) {
+        let (status, stdout, stderr) = self.finish_with_status();
+        (status.success(), stdout, stderr)
+    }
+
+    /// Waits for the process to exit; returns its status, stdout, stderr.
+    pub fn finish_with_status(mut self) -> (std::process::ExitStatus, String, String) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -177,7 +195,7 @@ impl Listener {
             std::thread::sleep(Duration::from_millis(20));
         };
         let (stdout, stderr) = self.output.take().unwrap().finish();
-        (status.success(), stdout, stderr)
+        (status, stdout, stderr)
     }
 
     /// Stops it with SIGINT (as Ctrl-C would) and returns what it printed.
