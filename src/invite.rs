@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 use crate::identity::Fingerprint;
-use crate::room::{MAX_ROOM_NAME_LEN, RoomId, validate_room_name};
+use crate::room_id::{MAX_ROOM_NAME_LEN, RoomId, validate_room_name};
 use crate::secret::SymmetricKey;
 
 /// The invite format version this build writes and reads.

@@ -12,6 +12,8 @@
 //! - [`invite`]: `sotto1…` invite strings.
 //! - [`protocol`]: the envelope, messages, presence, sealed epoch keys.
 //! - [`replay`]: per-sender replay windows.
+//! - [`room_id`]: a room's secret id and name rules (below `protocol`,
+//!   `invite` and `room`, which all name rooms).
 //! - [`room`]: room state, members, trust, topic ids.
 //! - [`sanitize`]: untrusted text made safe for the terminal.
 //! - [`store`]: state on disk (atomic writes, 0600, locking).
@@ -34,6 +36,7 @@ pub mod keyfile;
 pub mod protocol;
 pub mod replay;
 pub mod room;
+pub mod room_id;
 pub mod sanitize;
 pub mod secret;
 pub mod session;

@@ -18,54 +18,11 @@ use crate::protocol::{EpochContext, OpenError};
 use crate::replay::{ReplayError, ReplayWindow};
 use crate::secret::SymmetricKey;
 
-/// Longest room name, in bytes.
-pub const MAX_ROOM_NAME_LEN: usize = 64;
+pub use crate::room_id::{MAX_ROOM_NAME_LEN, RoomId, RoomNameError, validate_room_name};
 
 const MESSAGE_TOPIC_LABEL: &str = "sotto/v1/topic/messages";
 const ROOM_TOPIC_LABEL: &str = "sotto/v1/topic/room";
 const MEMBER_TOPIC_LABEL: &str = "sotto/v1/topic/member";
-
-/// A room's secret 128-bit id. Only members know it; topics are derived
-/// from it (and from the epoch key) so the broker never sees it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RoomId(#[serde(with = "crate::hex::array")] pub [u8; 16]);
-
-impl RoomId {
-    /// A fresh random id.
-    pub fn random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut id = [0u8; 16];
-        rng.fill_bytes(&mut id);
-        Self(id)
-    }
-
-    /// Hex form, used for the state file name.
-    pub fn to_hex(&self) -> String {
-        crate::hex::encode(&self.0)
-    }
-}
-
-impl fmt::Debug for RoomId {
-    /// Shows only a prefix: the id is a room secret.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RoomId({}…)", crate::hex::encode(&self.0[..3]))
-    }
-}
-
-/// Why a room name was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "room names are 1 to {MAX_ROOM_NAME_LEN} characters without spaces at the ends or control characters"
-)]
-pub struct RoomNameError;
-
-/// Checks a room name: printable, trimmed, short.
-pub fn validate_room_name(name: &str) -> Result<(), RoomNameError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_ROOM_NAME_LEN
-        && name.trim() == name
-        && !name.chars().any(char::is_control);
-    if ok { Ok(()) } else { Err(RoomNameError) }
-}
 
 /// How far we trust that a member's keys are really theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

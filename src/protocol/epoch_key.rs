@@ -21,7 +21,7 @@ use super::sealed::{aad, sign_content, verify_content};
 use super::wire::{self, Header, Kind, MAX_ENVELOPE_LEN};
 use crate::crypto::{self, CryptoError, NONCE_LEN, SealedToMember};
 use crate::identity::{Fingerprint, Identity, PublicIdentity};
-use crate::room::RoomId;
+use crate::room_id::RoomId;
 use crate::secret::SymmetricKey;
 
 const EPOCH_KEY_LABEL: &[u8] = b"sotto/v1/epoch-key";

@@ -104,7 +104,7 @@ pub fn open(context: EpochContext<'_>, bytes: &[u8]) -> Result<Message, OpenErro
 mod tests {
     use super::*;
     use crate::protocol::wire;
-    use crate::room::RoomId;
+    use crate::room_id::RoomId;
     use crate::secret::SymmetricKey;
     use proptest::prelude::*;
     use rand::SeedableRng;

@@ -75,7 +75,7 @@ pub fn open(context: EpochContext<'_>, bytes: &[u8]) -> Result<Presence, OpenErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::RoomId;
+    use crate::room_id::RoomId;
     use crate::secret::SymmetricKey;
     use proptest::prelude::*;
     use rand::SeedableRng;

@@ -23,7 +23,7 @@ use super::OpenError;
 use super::wire::{self, Header, Kind, MAX_ENVELOPE_LEN};
 use crate::crypto::{self, NONCE_LEN};
 use crate::identity::{Identity, PublicIdentity, validate_name};
-use crate::room::RoomId;
+use crate::room_id::RoomId;
 use crate::secret::SymmetricKey;
 
 const AAD_LABEL: &[u8] = b"sotto/v1/aad";

@@ -274,14 +274,6 @@ fn topic_ids_are_opaque_and_differ_between_rooms_and_members() {
 }
 
 #[test]
-fn room_names_are_validated() {
-    assert!(validate_room_name("ops").is_ok());
-    assert!(validate_room_name("").is_err());
-    assert!(validate_room_name("a\nb").is_err());
-    assert!(validate_room_name(&"x".repeat(65)).is_err());
-}
-
-#[test]
 fn another_key_under_our_own_name_is_forged() {
     let mut w = world();
     let impostor = Identity::generate("bob", &mut w.rng).unwrap();
