@@ -381,7 +381,9 @@ impl Room {
         Ok(bytes)
     }
 
-    /// Seals our presence record with sequence number `seq`.
+    /// Seals our presence record with sequence number `seq`, announcing the
+    /// last message sequence number we have used so others can tell what
+    /// they missed.
     ///
     /// The caller picks `seq` so that each connection's "online" record
     /// sorts before its last-will "offline" record, and both after every
@@ -394,7 +396,8 @@ impl Room {
         now_ms: u64,
         rng: &mut R,
     ) -> Vec<u8> {
-        presence::seal(self.context(), me, seq, now_ms, status, rng)
+        let last_seq = self.next_seq.saturating_sub(1);
+        presence::seal(self.context(), me, seq, now_ms, status, last_seq, rng)
     }
 
     /// Checks a received message and records what it teaches us.

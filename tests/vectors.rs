@@ -64,6 +64,9 @@ const PRESENCE_MS: u64 = CREATED_MS + 30_000;
 const MESSAGE_MS: u64 = CREATED_MS + 60_000;
 const MESSAGE_SEQ: u64 = 1;
 const PRESENCE_SEQ: u64 = 1;
+/// Bob announces having sent this many messages, so the vector shows a
+/// non-zero `last_seq` on the wire.
+const PRESENCE_LAST_SEQ: u64 = 5;
 const MESSAGE_TEXT: &str = "hello bob, this is a known-answer vector";
 const ROTATED_EPOCH: u64 = 1;
 
@@ -374,6 +377,7 @@ fn presence_vector(bob: &Identity) -> String {
         PRESENCE_SEQ,
         PRESENCE_MS,
         Status::Online,
+        PRESENCE_LAST_SEQ,
         &mut rng(PRESENCE_SEED),
     );
     VectorFile::new()
@@ -386,12 +390,14 @@ fn presence_vector(bob: &Identity) -> String {
         .header("seq", PRESENCE_SEQ)
         .header("at ms", PRESENCE_MS)
         .header("status", "online")
+        .header("last seq", PRESENCE_LAST_SEQ)
         .header("expect", "success")
         .header("expect member", bob.name())
         .header("expect member fingerprint", bob.fingerprint().to_hex())
         .header("expect seq", PRESENCE_SEQ)
         .header("expect at ms", PRESENCE_MS)
         .header("expect status", "online")
+        .header("expect last seq", PRESENCE_LAST_SEQ)
         .hex_payload(&bytes)
         .render("Bob's presence record (online), sealed with presence::seal under epoch 0 of the room in invite.txt.")
 }
@@ -623,6 +629,8 @@ fn presence_vector_opens_to_its_stated_fields() {
     assert_eq!(record.at_ms, vector.get_u64("at ms"));
     assert_eq!(status_name(record.status), vector.get("expect status"));
     assert_eq!(status_name(record.status), vector.get("status"));
+    assert_eq!(record.last_seq, vector.get_u64("expect last seq"));
+    assert_eq!(record.last_seq, vector.get_u64("last seq"));
     assert!(!bytes.windows(3).any(|w| w == b"bob"));
 
     // Alice's side accepts it once; the same record again is a rollback.

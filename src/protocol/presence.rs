@@ -3,7 +3,10 @@
 //! learns no names and no keys.
 //!
 //! Records carry a sequence number that only grows, so the broker cannot
-//! roll a member back to an older retained record.
+//! roll a member back to an older retained record. They also carry the
+//! highest message sequence number the member has used in the room, so a
+//! receiver can tell that messages were sent that never reached it (the
+//! broker's queue overflowed) even when no later message reveals the gap.
 
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
@@ -34,15 +37,20 @@ pub struct Presence {
     pub at_ms: u64,
     /// Online or offline.
     pub status: Status,
+    /// The highest message sequence number the member had used in this
+    /// room when it made the record (0 if it has sent none).
+    pub last_seq: u64,
 }
 
-/// Seals a presence record for `member`.
+/// Seals a presence record for `member`, which has sent messages up to
+/// `last_seq` in this room.
 pub fn seal<R: CryptoRng + ?Sized>(
     context: EpochContext<'_>,
     member: &Identity,
     seq: u64,
     at_ms: u64,
     status: Status,
+    last_seq: u64,
     rng: &mut R,
 ) -> Vec<u8> {
     let record = Presence {
@@ -50,6 +58,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
         seq,
         at_ms,
         status,
+        last_seq,
     };
     sealed::seal(
         Kind::Presence,
@@ -92,7 +101,7 @@ mod tests {
             epoch: 0,
             key: &key,
         };
-        let bytes = seal(context, &alice, 4, 99, Status::Online, &mut rng);
+        let bytes = seal(context, &alice, 4, 99, Status::Online, 17, &mut rng);
         for needle in [
             &b"alice"[..],
             &alice.public().signing,
@@ -102,7 +111,10 @@ mod tests {
         }
         let record = open(context, &bytes).unwrap();
         assert_eq!(record.member, alice.public());
-        assert_eq!((record.seq, record.status), (4, Status::Online));
+        assert_eq!(
+            (record.seq, record.at_ms, record.status, record.last_seq),
+            (4, 99, Status::Online, 17)
+        );
         // A presence record is not a message, and vice versa.
         assert_eq!(
             super::super::message::open(context, &bytes),
