@@ -457,13 +457,24 @@ impl Room {
     }
 
     /// Checks a received presence record and updates the member's status.
+    ///
+    /// `topic_member_id` is the last segment of the topic the record came
+    /// on (`…/p/<member-id>`, see
+    /// [`RoomTopics::presence_member_id`](crate::topics::RoomTopics::presence_member_id)).
+    /// A record is only accepted on its signer's own topic: each member
+    /// then owns exactly one retained slot, and nobody can plant records
+    /// on topics of their choosing. On error nothing is changed.
     pub fn receive_presence(
         &mut self,
         bytes: &[u8],
+        topic_member_id: &str,
         now_ms: u64,
     ) -> Result<Received<PresenceUpdate>, OpenError> {
         let record = presence::open(self.context(), bytes)?;
         let fingerprint = record.member.fingerprint();
+        if self.member_topic_id(&fingerprint) != topic_member_id {
+            return Err(OpenError::WrongTopic);
+        }
         if fingerprint == self.own {
             return Ok(Received::OwnEcho);
         }

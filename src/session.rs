@@ -245,7 +245,8 @@ impl RoomSession {
             // An empty retained publish clears a topic: not a record.
             TopicKind::Presence if payload.is_empty() => None,
             TopicKind::Presence => self.receive(|room, now| {
-                match room.receive_presence(payload, now) {
+                let member_id = self.topics.presence_member_id(topic).unwrap_or_default();
+                match room.receive_presence(payload, member_id, now) {
                     Ok(Received::Accepted(update)) => Ok(Some(SessionEvent::Presence(update))),
                     Ok(Received::OwnEcho) => Ok(None),
                     // A late or replayed presence record is normal (the

@@ -80,14 +80,21 @@ impl RoomTopics {
             TopicKind::Messages
         } else if topic == self.own_key_slot {
             TopicKind::KeySlot
-        } else if topic
-            .strip_prefix(&self.presence_prefix)
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-        {
+        } else if self.presence_member_id(topic).is_some() {
             TopicKind::Presence
         } else {
             TopicKind::Other
         }
+    }
+
+    /// The member-id segment of one of this room's presence topics
+    /// (`…/p/<member-id>`), or `None` for any other topic. A presence
+    /// record is only believed on its signer's own topic, so the receiver
+    /// needs this to check it (see [`Room::receive_presence`]).
+    pub fn presence_member_id<'t>(&self, topic: &'t str) -> Option<&'t str> {
+        topic
+            .strip_prefix(&self.presence_prefix)
+            .filter(|id| !id.is_empty() && !id.contains('/'))
     }
 }
 
@@ -117,5 +124,25 @@ mod tests {
         assert_eq!(topics.classify("sotto/v1/x/m"), TopicKind::Other);
         let nested = format!("{}/extra", topics.own_presence);
         assert_eq!(topics.classify(&nested), TopicKind::Other);
+    }
+
+    #[test]
+    fn the_member_id_of_a_presence_topic_is_its_last_segment() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let alice = Identity::generate("alice", &mut rng).unwrap();
+        let room = Room::create("ops", &alice.public(), 0, &mut rng).unwrap();
+        let topics = RoomTopics::new("sotto/v1", &room);
+        let own = room.member_topic_id(&alice.fingerprint());
+        assert_eq!(
+            topics.presence_member_id(&topics.own_presence),
+            Some(own.as_str())
+        );
+        let other = topics.own_presence.replace(&own, "0011223344556677");
+        assert_eq!(topics.presence_member_id(&other), Some("0011223344556677"));
+        let nested = format!("{}/extra", topics.own_presence);
+        let empty = topics.own_presence.replace(&own, "");
+        for topic in [&topics.messages, &topics.own_key_slot, &nested, &empty] {
+            assert_eq!(topics.presence_member_id(topic), None, "{topic}");
+        }
     }
 }

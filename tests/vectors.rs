@@ -398,6 +398,10 @@ fn presence_vector(bob: &Identity) -> String {
         .header("expect at ms", PRESENCE_MS)
         .header("expect status", "online")
         .header("expect last seq", PRESENCE_LAST_SEQ)
+        .header(
+            "expect member topic id",
+            room.member_topic_id(&bob.fingerprint()),
+        )
         .hex_payload(&bytes)
         .render("Bob's presence record (online), sealed with presence::seal under epoch 0 of the room in invite.txt.")
 }
@@ -633,10 +637,18 @@ fn presence_vector_opens_to_its_stated_fields() {
     assert_eq!(record.last_seq, vector.get_u64("last seq"));
     assert!(!bytes.windows(3).any(|w| w == b"bob"));
 
-    // Alice's side accepts it once; the same record again is a rollback.
+    // Alice's side accepts it once, and only on bob's own presence topic;
+    // the same record again is a rollback.
     let alice = load_identity(ALICE_KEY);
     let mut room = Room::join(&stated_invite(), ROOM_NAME, &alice.public(), 0).unwrap();
-    let Ok(Received::Accepted(update)) = room.receive_presence(&bytes, 1) else {
+    let topic = room.member_topic_id(&member.fingerprint());
+    assert_eq!(topic, vector.get("expect member topic id"));
+    let alices_topic = room.member_topic_id(&alice.fingerprint());
+    assert_eq!(
+        room.receive_presence(&bytes, &alices_topic, 1),
+        Err(OpenError::WrongTopic)
+    );
+    let Ok(Received::Accepted(update)) = room.receive_presence(&bytes, &topic, 1) else {
         panic!("alice's room refused the presence vector");
     };
     assert_eq!(update.name, vector.get("expect member"));
@@ -644,7 +656,7 @@ fn presence_vector_opens_to_its_stated_fields() {
     assert_eq!(update.status, Status::Online);
     assert!(update.changed);
     assert_eq!(
-        room.receive_presence(&bytes, 2),
+        room.receive_presence(&bytes, &topic, 2),
         Err(OpenError::OutdatedPresence(record.seq))
     );
 }

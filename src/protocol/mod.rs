@@ -64,6 +64,11 @@ pub enum OpenError {
     /// a late redelivery).
     #[error("outdated presence record (sequence {0})")]
     OutdatedPresence(u64),
+    /// A presence record published on a topic other than its signer's own
+    /// presence topic: a member trying to fill the member table with
+    /// records on made-up topics, or the broker moving records around.
+    #[error("a presence record on another member's topic")]
+    WrongTopic,
 }
 
 impl From<WireError> for OpenError {

@@ -238,15 +238,38 @@ fn presence_marks_members_online_and_refuses_rollback() {
     let offline = w
         .alice_room
         .seal_presence(&w.alice, Status::Offline, 2, 0, &mut w.rng);
-    match w.bob_room.receive_presence(&offline, 0) {
+    let topic = w.bob_room.member_topic_id(&w.alice.fingerprint());
+    match w.bob_room.receive_presence(&offline, &topic, 0) {
         Ok(Received::Accepted(update)) => assert_eq!(update.status, Status::Offline),
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        w.bob_room.receive_presence(&online, 0),
+        w.bob_room.receive_presence(&online, &topic, 0),
         Err(OpenError::OutdatedPresence(1))
     );
     assert!(!w.bob_room.members()[&w.alice.fingerprint()].online);
+}
+
+#[test]
+fn presence_is_only_believed_on_its_signers_own_topic() {
+    let mut w = world();
+    let mallory_room = Room::join(&w.alice_room.invite(), "ops", &w.mallory.public(), 0).unwrap();
+    let record = mallory_room.seal_presence(&w.mallory, Status::Online, 1, 0, &mut w.rng);
+    let before = w.bob_room.clone();
+    let alices_topic = w.bob_room.member_topic_id(&w.alice.fingerprint());
+    for topic in [alices_topic.as_str(), "0011223344556677", ""] {
+        assert_eq!(
+            w.bob_room.receive_presence(&record, topic, 0),
+            Err(OpenError::WrongTopic),
+            "{topic:?}"
+        );
+    }
+    assert_eq!(w.bob_room, before, "a refused record must not change state");
+    let own = w.bob_room.member_topic_id(&w.mallory.fingerprint());
+    assert!(matches!(
+        w.bob_room.receive_presence(&record, &own, 0),
+        Ok(Received::Accepted(_))
+    ));
 }
 
 #[test]
