@@ -4,6 +4,11 @@
 //!
 //! Serialisable, so the window survives restarts of the receiver and a
 //! captured payload replayed tomorrow is still refused.
+//!
+//! The window can also be moved forward past numbers that never arrived
+//! ([`ReplayWindow::skip_to`]), when the sender announces having used them:
+//! the gap is then reported once, and the numbers stay acceptable while
+//! they are inside the window in case they were only late.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +39,9 @@ pub struct Accepted {
     pub skipped: u64,
 }
 
-/// The window: the highest number accepted and a bitmap of the
-/// [`WINDOW`] numbers at and below it (bit 0 is `highest`).
+/// The window: its top (the highest number accepted or skipped to) and a
+/// bitmap of which of the [`WINDOW`] numbers at and below the top were
+/// accepted (bit 0 is the top itself).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplayWindow {
     highest: u64,
@@ -43,7 +49,9 @@ pub struct ReplayWindow {
 }
 
 impl ReplayWindow {
-    /// The highest sequence number accepted so far (0 before any).
+    /// The top of the window: the highest sequence number accepted or
+    /// skipped to so far (0 before any). Every number above it is new;
+    /// every gap below it has been counted once already.
     pub fn highest(&self) -> u64 {
         self.highest
     }
@@ -85,6 +93,26 @@ impl ReplayWindow {
         self.highest = seq;
         self.set_bit(0);
         Ok(Accepted { skipped })
+    }
+
+    /// Moves the top of the window up to `seq` without recording `seq` as
+    /// received: the sender says it used the numbers up to `seq`, and the
+    /// ones above the old top never arrived. Returns how many numbers that
+    /// passes over (0 when `seq` is not above the top, which changes
+    /// nothing).
+    ///
+    /// The numbers passed over are not marked seen, so one that was only
+    /// late is still accepted once while it is inside the window (like any
+    /// late arrival after a gap); a later number is judged against `seq`,
+    /// so the same gap is never counted twice.
+    pub fn skip_to(&mut self, seq: u64) -> u64 {
+        if seq <= self.highest {
+            return 0;
+        }
+        let passed = seq - self.highest;
+        self.shift(passed);
+        self.highest = seq;
+        passed
     }
 
     fn bit(&self, behind: u64) -> bool {
@@ -180,6 +208,29 @@ mod tests {
         assert!(back.accept(4).is_ok());
     }
 
+    #[test]
+    fn skipping_counts_a_gap_once_and_keeps_late_numbers_acceptable() {
+        let mut window = ReplayWindow::default();
+        window.accept(1).unwrap();
+        window.accept(2).unwrap();
+        assert_eq!(window.skip_to(10), 8);
+        assert_eq!(window.skip_to(10), 0);
+        assert_eq!(window.skip_to(4), 0);
+        assert_eq!(window.highest(), 10);
+        // Late arrivals at and below the new top are still taken, once.
+        assert_eq!(window.accept(10), Ok(Accepted::default()));
+        assert_eq!(window.accept(5), Ok(Accepted::default()));
+        assert_eq!(window.accept(5), Err(ReplayError::Duplicate(5)));
+        assert_eq!(window.accept(2), Err(ReplayError::Duplicate(2)));
+        // The next number is judged against the skipped-to top.
+        assert_eq!(window.accept(11), Ok(Accepted { skipped: 0 }));
+        assert_eq!(window.accept(14), Ok(Accepted { skipped: 2 }));
+        // A skip beyond the window forgets everything below it.
+        assert_eq!(window.skip_to(14 + WINDOW), WINDOW);
+        assert_eq!(window.accept(14), Err(ReplayError::TooOld(14)));
+        assert_eq!(window.accept(15), Ok(Accepted::default()));
+    }
+
     proptest! {
         /// Against a model that remembers everything: the window never
         /// accepts a number twice, and accepts every new number that is
@@ -199,6 +250,44 @@ mod tests {
                     highest = highest.max(seq);
                 }
             }
+        }
+
+        /// The same model with skips mixed in: a skip raises the top and
+        /// marks nothing, and every number up to the final top is counted
+        /// exactly once, as received, skipped over by a message, or passed
+        /// over by a skip.
+        #[test]
+        fn skips_match_the_set_model(
+            steps in proptest::collection::vec((any::<bool>(), 1u64..600), 1..400)
+        ) {
+            let mut window = ReplayWindow::default();
+            let mut seen = BTreeSet::new();
+            let mut top = 0;
+            let mut counted = 0;
+            for (skip, seq) in steps {
+                if skip {
+                    let passed = window.skip_to(seq);
+                    prop_assert_eq!(passed, seq.saturating_sub(top));
+                    counted += passed;
+                    top = top.max(seq);
+                    continue;
+                }
+                let fresh = !seen.contains(&seq);
+                let in_range = seq + WINDOW > top;
+                let result = window.accept(seq);
+                prop_assert_eq!(result.is_ok(), fresh && in_range, "seq {}", seq);
+                if let Ok(accepted) = result {
+                    seen.insert(seq);
+                    if seq > top {
+                        // The very first number is a starting point, not
+                        // the end of a gap.
+                        counted += if top == 0 { seq } else { accepted.skipped + 1 };
+                        top = seq;
+                    }
+                }
+                prop_assert_eq!(window.highest(), top);
+            }
+            prop_assert_eq!(counted, top);
         }
     }
 }

@@ -64,6 +64,12 @@ pub struct Member {
     pub replay: ReplayWindow,
     /// Set when this key arrived under a name another key already had.
     pub replaces: Option<Fingerprint>,
+    /// The highest message sequence number the member has announced in a
+    /// presence record (0 if none). Above the replay window's top it marks
+    /// messages that were sent but have not arrived (yet); see
+    /// [`Room::overdue_gaps`].
+    #[serde(default)]
+    pub announced_seq: u64,
 }
 
 impl Member {
@@ -77,6 +83,7 @@ impl Member {
             presence_seq: 0,
             replay: ReplayWindow::default(),
             replaces: None,
+            announced_seq: 0,
         }
     }
 }
@@ -494,6 +501,12 @@ impl Room {
         member.online = online;
         member.presence_seq = record.seq;
         member.last_seen_ms = now_ms;
+        // Not a gap yet: retained presence often overtakes the messages the
+        // broker queued for us, so only remember the claim here and judge
+        // it in `overdue_gaps` once the queue has drained.
+        if record.last_seq > member.replay.highest() {
+            member.announced_seq = member.announced_seq.max(record.last_seq);
+        }
         Ok(Received::Accepted(PresenceUpdate {
             name: member.identity.name.clone(),
             fingerprint,
@@ -501,6 +514,40 @@ impl Room {
             changed,
             notices,
         }))
+    }
+
+    /// Reports the messages members announced (through the `last_seq` of
+    /// their presence records) that never reached us, one
+    /// [`Notice::Missed`] per member, and moves their replay windows past
+    /// the gap so it is never reported again.
+    ///
+    /// Call it once caught up, after the broker has delivered what it
+    /// queued for us: before that, a gap may only mean the messages are
+    /// still on their way. Messages inside the gap that turn up later are
+    /// still accepted and shown once while the replay window covers them
+    /// (like any late arrival after a reported gap); a message above the
+    /// announced number is judged against it, so nothing is counted twice.
+    ///
+    /// A member we have never received a message from has no gap: their
+    /// announced number is taken as the starting point, as their first
+    /// message would be, since what they sent before we joined was never
+    /// meant to reach us.
+    pub fn overdue_gaps(&mut self) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        for (fingerprint, member) in &mut self.members {
+            let top = member.replay.highest();
+            if *fingerprint == self.own || member.announced_seq <= top {
+                continue;
+            }
+            let count = member.replay.skip_to(member.announced_seq);
+            if top > 0 && count > 0 {
+                notices.push(Notice::Missed {
+                    name: member.identity.name.clone(),
+                    count,
+                });
+            }
+        }
+        notices
     }
 
     /// Decides whether a sender's claimed identity is acceptable, without

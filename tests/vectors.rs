@@ -655,6 +655,11 @@ fn presence_vector_opens_to_its_stated_fields() {
     assert_eq!(update.fingerprint, member.fingerprint());
     assert_eq!(update.status, Status::Online);
     assert!(update.changed);
+    // Bob's announced messages are remembered; with none received yet they
+    // are a starting point, not a gap.
+    let announced = room.members()[&member.fingerprint()].announced_seq;
+    assert_eq!(announced, record.last_seq);
+    assert_eq!(room.overdue_gaps(), vec![]);
     assert_eq!(
         room.receive_presence(&bytes, &topic, 2),
         Err(OpenError::OutdatedPresence(record.seq))

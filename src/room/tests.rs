@@ -310,3 +310,171 @@ fn another_key_under_our_own_name_is_forged() {
     ));
     assert!(w.bob_room.blocked_by().is_empty());
 }
+
+/// Alice seals `count` messages; returns them in order (seq 1, 2, ...).
+fn alice_sends(w: &mut World, count: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|_| {
+            w.alice_room
+                .seal_message(&w.alice, text("m"), 0, &mut w.rng)
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Alice's presence record, with her current last message number.
+fn alice_presence(w: &mut World, presence_seq: u64) -> Vec<u8> {
+    w.alice_room
+        .seal_presence(&w.alice, Status::Online, presence_seq, 0, &mut w.rng)
+}
+
+/// `room` accepts a presence record from `from` on `from`'s own topic.
+fn accept_presence(room: &mut Room, from: &Identity, record: &[u8]) {
+    let topic = room.member_topic_id(&from.fingerprint());
+    assert!(matches!(
+        room.receive_presence(record, &topic, 0),
+        Ok(Received::Accepted(_))
+    ));
+}
+
+/// Alice's presence reaches bob.
+fn alice_announces(w: &mut World, presence_seq: u64) {
+    let record = alice_presence(w, presence_seq);
+    accept_presence(&mut w.bob_room, &w.alice, &record);
+}
+
+fn missed(count: u64) -> Notice {
+    Notice::Missed {
+        name: "alice".into(),
+        count,
+    }
+}
+
+#[test]
+fn a_gap_announced_then_filled_by_late_messages_reports_nothing() {
+    let mut w = world();
+    let sent = alice_sends(&mut w, 5);
+    for bytes in &sent[..2] {
+        delivered(w.bob_room.receive_message(bytes, 0));
+    }
+    alice_announces(&mut w, 1);
+    assert_eq!(
+        w.bob_room.members()[&w.alice.fingerprint()].announced_seq,
+        5
+    );
+    for bytes in &sent[2..] {
+        assert!(
+            delivered(w.bob_room.receive_message(bytes, 0))
+                .notices
+                .is_empty()
+        );
+    }
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+}
+
+#[test]
+fn a_gap_never_filled_is_reported_exactly_once_and_survives_a_restart() {
+    let mut w = world();
+    let sent = alice_sends(&mut w, 10);
+    for bytes in &sent[..3] {
+        delivered(w.bob_room.receive_message(bytes, 0));
+    }
+    alice_announces(&mut w, 1);
+    let saved = serde_json::to_string(&w.bob_room).unwrap();
+    let mut restarted: Room = serde_json::from_str(&saved).unwrap();
+    assert_eq!(restarted.overdue_gaps(), vec![missed(7)]);
+    assert_eq!(restarted.overdue_gaps(), vec![]);
+    // The next message follows the announced number: no second report.
+    let next = alice_sends(&mut w, 1);
+    assert!(
+        delivered(restarted.receive_message(&next[0], 0))
+            .notices
+            .is_empty()
+    );
+    // A message from the gap that was only very late is still shown, once.
+    assert!(
+        delivered(restarted.receive_message(&sent[5], 0))
+            .notices
+            .is_empty()
+    );
+    assert_eq!(
+        restarted.receive_message(&sent[5], 0),
+        Err(OpenError::Replayed(6))
+    );
+    assert_eq!(restarted.overdue_gaps(), vec![]);
+}
+
+#[test]
+fn gaps_are_not_counted_twice_with_the_ones_messages_reveal() {
+    // Messages 1..=12, presence sent after 10; 2..=11 never arrive.
+    let mut w = world();
+    let mut sent = alice_sends(&mut w, 10);
+    let record = alice_presence(&mut w, 1);
+    sent.extend(alice_sends(&mut w, 2));
+    delivered(w.bob_room.receive_message(&sent[0], 0));
+    accept_presence(&mut w.bob_room, &w.alice, &record);
+    let mut other_order = w.bob_room.clone();
+
+    // Message 12 comes before the session is caught up: it reports the
+    // whole gap, and the announcement adds nothing.
+    let late = delivered(w.bob_room.receive_message(&sent[11], 0));
+    assert_eq!(late.notices, vec![missed(10)]);
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+
+    // Caught up first: the announcement reports up to 10, message 12 the rest.
+    assert_eq!(other_order.overdue_gaps(), vec![missed(9)]);
+    let late = delivered(other_order.receive_message(&sent[11], 0));
+    assert_eq!(late.notices, vec![missed(1)]);
+}
+
+#[test]
+fn what_a_member_sent_before_we_heard_from_them_is_no_gap() {
+    let mut w = world();
+    let before = alice_sends(&mut w, 300);
+    alice_announces(&mut w, 1);
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+    let next = alice_sends(&mut w, 1);
+    let delivery = delivered(w.bob_room.receive_message(&next[0], 0));
+    assert!(delivery.notices.is_empty(), "{:?}", delivery.notices);
+    // Far older numbers now count as stale, like after any first message.
+    assert_eq!(
+        w.bob_room.receive_message(&before[0], 0),
+        Err(OpenError::Stale(1))
+    );
+}
+
+#[test]
+fn presence_carries_the_last_message_number_and_old_state_files_load() {
+    let mut w = world();
+    alice_announces(&mut w, 1);
+    assert_eq!(
+        w.bob_room.members()[&w.alice.fingerprint()].announced_seq,
+        0
+    );
+    alice_sends(&mut w, 2);
+    alice_announces(&mut w, 2);
+    assert_eq!(
+        w.bob_room.members()[&w.alice.fingerprint()].announced_seq,
+        2
+    );
+    // A lower announcement never lowers it.
+    let mut ahead = w.bob_room.clone();
+    ahead
+        .members
+        .get_mut(&w.alice.fingerprint())
+        .unwrap()
+        .announced_seq = 9;
+    let record = alice_presence(&mut w, 3);
+    accept_presence(&mut ahead, &w.alice, &record);
+    assert_eq!(ahead.members()[&w.alice.fingerprint()].announced_seq, 9);
+
+    // State files written before the field existed still load.
+    let saved = serde_json::to_string(&w.bob_room).unwrap();
+    assert!(saved.contains("\"announced_seq\":2"));
+    let old = saved
+        .replace(",\"announced_seq\":2", "")
+        .replace(",\"announced_seq\":0", "");
+    assert!(!old.contains("announced_seq"));
+    let loaded: Room = serde_json::from_str(&old).unwrap();
+    assert_eq!(loaded.members()[&w.alice.fingerprint()].announced_seq, 0);
+}
