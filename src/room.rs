@@ -15,78 +15,17 @@ use crate::invite::Invite;
 use crate::protocol::message::{self, Body, Message};
 use crate::protocol::presence::{self, Status};
 use crate::protocol::{EpochContext, OpenError};
-use crate::replay::{ReplayError, ReplayWindow};
+use crate::replay::ReplayError;
 use crate::secret::SymmetricKey;
 
 pub use crate::room_id::{MAX_ROOM_NAME_LEN, RoomId, RoomNameError, validate_room_name};
+pub use members::{MAX_MEMBERS, Member, Trust};
+
+mod members;
 
 const MESSAGE_TOPIC_LABEL: &str = "sotto/v1/topic/messages";
 const ROOM_TOPIC_LABEL: &str = "sotto/v1/topic/room";
 const MEMBER_TOPIC_LABEL: &str = "sotto/v1/topic/member";
-
-/// How far we trust that a member's keys are really theirs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Trust {
-    /// Trusted on first use: seen, never compared.
-    Tofu,
-    /// The fingerprint came inside the invite we joined with, which came
-    /// over the out-of-band channel.
-    Invite,
-    /// The user compared fingerprints (`sotto verify`).
-    Verified,
-    /// This is us.
-    Own,
-}
-
-impl Trust {
-    /// Whether the user can rely on this member's identity.
-    pub fn is_verified(self) -> bool {
-        !matches!(self, Trust::Tofu)
-    }
-}
-
-/// What the room knows about one member (one key pair).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    /// The member's public identity as first seen.
-    pub identity: PublicIdentity,
-    /// When this key was first seen (ms since the Unix epoch).
-    pub first_seen_ms: u64,
-    /// When the member was last heard from.
-    pub last_seen_ms: u64,
-    /// Trust level.
-    pub trust: Trust,
-    /// Whether the last presence record said online.
-    pub online: bool,
-    /// The newest presence sequence number accepted.
-    pub presence_seq: u64,
-    /// Replay window over this member's message sequence numbers.
-    pub replay: ReplayWindow,
-    /// Set when this key arrived under a name another key already had.
-    pub replaces: Option<Fingerprint>,
-    /// The highest message sequence number the member has announced in a
-    /// presence record (0 if none). Above the replay window's top it marks
-    /// messages that were sent but have not arrived (yet); see
-    /// [`Room::overdue_gaps`].
-    #[serde(default)]
-    pub announced_seq: u64,
-}
-
-impl Member {
-    fn new(identity: PublicIdentity, now_ms: u64, trust: Trust) -> Self {
-        Self {
-            identity,
-            first_seen_ms: now_ms,
-            last_seen_ms: now_ms,
-            trust,
-            online: false,
-            presence_seq: 0,
-            replay: ReplayWindow::default(),
-            replaces: None,
-            announced_seq: 0,
-        }
-    }
-}
 
 /// Something the user must be told about while receiving.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -549,120 +488,6 @@ impl Room {
         }
         notices
     }
-
-    /// Decides whether a sender's claimed identity is acceptable, without
-    /// changing anything yet.
-    fn admit(
-        &self,
-        claimed: &PublicIdentity,
-        fingerprint: Fingerprint,
-        now_ms: u64,
-    ) -> Result<Admission, OpenError> {
-        if let Some(known) = self.members.get(&fingerprint) {
-            if known.identity.name != claimed.name {
-                return Err(OpenError::Forged(
-                    "a member's key is claiming another member's name",
-                ));
-            }
-            return Ok(Admission::Known);
-        }
-        if self
-            .members
-            .get(&self.own)
-            .is_some_and(|me| me.identity.name == claimed.name)
-        {
-            // One identity per person: another key under our own name is
-            // someone posing as us, not a key change we could accept.
-            return Err(OpenError::Forged("another key is claiming your name"));
-        }
-        let previous = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.identity.name == claimed.name)
-            .max_by_key(|(_, m)| m.first_seen_ms)
-            .map(|(fp, m)| (*fp, m.trust));
-        let trust = if self.inviter == Some(fingerprint) {
-            Trust::Invite
-        } else {
-            Trust::Tofu
-        };
-        let mut member = Member::new(claimed.clone(), now_ms, trust);
-        member.replaces = previous.map(|(fp, _)| fp);
-        Ok(Admission::New {
-            member: Box::new(member),
-            previous,
-        })
-    }
-
-    fn commit_admission(&mut self, admission: Admission, _now_ms: u64) -> Vec<Notice> {
-        let Admission::New { member, previous } = admission else {
-            return Vec::new();
-        };
-        let name = member.identity.name.clone();
-        let new = member.identity.fingerprint();
-        let notice = match previous {
-            None => Notice::NewMember {
-                name: name.clone(),
-                fingerprint: new,
-                trust: member.trust,
-            },
-            Some((old, old_trust)) => {
-                let was_verified = old_trust.is_verified();
-                if was_verified && !self.blocked_by.contains(&name) {
-                    self.blocked_by.push(name.clone());
-                }
-                Notice::KeyChanged {
-                    name: name.clone(),
-                    old,
-                    new,
-                    was_verified,
-                }
-            }
-        };
-        self.members.insert(new, *member);
-        vec![notice]
-    }
-
-    /// Marks a member's key verified after the user compared fingerprints
-    /// out of band. `member` is a name; when several keys share it, the one
-    /// whose fingerprint matches is verified and the others are left as
-    /// they are.
-    pub fn verify(&mut self, member: &str, typed: &str) -> Result<Fingerprint, RoomError> {
-        let candidates: Vec<Fingerprint> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.identity.name == member)
-            .map(|(fp, _)| *fp)
-            .collect();
-        if candidates.is_empty() {
-            return Err(RoomError::UnknownMember(member.to_owned()));
-        }
-        let matching = candidates
-            .into_iter()
-            .find(|fp| fp.matches_typed(typed))
-            .ok_or_else(|| RoomError::FingerprintMismatch(member.to_owned()))?;
-        if let Some(found) = self.members.get_mut(&matching)
-            && found.trust != Trust::Own
-        {
-            found.trust = Trust::Verified;
-        }
-        self.blocked_by.retain(|name| name != member);
-        Ok(matching)
-    }
-
-    /// Lets the user keep sending after seeing key-change warnings,
-    /// without verifying (the new keys stay unverified).
-    pub fn acknowledge_key_changes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.blocked_by)
-    }
-}
-
-enum Admission {
-    Known,
-    New {
-        member: Box<Member>,
-        previous: Option<(Fingerprint, Trust)>,
-    },
 }
 
 mod stored_key {

@@ -69,6 +69,13 @@ pub enum OpenError {
     /// records on made-up topics, or the broker moving records around.
     #[error("a presence record on another member's topic")]
     WrongTopic,
+    /// A payload from a key the room does not know, when the room already
+    /// remembers as many members as it keeps: the key was not added.
+    #[error("the room already has {limit} known members; a new key was ignored")]
+    RoomFull {
+        /// How many members a room keeps (ourselves included).
+        limit: usize,
+    },
 }
 
 impl From<WireError> for OpenError {

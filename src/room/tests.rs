@@ -478,3 +478,75 @@ fn presence_carries_the_last_message_number_and_old_state_files_load() {
     let loaded: Room = serde_json::from_str(&old).unwrap();
     assert_eq!(loaded.members()[&w.alice.fingerprint()].announced_seq, 0);
 }
+
+/// A member as large as the state file can make one: the longest name,
+/// every character escaped in JSON, every number at its widest.
+fn widest_member(index: usize) -> Member {
+    let mut signing = [0xff; 32];
+    signing[..8].copy_from_slice(&(index as u64).to_be_bytes());
+    let identity = PublicIdentity {
+        name: "\"".repeat(crate::identity::MAX_NAME_LEN),
+        signing,
+        agreement: [0xff; 32],
+    };
+    let mut member = Member::new(identity, u64::MAX, Trust::Verified);
+    member.last_seen_ms = u64::MAX;
+    member.presence_seq = u64::MAX;
+    member.announced_seq = u64::MAX;
+    member.replaces = Some(Fingerprint([0xff; 32]));
+    for behind in 0..crate::replay::WINDOW {
+        member.replay.accept(u64::MAX - behind).unwrap();
+    }
+    member
+}
+
+#[test]
+fn a_full_room_refuses_new_keys_and_keeps_serving_known_members() {
+    let mut w = world();
+    let hello = alice_sends(&mut w, 1);
+    delivered(w.bob_room.receive_message(&hello[0], 0));
+    let mut index = 0;
+    while w.bob_room.members.len() < MAX_MEMBERS {
+        let member = widest_member(index);
+        w.bob_room
+            .members
+            .insert(member.identity.fingerprint(), member);
+        index += 1;
+    }
+    assert_eq!(w.bob_room.members().len(), 1024);
+
+    let mut mallory_room =
+        Room::join(&w.alice_room.invite(), "ops", &w.mallory.public(), 0).unwrap();
+    let message = mallory_room
+        .seal_message(&w.mallory, text("let me in"), 0, &mut w.rng)
+        .unwrap();
+    let presence = mallory_room.seal_presence(&w.mallory, Status::Online, 1, 0, &mut w.rng);
+    let topic = w.bob_room.member_topic_id(&w.mallory.fingerprint());
+    let before = w.bob_room.clone();
+    let full = OpenError::RoomFull { limit: MAX_MEMBERS };
+    assert_eq!(w.bob_room.receive_message(&message, 0), Err(full.clone()));
+    assert_eq!(
+        w.bob_room.receive_presence(&presence, &topic, 0),
+        Err(full.clone())
+    );
+    assert_eq!(w.bob_room, before, "a refused key must not be stored");
+    assert_eq!(
+        full.to_string(),
+        "the room already has 1024 known members; a new key was ignored"
+    );
+
+    // Known members are unaffected.
+    let next = alice_sends(&mut w, 1);
+    let delivery = delivered(w.bob_room.receive_message(&next[0], 0));
+    assert_eq!(delivery.from, "alice");
+    alice_announces(&mut w, 1);
+
+    // However the table was filled, its state file stays bounded (about
+    // 720 KB with every member at its widest).
+    let saved = serde_json::to_string(&w.bob_room).unwrap();
+    assert!(
+        saved.len() < MAX_MEMBERS * 1024,
+        "{} bytes for a full room",
+        saved.len()
+    );
+}
