@@ -63,7 +63,8 @@ use sotto::session::{BrokerConfig, RoomSession, SessionEvent, now_ms};
 use sotto::store::Store;
 use sotto::topics::{DEFAULT_PREFIX, RoomTopics};
 use sotto::transport::{
-    Announcement, BrokerUrl, ConnectOptions, Publication, Transport, TransportEvent,
+    Announcement, BrokerUrl, ConnectOptions, Publication, Subscription, SubscriptionKind,
+    Transport, TransportEvent, VersionChoice,
 };
 use tokio::sync::watch;
 
@@ -257,10 +258,19 @@ fn free_port() -> u16 {
 // Clients
 
 async fn connect(broker: &Broker, client_id: &str, subscriptions: Vec<String>) -> Transport {
+    let subscriptions = subscriptions
+        .into_iter()
+        .map(|filter| Subscription {
+            filter,
+            kind: SubscriptionKind::Reliable,
+        })
+        .collect();
     let options = ConnectOptions {
         url: broker.url(),
-        client_id: format!("load-{client_id}-{}", std::process::id()),
+        // At most 23 characters, the MQTT 3.1.1 limit.
+        client_id: format!("load-{}-{}", short(client_id), std::process::id()),
         clean_session: true,
+        version: VersionChoice::Auto,
         credentials: None,
         keep_alive: Duration::from_secs(30),
         ca_file: None,
@@ -272,6 +282,14 @@ async fn connect(broker: &Broker, client_id: &str, subscriptions: Vec<String>) -
         .await
         .unwrap_or_else(|err| panic!("{client_id}: {err}"));
     transport
+}
+
+/// A client-id-sized tag for a case name.
+fn short(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(10)
+        .collect()
 }
 
 /// A fresh topic of the same shape and length as a room's message topic.
@@ -389,12 +407,13 @@ async fn receive_transport(
             match transport.next_event().await {
                 Some(TransportEvent::Message { payload, ack, .. }) => {
                     tally.record(check(&payload));
-                    transport.ack(ack).await.expect("acknowledge");
+                    transport.ack(ack).expect("acknowledge");
                 }
-                Some(TransportEvent::Connected { .. }) => {}
                 Some(TransportEvent::Disconnected { reason, .. }) => {
                     panic!("{case}: the receiver lost its connection: {reason}")
                 }
+                Some(TransportEvent::Refused { reason }) => panic!("{case}: {reason}"),
+                Some(_) => {}
                 None => panic!("{case}: the receiver's transport stopped"),
             }
         }
@@ -559,6 +578,7 @@ async fn full(
         credentials: None,
         prefix: DEFAULT_PREFIX.to_owned(),
         ca_file: None,
+        version: VersionChoice::Auto,
     };
     let mut session = RoomSession::open(store.clone(), bob.clone(), room_name, &config)
         .await
@@ -572,12 +592,17 @@ async fn full(
     let receive = async {
         while !tally.done() {
             match session.next_event().await {
-                Some(SessionEvent::Message(delivery)) => {
+                Ok(SessionEvent::Message(delivery)) => {
                     tally.record(check_delivery(case, delivery.seq, &delivery.body));
                 }
-                Some(SessionEvent::Presence(_) | SessionEvent::Connected { .. }) => {}
-                Some(other) => panic!("{case}: unexpected {other:?}"),
-                None => panic!("{case}: the session stopped"),
+                Ok(
+                    SessionEvent::Presence(_)
+                    | SessionEvent::Connected { .. }
+                    | SessionEvent::Note(_)
+                    | SessionEvent::Notices(_),
+                ) => {}
+                Ok(other) => panic!("{case}: unexpected {other:?}"),
+                Err(err) => panic!("{case}: the session stopped: {err}"),
             }
         }
     };
@@ -585,7 +610,7 @@ async fn full(
         tally.timed_out();
     }
     match tokio::time::timeout(DRAIN, session.next_event()).await {
-        Err(_) | Ok(Some(SessionEvent::Presence(_))) => {}
+        Err(_) | Ok(Ok(SessionEvent::Presence(_) | SessionEvent::Notices(_))) => {}
         Ok(other) => panic!("{case}: after all {n} messages: {other:?}"),
     }
     let (sender, sent) = sending.await.expect("sender task");
@@ -601,7 +626,12 @@ async fn settle(session: &mut RoomSession, case: &str) {
     let until = tokio::time::Instant::now() + QUIET;
     while let Ok(event) = tokio::time::timeout_at(until, session.next_event()).await {
         match event {
-            Some(SessionEvent::Presence(_) | SessionEvent::Connected { .. }) => {}
+            Ok(
+                SessionEvent::Presence(_)
+                | SessionEvent::Connected { .. }
+                | SessionEvent::Note(_)
+                | SessionEvent::Notices(_),
+            ) => {}
             other => panic!("{case}: before sending: {other:?}"),
         }
     }

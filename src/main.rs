@@ -1,6 +1,7 @@
 //! The `sotto` binary: parse arguments, run the command, map errors to an
 //! exit code. Usage errors exit 2 (clap); runtime errors print one line on
-//! stderr and exit 1.
+//! stderr and exit 1; `listen --count N --timeout S` that gets fewer than
+//! N messages exits 3.
 
 mod cli;
 
@@ -14,7 +15,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("sotto: {}", cli::describe(&err));
-            ExitCode::from(1)
+            let incomplete = err.downcast_ref::<cli::Incomplete>().is_some();
+            ExitCode::from(if incomplete { 3 } else { 1 })
         }
     }
 }

@@ -8,6 +8,9 @@
 //! rooms/<room-id>.json one file per room: epoch key, members, replay windows (0600)
 //! lock                 advisory lock taken around every read-modify-write
 //! sessions/<id>.lock   held while a process is connected to a room's session
+//! sessions/<id>.client the MQTT client id last used for the room (0600)
+//! client.key           random secret the MQTT client ids derive from (0600)
+//! mqtt-versions        MQTT version each broker URL answered to (0600)
 //! history              the chat client's input history (0600)
 //! ```
 //!
@@ -30,6 +33,7 @@ use zeroize::Zeroizing;
 use crate::identity::PublicIdentity;
 use crate::keyfile::MAX_KEY_FILE_LEN;
 use crate::room::{Room, RoomId};
+use crate::secret::SymmetricKey;
 
 const IDENTITY_KEY: &str = "identity.key";
 const IDENTITY_PUBLIC: &str = "identity.json";
@@ -37,6 +41,10 @@ const ROOMS_DIR: &str = "rooms";
 const LOCK_FILE: &str = "lock";
 const SESSIONS_DIR: &str = "sessions";
 const HISTORY_FILE: &str = "history";
+const CLIENT_SECRET_FILE: &str = "client.key";
+const MQTT_VERSIONS_FILE: &str = "mqtt-versions";
+/// Bound on the small text files (client ids, versions).
+const MAX_SMALL_FILE_LEN: u64 = 64 * 1024;
 const MAX_STATE_FILE_LEN: u64 = 8 * 1024 * 1024;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
@@ -192,31 +200,51 @@ impl Store {
         self.home.join(IDENTITY_KEY)
     }
 
-    /// Every room, sorted by name.
+    /// Every readable room, sorted by name. A damaged room file does not
+    /// hide the others: see [`Store::rooms_and_damage`] to hear about it.
     pub fn rooms(&self) -> Result<Vec<Room>, StoreError> {
+        Ok(self.rooms_and_damage()?.0)
+    }
+
+    /// Every readable room, sorted by name, and what was wrong with each
+    /// room file that could not be read.
+    pub fn rooms_and_damage(&self) -> Result<(Vec<Room>, Vec<StoreError>), StoreError> {
         let dir = self.home.join(ROOMS_DIR);
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), Vec::new()));
+            }
             Err(err) => return Err(io_error("read", &dir)(err)),
         };
         let mut rooms = Vec::new();
+        let mut damage = Vec::new();
         for entry in entries {
             let path = entry.map_err(io_error("read", &dir))?.path();
             if path.extension().is_some_and(|ext| ext == "json") {
-                rooms.push(read_json::<Room>(&path)?);
+                match read_json::<Room>(&path) {
+                    Ok(room) => rooms.push(room),
+                    Err(err) => damage.push(err),
+                }
             }
         }
         rooms.sort_by(|a, b| a.name().cmp(b.name()));
-        Ok(rooms)
+        Ok((rooms, damage))
     }
 
-    /// The room with this local name.
+    /// The room with this local name. When it is not among the readable
+    /// rooms and some room file is damaged, that damage is the answer (it
+    /// may be this room).
     pub fn room(&self, name: &str) -> Result<Room, StoreError> {
-        self.rooms()?
-            .into_iter()
-            .find(|room| room.name() == name)
-            .ok_or_else(|| StoreError::RoomNotFound(name.to_owned()))
+        let (rooms, mut damage) = self.rooms_and_damage()?;
+        if let Some(room) = rooms.into_iter().find(|room| room.name() == name) {
+            return Ok(room);
+        }
+        if damage.is_empty() {
+            Err(StoreError::RoomNotFound(name.to_owned()))
+        } else {
+            Err(damage.swap_remove(0))
+        }
     }
 
     /// The room with this id, if joined.
@@ -273,6 +301,83 @@ impl Store {
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(err)) => Err(io_error("lock", &path)(err)),
         }
+    }
+
+    /// The home's client-id secret: 32 random bytes made on first use and
+    /// kept 0600. MQTT client ids derive from it, so nobody without this
+    /// file can compute them, and every spelling of the home gets the same.
+    pub fn client_secret(&self) -> Result<SymmetricKey, StoreError> {
+        let path = self.home.join(CLIENT_SECRET_FILE);
+        let _lock = self.lock()?;
+        if !path.exists() {
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes[..]);
+            write_atomic(&path, &bytes[..])?;
+        }
+        let bytes = Zeroizing::new(read_bounded(&path, 32)?);
+        let key: [u8; 32] = bytes[..].try_into().map_err(|_| StoreError::Damaged {
+            path: path.clone(),
+            reason: "not 32 bytes".into(),
+        })?;
+        Ok(SymmetricKey::from_bytes(key))
+    }
+
+    /// The MQTT client id this home last used for a room, if recorded.
+    pub fn last_client_id(&self, id: &RoomId) -> Result<Option<String>, StoreError> {
+        let path = self.client_id_path(id);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = read_bounded(&path, MAX_SMALL_FILE_LEN)?;
+        Ok(String::from_utf8(bytes)
+            .ok()
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty()))
+    }
+
+    /// Records the MQTT client id now used for a room.
+    pub fn set_last_client_id(&self, id: &RoomId, client_id: &str) -> Result<(), StoreError> {
+        let dir = self.home.join(SESSIONS_DIR);
+        create_private_dir(&dir)?;
+        write_atomic(&self.client_id_path(id), client_id.as_bytes())
+    }
+
+    fn client_id_path(&self, id: &RoomId) -> PathBuf {
+        self.home
+            .join(SESSIONS_DIR)
+            .join(format!("{}.client", id.to_hex()))
+    }
+
+    /// The MQTT version a broker URL answered to last time (as text), if
+    /// remembered.
+    pub fn remembered_mqtt_version(&self, url: &str) -> Option<String> {
+        let bytes = read_bounded(&self.home.join(MQTT_VERSIONS_FILE), MAX_SMALL_FILE_LEN).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        text.lines()
+            .filter_map(|line| line.rsplit_once(' '))
+            .find(|(known, _)| *known == url)
+            .map(|(_, version)| version.to_owned())
+    }
+
+    /// Remembers the MQTT version a broker URL answered to. Best effort:
+    /// forgetting only costs one extra connection attempt next time.
+    pub fn remember_mqtt_version(&self, url: &str, version: &str) {
+        if self.remembered_mqtt_version(url).as_deref() == Some(version) {
+            return;
+        }
+        let path = self.home.join(MQTT_VERSIONS_FILE);
+        let Ok(_lock) = self.lock() else { return };
+        let old = read_bounded(&path, MAX_SMALL_FILE_LEN)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default();
+        let mut text: String = old
+            .lines()
+            .filter(|line| line.rsplit_once(' ').is_some_and(|(known, _)| known != url))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        text.push_str(&format!("{url} {version}\n"));
+        let _ = write_atomic(&path, text.as_bytes());
     }
 
     /// Where interactive input history is kept.
@@ -449,10 +554,55 @@ mod tests {
         store.save_room(&lock, &room).unwrap();
         let path = store.room_path(room.id());
         fs::write(&path, b"{ not json").unwrap();
-        assert!(matches!(store.rooms(), Err(StoreError::Damaged { .. })));
+        assert!(matches!(store.room("ops"), Err(StoreError::Damaged { .. })));
         let big = vec![b' '; (MAX_STATE_FILE_LEN + 1) as usize];
         fs::write(&path, big).unwrap();
-        assert!(matches!(store.rooms(), Err(StoreError::Damaged { .. })));
+        assert!(matches!(store.room("ops"), Err(StoreError::Damaged { .. })));
+        assert_eq!(store.rooms_and_damage().unwrap().1.len(), 1);
+    }
+
+    #[test]
+    fn one_damaged_room_does_not_hide_the_others() {
+        let (_dir, store, id) = setup();
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let ops = Room::create("ops", &id.public(), 5, &mut rng).unwrap();
+        let dev = Room::create("dev", &id.public(), 5, &mut rng).unwrap();
+        let lock = store.lock().unwrap();
+        store.save_room(&lock, &ops).unwrap();
+        store.save_room(&lock, &dev).unwrap();
+        drop(lock);
+        fs::write(store.room_path(dev.id()), b"{ damaged").unwrap();
+        assert_eq!(store.room("ops").unwrap(), ops);
+        assert!(matches!(store.room("dev"), Err(StoreError::Damaged { .. })));
+        let (rooms, damage) = store.rooms_and_damage().unwrap();
+        assert_eq!((rooms.len(), damage.len()), (1, 1));
+    }
+
+    #[test]
+    fn the_client_secret_is_made_once_and_private() {
+        let (_dir, store, _) = setup();
+        let first = store.client_secret().unwrap();
+        assert_eq!(store.client_secret().unwrap(), first);
+        assert_eq!(mode(&store.home().join(CLIENT_SECRET_FILE)), 0o600);
+        let room = RoomId([7; 16]);
+        assert_eq!(store.last_client_id(&room).unwrap(), None);
+        store.set_last_client_id(&room, "sotto0123").unwrap();
+        assert_eq!(
+            store.last_client_id(&room).unwrap().as_deref(),
+            Some("sotto0123")
+        );
+        store.remember_mqtt_version("mqtt://a:1", "3.1.1");
+        store.remember_mqtt_version("mqtt://b:1", "5");
+        store.remember_mqtt_version("mqtt://a:1", "5");
+        assert_eq!(
+            store.remembered_mqtt_version("mqtt://a:1").as_deref(),
+            Some("5")
+        );
+        assert_eq!(
+            store.remembered_mqtt_version("mqtt://b:1").as_deref(),
+            Some("5")
+        );
+        assert_eq!(store.remembered_mqtt_version("mqtt://c:1"), None);
     }
 
     #[test]

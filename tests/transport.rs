@@ -1,4 +1,7 @@
-//! The MQTT transport on its own, against a real Mosquitto.
+//! The MQTT transport on its own, against a real Mosquitto, on both MQTT
+//! versions: bursts, acknowledgements, floods and poison packets from a raw
+//! client that is not a member, broker refusals, and the fallback from
+//! MQTT 5 to 3.1.1.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -6,18 +9,74 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Mosquitto, RawClient};
-use sotto::transport::{Announcement, ConnectOptions, Publication, Transport};
+use common::{Mosquitto, MosquittoOptions, RawClient};
+use sotto::transport::{
+    Announcement, ConnectOptions, MqttVersion, Publication, Subscription, SubscriptionKind,
+    Transport, TransportError, TransportEvent, VersionChoice,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn options(broker: &Mosquitto, client_id: &str) -> ConnectOptions {
+const BOTH: [MqttVersion; 2] = [MqttVersion::V5, MqttVersion::V311];
+
+fn options(port: u16, client_id: &str, version: VersionChoice) -> ConnectOptions {
     ConnectOptions {
-        url: broker.url().parse().unwrap(),
+        url: format!("mqtt://127.0.0.1:{port}").parse().unwrap(),
         client_id: client_id.to_owned(),
         clean_session: true,
+        version,
         credentials: None,
         keep_alive: Duration::from_secs(30),
         ca_file: None,
     }
+}
+
+fn reliable(filter: &str) -> Subscription {
+    Subscription {
+        filter: filter.to_owned(),
+        kind: SubscriptionKind::Reliable,
+    }
+}
+
+async fn connect(
+    port: u16,
+    client_id: &str,
+    version: MqttVersion,
+    subscriptions: Vec<Subscription>,
+) -> Transport {
+    let options = options(port, client_id, VersionChoice::Only(version));
+    let mut transport = Transport::start(options, subscriptions, Announcement::default).unwrap();
+    transport
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .unwrap();
+    transport
+}
+
+/// The next message event, skipping notes; panics on a disconnect.
+async fn next_message(transport: &mut Transport, within: Duration) -> (String, Vec<u8>) {
+    let wait = async {
+        loop {
+            match transport.next_event().await {
+                Some(TransportEvent::Message {
+                    topic,
+                    payload,
+                    ack,
+                    ..
+                }) => {
+                    transport.ack(ack).unwrap();
+                    return (topic, payload);
+                }
+                Some(TransportEvent::Disconnected { reason, .. }) => {
+                    panic!("the connection dropped: {reason}")
+                }
+                Some(_) => {}
+                None => panic!("the transport stopped"),
+            }
+        }
+    };
+    tokio::time::timeout(within, wait)
+        .await
+        .expect("no message in time")
 }
 
 /// Regression: publishes beyond rumqttc's request queue were dropped
@@ -28,58 +87,288 @@ async fn a_burst_larger_than_the_client_queue_is_delivered_whole() {
     let broker = Mosquitto::start();
     let watcher = RawClient::connect(broker.port(), "watcher").await;
     watcher.subscribe("burst/#").await;
-
-    let mut sender = Transport::start(
-        options(&broker, "burst-sender"),
-        Vec::new(),
-        Announcement::default,
-    )
-    .unwrap();
-    sender
-        .wait_connected(Duration::from_secs(10))
-        .await
-        .unwrap();
-    for i in 0..COUNT {
-        sender
-            .publish(Publication {
-                topic: "burst/m".into(),
-                payload: format!("{i}").into_bytes(),
-                retain: false,
+    for version in BOTH {
+        let topic = format!("burst/{version}");
+        let sender = connect(broker.port(), "burst-sender", version, Vec::new()).await;
+        for i in 0..COUNT {
+            sender
+                .publish(Publication {
+                    topic: topic.clone(),
+                    payload: format!("{i}").into_bytes(),
+                    retain: false,
+                })
+                .await
+                .unwrap();
+        }
+        let seen = watcher
+            .wait_for_within(Duration::from_secs(60), "the whole burst", |seen| {
+                (seen.len() >= COUNT).then(|| seen.to_vec())
             })
-            .await
-            .unwrap();
+            .await;
+        watcher.take_received();
+        let numbers: Vec<usize> = seen.iter().map(|r| r.text().parse().unwrap()).collect();
+        assert_eq!(numbers, (0..COUNT).collect::<Vec<_>>(), "MQTT {version}");
+        sender.shutdown(None).await;
     }
-    let seen = watcher
-        .wait_for_within(Duration::from_secs(60), "the whole burst", |seen| {
-            (seen.len() >= COUNT).then(|| seen.to_vec())
-        })
-        .await;
-    let numbers: Vec<usize> = seen.iter().map(|r| r.text().parse().unwrap()).collect();
-    assert_eq!(numbers, (0..COUNT).collect::<Vec<_>>(), "lost or reordered");
-    sender.shutdown(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_acked_waits_for_the_broker() {
     let broker = Mosquitto::start();
-    let mut sender =
-        Transport::start(options(&broker, "acked"), Vec::new(), Announcement::default).unwrap();
-    sender
-        .wait_connected(Duration::from_secs(10))
+    for version in BOTH {
+        let sender = connect(broker.port(), "acked", version, Vec::new()).await;
+        for i in 0..20 {
+            sender
+                .publish_acked(
+                    Publication {
+                        topic: "acked/m".into(),
+                        payload: vec![i],
+                        retain: false,
+                    },
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap();
+        }
+        sender.shutdown(None).await;
+    }
+}
+
+/// Regression: the connection task awaited a full event channel while the
+/// reader awaited an acknowledgement channel only that task drained; a
+/// 20 000-publish QoS 0 flood froze both, keep-alive stopped and the broker
+/// dropped the client. Now the reader can be slow: nothing is lost, the
+/// flood is dropped and counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos0_flood_while_the_reader_is_busy_freezes_nothing() {
+    let broker = Mosquitto::start();
+    let attacker = RawClient::connect(broker.port(), "attacker").await;
+    for version in BOTH {
+        let topic = format!("room-{version}/m");
+        let mut member = connect(broker.port(), "member", version, vec![reliable(&topic)]).await;
+        qos0_flood(broker.port(), &topic, 20_000).await;
+        attacker.publish(&topic, b"real".to_vec(), false).await;
+        // The reader takes its time; the task must keep the socket alive.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (_, payload) = next_message(&mut member, Duration::from_secs(20)).await;
+        assert_eq!(payload, b"real", "MQTT {version}");
+        let report = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match member.next_event().await {
+                    Some(TransportEvent::Unacknowledged { count }) => return count,
+                    Some(TransportEvent::Disconnected { reason, .. }) => {
+                        panic!("MQTT {version}: dropped: {reason}")
+                    }
+                    Some(_) => {}
+                    None => panic!("stopped"),
+                }
+            }
+        })
+        .await
+        .expect("the flood is reported");
+        assert!(report > 0 && report <= 20_000, "MQTT {version}: {report}");
+        member.shutdown(None).await;
+    }
+}
+
+/// Publishes `n` small QoS 0 messages as fast as a socket takes them, as
+/// `mosquitto_pub -l -q 0` would: hand-made MQTT 3.1.1 packets.
+async fn qos0_flood(port: u16, topic: &str, n: usize) {
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    for i in 0..20 {
-        sender
+    let id = b"flood";
+    let mut connect = vec![0x10, (12 + id.len()) as u8, 0, 4];
+    connect.extend_from_slice(b"MQTT");
+    connect.extend_from_slice(&[4, 0x02, 0, 30, 0, id.len() as u8]);
+    connect.extend_from_slice(id);
+    socket.write_all(&connect).await.unwrap();
+    let mut connack = [0u8; 4];
+    socket.read_exact(&mut connack).await.unwrap();
+    assert_eq!(connack[3], 0, "the flooder was refused");
+    let mut burst = Vec::new();
+    for i in 0..n {
+        let payload = format!("x{i}");
+        let len = 2 + topic.len() + payload.len();
+        assert!(len < 128);
+        burst.extend_from_slice(&[0x30, len as u8, 0, topic.len() as u8]);
+        burst.extend_from_slice(topic.as_bytes());
+        burst.extend_from_slice(payload.as_bytes());
+    }
+    socket.write_all(&burst).await.unwrap();
+    socket.write_all(&[0xe0, 0]).await.unwrap();
+    socket.flush().await.unwrap();
+}
+
+/// Regression: a 17 MiB QoS 1 publish made rumqttc drop the connection;
+/// the broker redelivered it after every reconnect, forever, and nothing
+/// after it was ever shown. On 3.1.1 it is read, acknowledged and thrown
+/// away with one event; on MQTT 5 the broker discards it for us.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_packet_queued_for_a_member_does_not_wedge_the_session() {
+    let broker = Mosquitto::start();
+    let mut big = RawClient::options(broker.port(), "poisoner");
+    big.set_max_packet_size(32 << 20, 32 << 20);
+    let attacker = RawClient::connect_with(big).await;
+    for version in BOTH {
+        let topic = format!("poison-{version}/m");
+        let id = format!("victim-{}", version.to_string().replace('.', ""));
+        let mut options = options(broker.port(), &id, VersionChoice::Only(version));
+        options.clean_session = false;
+        let subscriptions = vec![reliable(&topic)];
+        let mut victim = Transport::start(
+            options.clone(),
+            subscriptions.clone(),
+            Announcement::default,
+        )
+        .unwrap();
+        victim
+            .wait_connected(Duration::from_secs(10))
+            .await
+            .unwrap();
+        victim.shutdown(None).await;
+
+        // Queued while the victim is away: the poison, then a real one.
+        attacker.publish(&topic, vec![0x55; 17 << 20], false).await;
+        attacker.publish(&topic, b"after".to_vec(), false).await;
+
+        let mut victim = Transport::start(options, subscriptions, Announcement::default).unwrap();
+        victim
+            .wait_connected(Duration::from_secs(10))
+            .await
+            .unwrap();
+        let mut discarded = 0;
+        let payload = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match victim.next_event().await {
+                    Some(TransportEvent::Message { payload, ack, .. }) => {
+                        victim.ack(ack).unwrap();
+                        return payload;
+                    }
+                    Some(TransportEvent::Discarded { bytes }) => {
+                        assert!(bytes >= 17 << 20);
+                        discarded += 1;
+                    }
+                    Some(TransportEvent::Disconnected { reason, .. }) => {
+                        panic!("MQTT {version}: dropped: {reason}")
+                    }
+                    Some(_) => {}
+                    None => panic!("stopped"),
+                }
+            }
+        })
+        .await
+        .expect("the message after the poison arrives");
+        assert_eq!(payload, b"after", "MQTT {version}");
+        let expected = if version == MqttVersion::V311 { 1 } else { 0 };
+        assert_eq!(discarded, expected, "MQTT {version}");
+        victim.shutdown(None).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_only_allows_qos0_is_a_refusal_in_words() {
+    let broker = Mosquitto::start_with(MosquittoOptions {
+        extra_config: vec!["max_qos 0".into()],
+        ..MosquittoOptions::default()
+    });
+    for version in BOTH {
+        let options = options(broker.port(), "qos0", VersionChoice::Only(version));
+        let mut transport =
+            Transport::start(options, vec![reliable("room/m")], Announcement::default).unwrap();
+        match transport.wait_connected(Duration::from_secs(10)).await {
+            Err(TransportError::Refused(reason)) => {
+                assert!(reason.contains("only allows QoS 0"), "{reason}");
+            }
+            other => panic!("MQTT {version}: {other:?}"),
+        }
+    }
+}
+
+/// A loopback proxy in front of a real mosquitto that hangs up on (or
+/// refuses) MQTT 5 CONNECTs, as rumqttd and NATS 2.9 do, and passes
+/// everything else through.
+async fn version_filter(upstream: u16, refuse_with_connack: bool) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut first = vec![0u8; 256];
+                let n = client.read(&mut first).await.unwrap_or(0);
+                first.truncate(n);
+                // Fixed header (type + 1-byte length), then "\0\x04MQTT",
+                // then the protocol level.
+                if first.get(8) == Some(&5) {
+                    if refuse_with_connack {
+                        let _ = client.write_all(&[0x20, 0x03, 0x00, 0x84, 0x00]).await;
+                    }
+                    return;
+                }
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                if server.write_all(&first).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_falls_back_to_311_when_a_broker_refuses_or_drops_mqtt5() {
+    let broker = Mosquitto::start();
+    for refuse in [false, true] {
+        let port = version_filter(broker.port(), refuse).await;
+        let options = options(port, "fallback", VersionChoice::Auto);
+        let mut transport =
+            Transport::start(options, vec![reliable("fb/m")], Announcement::default).unwrap();
+        let (connected, notes) = transport
+            .wait_connected(Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                connected,
+                TransportEvent::Connected {
+                    version: MqttVersion::V311,
+                    ..
+                }
+            ),
+            "{connected:?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| matches!(n, TransportEvent::Note(text) if text.contains("3.1.1"))),
+            "{notes:?}"
+        );
+        transport
             .publish_acked(
                 Publication {
-                    topic: "acked/m".into(),
-                    payload: vec![i],
+                    topic: "fb/m".into(),
+                    payload: b"hi".to_vec(),
                     retain: false,
                 },
-                Duration::from_secs(10),
+                Duration::from_secs(5),
             )
             .await
             .unwrap();
+        let (_, payload) = next_message(&mut transport, Duration::from_secs(5)).await;
+        assert_eq!(payload, b"hi");
+        transport.shutdown(None).await;
     }
-    sender.shutdown(None).await;
+    // Forced to 5, the same broker is an error, not a silent downgrade.
+    let port = version_filter(broker.port(), true).await;
+    let options = options(port, "forced", VersionChoice::Only(MqttVersion::V5));
+    let mut transport = Transport::start(options, Vec::new(), Announcement::default).unwrap();
+    match transport.wait_connected(Duration::from_secs(10)).await {
+        Err(TransportError::Unreachable { reason, .. }) => {
+            assert!(reason.contains("MQTT 5"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use sotto::transport::VersionChoice;
 
 /// End-to-end encrypted chat rooms over MQTT: the broker only relays ciphertext.
 #[derive(Debug, Parser)]
@@ -20,6 +21,20 @@ pub struct Cli {
     /// Broker username (the password comes from SOTTO_PASSWORD)
     #[arg(long, env = "SOTTO_USERNAME", global = true)]
     pub username: Option<String>,
+
+    /// MQTT version: auto (5, falling back to 3.1.1 for brokers that refuse it), 5 or 3.1.1
+    #[arg(
+        long,
+        env = "SOTTO_MQTT",
+        global = true,
+        value_name = "VERSION",
+        default_value = "auto"
+    )]
+    pub mqtt: VersionChoice,
+
+    /// Say on stderr which MQTT version and client id are used, and each reconnect
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -95,7 +110,7 @@ pub enum Command {
         /// Exit after N messages
         #[arg(long, value_name = "N")]
         count: Option<u64>,
-        /// Exit after SECS seconds
+        /// Exit after SECS seconds (with --count: exit 3 if fewer than N arrived)
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
     },

@@ -47,6 +47,7 @@ pub fn run(cli: &Cli, store: &Store, room: Option<&str>) -> anyhow::Result<()> {
             broker,
             fallback: cli.broker_is_default(),
             style,
+            verbose: cli.verbose,
         };
         let result = setup.chat(&mut term, &out).await;
         if let Err(err) = &result
@@ -70,6 +71,7 @@ struct Setup<'a> {
     broker: BrokerConfig,
     fallback: bool,
     style: Style,
+    verbose: bool,
 }
 
 impl Setup<'_> {
@@ -91,6 +93,7 @@ impl Setup<'_> {
             fallback: self.fallback,
             style: self.style,
             out: out.clone(),
+            verbose: self.verbose,
         };
         let session = chat.open(&room).await?;
         chat.announce(&session);
@@ -108,12 +111,14 @@ pub struct Chat {
     fallback: bool,
     style: Style,
     out: Printer,
+    /// Whether to show protocol details (`--verbose`).
+    verbose: bool,
 }
 
 /// What woke the loop up.
 enum Step {
     Input(Input),
-    Event(Option<SessionEvent>),
+    Event(Result<SessionEvent, SessionError>),
     Interrupt,
 }
 
@@ -207,15 +212,13 @@ impl Chat {
                     session.close().await;
                     return Err(anyhow!(err));
                 }
-                Step::Event(Some(event)) => {
+                Step::Event(Ok(event)) => {
                     self.show(event);
                     Flow::Continue
                 }
-                Step::Event(None) => {
+                Step::Event(Err(err)) => {
                     session.close().await;
-                    return Err(anyhow!(
-                        "the connection to the broker stopped; chat cannot go on"
-                    ));
+                    return Err(anyhow!(err).context("chat cannot go on"));
                 }
             };
             match flow {
@@ -260,8 +263,11 @@ impl Chat {
     /// are not lost either way: they are acknowledged only once handled,
     /// so the broker would deliver them again).
     async fn drain(&self, session: &mut RoomSession) {
-        while let Ok(Some(event)) = tokio::time::timeout(DRAIN, session.next_event()).await {
+        while let Ok(Ok(event)) = tokio::time::timeout(DRAIN, session.next_event()).await {
             self.show(event);
+        }
+        if let Err(err) = session.delivered().await {
+            self.warning(&format!("could not save the last message: {err}"));
         }
     }
 
@@ -282,10 +288,30 @@ impl Chat {
                     self.system(&presence_text(&update));
                 }
             }
+            SessionEvent::Notices(notices) => {
+                for notice in &notices {
+                    self.out.line(self.style.notice(notice));
+                }
+            }
             SessionEvent::Dropped(err) => {
                 self.warning(&format!(
                     "dropped a payload: {err}; nothing from it is shown"
                 ));
+            }
+            SessionEvent::DroppedMore { count } => {
+                self.warning(&format!(
+                    "dropped {count} more payloads without showing each"
+                ));
+            }
+            SessionEvent::Discarded { bytes } => self.warning(&net::discarded_text(bytes)),
+            SessionEvent::Unacknowledged { count } => {
+                self.warning(&net::unacknowledged_text(count));
+            }
+            SessionEvent::Warning(text) => self.warning(&text),
+            SessionEvent::Note(text) => {
+                if self.verbose {
+                    self.system(&text);
+                }
             }
             SessionEvent::Connected { reconnect: true } => self.system("reconnected"),
             SessionEvent::Connected { reconnect: false } => {}
@@ -293,9 +319,6 @@ impl Chat {
                 self.system(&format!(
                     "lost connection to the broker ({reason}); reconnecting"
                 ));
-            }
-            SessionEvent::StateError(err) => {
-                self.warning(&format!("could not update the room's state: {err}"));
             }
         }
     }

@@ -12,6 +12,7 @@ mod unlock;
 
 pub use args::Cli;
 use args::{Command, RoomCommand};
+pub use net::Incomplete;
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sotto::protocol::message::Body;
+use sotto::sanitize::for_terminal;
 use sotto::session::{self, BrokerConfig, RoomSession, SessionEvent};
 use sotto::store::Store;
 use sotto::topics::DEFAULT_PREFIX;
@@ -30,6 +31,7 @@ pub fn broker_config(cli: &Cli) -> anyhow::Result<BrokerConfig> {
     };
     Ok(BrokerConfig {
         url,
+        version: cli.mqtt,
         credentials,
         prefix: DEFAULT_PREFIX.to_owned(),
         ca_file: std::env::var_os("SOTTO_CA_FILE").map(Into::into),
@@ -67,26 +69,39 @@ pub fn listen(cli: &Cli, store: &Store, room: &str, options: ListenOptions) -> a
     let broker = broker_config(cli)?;
     store.room(room)?;
     let identity = Arc::new(unlock::load_identity(store)?);
+    let verbose = cli.verbose;
     runtime()?.block_on(async move {
         let mut session = RoomSession::open(store.clone(), identity, room, &broker).await?;
         let deadline = options
             .timeout
             .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
-        let result = listen_loop(&mut session, &options, deadline).await;
+        let result = listen_loop(&mut session, &options, deadline, verbose).await;
         session.close().await;
         result
     })
+}
+
+/// `listen --count N --timeout SECS` ran out of time before N messages:
+/// exit code 3, so a script can tell "fewer than asked" from a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("only {got} of {wanted} messages arrived within {secs} seconds")]
+pub struct Incomplete {
+    got: u64,
+    wanted: u64,
+    secs: u64,
 }
 
 async fn listen_loop(
     session: &mut RoomSession,
     options: &ListenOptions,
     deadline: Option<tokio::time::Instant>,
+    verbose: bool,
 ) -> anyhow::Result<()> {
     let style = Style {
         colour: super::render::use_colour(),
     };
     let warn_style = Style { colour: false };
+    let warn = |text: &str| eprintln!("{}", warn_style.warning(&for_terminal(text)));
     let mut stdout = tokio::io::stdout();
     let mut received = 0u64;
     let room = session.room_name().to_owned();
@@ -94,7 +109,7 @@ async fn listen_loop(
     // every message reaches us (or is queued for us by the broker).
     eprintln!(
         "sotto: listening to {} (Ctrl-C to stop)",
-        sotto::sanitize::for_terminal(&room)
+        for_terminal(&room)
     );
     if options.count == Some(0) {
         return Ok(());
@@ -107,12 +122,14 @@ async fn listen_loop(
             }
         };
         let event = tokio::select! {
-            event = session.next_event() => event,
-            () = sleep => return Ok(()),
+            event = session.next_event() => event?,
+            () = sleep => {
+                return match (options.count, options.timeout) {
+                    (Some(wanted), Some(secs)) => Err(Incomplete { got: received, wanted, secs }.into()),
+                    _ => Ok(()),
+                };
+            }
             _ = tokio::signal::ctrl_c() => return Ok(()),
-        };
-        let Some(event) = event else {
-            anyhow::bail!("the connection to the broker closed unexpectedly");
         };
         match event {
             SessionEvent::Message(delivery) => {
@@ -124,10 +141,21 @@ async fn listen_loop(
                 } else {
                     style.message(&delivery, None)
                 };
-                stdout.write_all(format!("{line}\n").as_bytes()).await?;
-                stdout.flush().await?;
+                let written = async {
+                    stdout.write_all(format!("{line}\n").as_bytes()).await?;
+                    stdout.flush().await
+                };
+                match written.await {
+                    Ok(()) => {}
+                    // Whoever read our output is gone (`listen | head -1`):
+                    // the message was not delivered, so it is neither saved
+                    // nor acknowledged, and comes again next time.
+                    Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(err) => return Err(err).context("could not write to standard output"),
+                }
                 received += 1;
                 if options.count.is_some_and(|n| received >= n) {
+                    session.delivered().await?;
                     return Ok(());
                 }
             }
@@ -139,12 +167,18 @@ async fn listen_loop(
                     eprintln!("sotto: {}", presence_text(&update));
                 }
             }
-            SessionEvent::Dropped(err) => {
-                eprintln!(
-                    "{}",
-                    warn_style.warning(&format!("dropped a payload in {room}: {err}"))
-                );
+            SessionEvent::Notices(notices) => {
+                for notice in &notices {
+                    eprintln!("sotto: {}", notice_text(notice));
+                }
             }
+            SessionEvent::Dropped(err) => warn(&format!("dropped a payload in {room}: {err}")),
+            SessionEvent::DroppedMore { count } => warn(&format!(
+                "dropped {count} more payloads in {room} without showing each"
+            )),
+            SessionEvent::Discarded { bytes } => warn(&discarded_text(bytes)),
+            SessionEvent::Unacknowledged { count } => warn(&unacknowledged_text(count)),
+            SessionEvent::Warning(text) => warn(&text),
             SessionEvent::Connected { reconnect } => {
                 if reconnect {
                     eprintln!("sotto: reconnected to the broker");
@@ -153,12 +187,26 @@ async fn listen_loop(
             SessionEvent::Disconnected { reason } => {
                 eprintln!("sotto: lost the connection to the broker ({reason}); reconnecting…");
             }
-            SessionEvent::StateError(err) => {
-                eprintln!(
-                    "{}",
-                    warn_style.warning(&format!("could not update the room's state: {err}"))
-                );
+            SessionEvent::Note(text) => {
+                if verbose {
+                    eprintln!("sotto: {}", for_terminal(&text));
+                }
             }
         }
     }
+}
+
+/// The warning for a publish too large to be a sotto payload.
+pub fn discarded_text(bytes: usize) -> String {
+    format!(
+        "ignored a publish too large to be from sotto ({} KiB) on the room's topics: junk from someone who can publish to the broker",
+        bytes / 1024
+    )
+}
+
+/// The warning for QoS 0 publishes on the message topic.
+pub fn unacknowledged_text(count: usize) -> String {
+    format!(
+        "ignored {count} messages sent without acknowledgement (QoS 0): a flood, or a bridge set to QoS 0"
+    )
 }

@@ -1,0 +1,635 @@
+//! A live connection to one room: the glue between [`Transport`], the
+//! [`Store`] and the pure [`Room`] logic. Incoming payloads are routed by
+//! topic, checked by the room, and turned into [`SessionEvent`]s for
+//! whatever front end is showing them.
+//!
+//! **Nothing acknowledged is lost.** A message is checked against the saved
+//! room, handed to the front end, and only when the front end has shown it
+//! (it asks for the next event, or calls [`RoomSession::delivered`]) is its
+//! effect saved and the broker's copy acknowledged. A crash or a failed
+//! save before that means the broker delivers it again; a failed save ends
+//! the session with an error rather than going on without it.
+//!
+//! Presence ordering: before every connection attempt the session picks a
+//! fresh number `k` (milliseconds since the Unix epoch, forced upward) and
+//! seals "online" with sequence `2k` and the last will "offline" with
+//! `2k + 1`. So a connection's will always supersedes its own "online", and
+//! the next connection's "online" supersedes both, even though MQTT fixes
+//! the will at connect time.
+
+mod client_id;
+mod retire;
+mod send;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::identity::Identity;
+use crate::protocol::OpenError;
+use crate::protocol::message::Body;
+use crate::protocol::presence::Status;
+use crate::room::{Delivery, Notice, PresenceUpdate, Received, Room, RoomError, RoomId};
+use crate::store::{Store, StoreError, StoreLock};
+use crate::topics::{RoomTopics, TopicKind};
+use crate::transport::{
+    Ack, Announcement, BrokerUrl, ConnectOptions, MqttVersion, Publication, Subscription,
+    SubscriptionKind, Transport, TransportError, TransportEvent, VersionChoice,
+};
+use retire::Retiring;
+
+pub use client_id::MAX_CLIENT_ID_LEN;
+pub use send::send_once;
+
+/// How long to wait for the broker to answer a connect or a publish.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the queue must be quiet after a connect before gaps announced
+/// by presence are reported: presence comes from retained records and can
+/// overtake the queued messages that fill the gap.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Refused payloads shown one by one per [`WARNING_WINDOW`]; the rest are
+/// counted and summed up, so a flood cannot bury the conversation.
+const WARNINGS_PER_WINDOW: usize = 10;
+const WARNING_WINDOW: Duration = Duration::from_secs(10);
+
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// Where and how to reach the broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// The broker's address.
+    pub url: BrokerUrl,
+    /// Username and password, if any.
+    pub credentials: Option<(String, String)>,
+    /// Topic prefix (default [`crate::topics::DEFAULT_PREFIX`]).
+    pub prefix: String,
+    /// Extra CA certificates for `mqtts://`.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Which MQTT version to speak.
+    pub version: VersionChoice,
+}
+
+impl BrokerConfig {
+    fn options(&self, client_id: String, clean_session: bool) -> ConnectOptions {
+        ConnectOptions {
+            url: self.url.clone(),
+            client_id,
+            clean_session,
+            version: self.version,
+            credentials: self.credentials.clone(),
+            keep_alive: KEEP_ALIVE,
+            ca_file: self.ca_file.clone(),
+        }
+    }
+
+    /// The version to try: the one asked for, or for `auto` the one this
+    /// broker answered to before (a 3.1.1-only broker costs a failed
+    /// MQTT 5 attempt only once).
+    fn with_remembered_version(&self, store: &Store) -> Self {
+        let mut config = self.clone();
+        if config.version == VersionChoice::Auto
+            && store
+                .remembered_mqtt_version(&self.url.to_string())
+                .as_deref()
+                == Some("3.1.1")
+        {
+            config.version = VersionChoice::Only(MqttVersion::V311);
+        }
+        config
+    }
+}
+
+/// Why a session could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// State on disk.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The broker.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The room refused (blocked by a key change, text too long).
+    #[error(transparent)]
+    Room(#[from] RoomError),
+    /// Another process of this home is connected to the room.
+    #[error(
+        "another sotto process (chat or listen) is already connected to room {0:?} from this home; close it first"
+    )]
+    Busy(String),
+}
+
+/// What happened in the room, for the front end to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A message from another member, checked. It counts as shown, and is
+    /// saved and acknowledged, at the next call to
+    /// [`RoomSession::next_event`] or [`RoomSession::delivered`].
+    Message(Delivery),
+    /// A member came online or went offline (or announced a new key).
+    Presence(PresenceUpdate),
+    /// Things to tell the user that came with no message (messages a
+    /// member sent that never arrived).
+    Notices(Vec<Notice>),
+    /// A payload was refused; show as a warning, never as a message.
+    Dropped(OpenError),
+    /// More payloads were refused than are worth one line each.
+    DroppedMore {
+        /// How many were not shown one by one.
+        count: usize,
+    },
+    /// A publish larger than any sotto payload was thrown away.
+    Discarded {
+        /// Its size in bytes.
+        bytes: usize,
+    },
+    /// QoS 0 publishes on the message topic were ignored.
+    Unacknowledged {
+        /// How many.
+        count: usize,
+    },
+    /// Connected or reconnected.
+    Connected {
+        /// Whether this follows a lost connection.
+        reconnect: bool,
+    },
+    /// The connection dropped; the session keeps retrying.
+    Disconnected {
+        /// Why, in a few words.
+        reason: String,
+    },
+    /// Something the user should know that does not stop the session.
+    Warning(String),
+    /// Detail for `--verbose` (protocol version, client ids).
+    Note(String),
+}
+
+/// Where a message came from: the room's session, or an old one being
+/// drained before it is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Live,
+    Retiring,
+}
+
+/// A message shown (or being shown) but not yet saved and acknowledged.
+struct Pending {
+    payload: Vec<u8>,
+    ack: Ack,
+    source: Source,
+}
+
+/// One member's live connection to one room.
+pub struct RoomSession {
+    store: Store,
+    identity: Arc<Identity>,
+    broker: BrokerConfig,
+    room_id: RoomId,
+    room_name: String,
+    topics: RoomTopics,
+    client_id: String,
+    /// The MQTT version the broker took.
+    version: MqttVersion,
+    transport: Transport,
+    retiring: Option<Retiring>,
+    pending: Option<Pending>,
+    buffered: VecDeque<SessionEvent>,
+    /// When to look for gaps that presence announced (see [`SETTLE`]).
+    settle_at: Option<Instant>,
+    warnings: WarningBudget,
+    last_attempt: Arc<AtomicU64>,
+    snapshot: Arc<Mutex<Room>>,
+    _session_lock: StoreLock,
+}
+
+impl RoomSession {
+    /// Connects to the room's persistent MQTT session and announces our
+    /// presence. Fails with one clear error if the broker does not answer.
+    pub async fn open(
+        store: Store,
+        identity: Arc<Identity>,
+        room_name: &str,
+        broker: &BrokerConfig,
+    ) -> Result<Self, SessionError> {
+        let room = store.room(room_name)?;
+        let session_lock = store
+            .session_lock(room.id())?
+            .ok_or_else(|| SessionError::Busy(room_name.to_owned()))?;
+        let broker = broker.with_remembered_version(&store);
+        let topics = RoomTopics::new(&broker.prefix, &room);
+        let client_id = client_id::client_id(&store.client_secret()?, &room);
+        let last_attempt = Arc::new(AtomicU64::new(0));
+        let snapshot = Arc::new(Mutex::new(room.clone()));
+        let announce = presence_announcer(&identity, &topics, &last_attempt, &snapshot);
+        let subscriptions = vec![
+            Subscription {
+                filter: topics.messages.clone(),
+                kind: SubscriptionKind::Reliable,
+            },
+            Subscription {
+                filter: topics.presence_filter.clone(),
+                kind: SubscriptionKind::Live,
+            },
+            Subscription {
+                filter: topics.own_key_slot.clone(),
+                kind: SubscriptionKind::Reliable,
+            },
+        ];
+        let options = broker.options(client_id.clone(), false);
+        let mut transport = Transport::start(options, subscriptions, announce)?;
+        let (connected, notes) = transport.wait_connected(BROKER_TIMEOUT).await?;
+        let mut session = Self {
+            store,
+            identity,
+            broker,
+            room_id: *room.id(),
+            room_name: room.name().to_owned(),
+            topics,
+            client_id,
+            version: MqttVersion::V5,
+            transport,
+            retiring: None,
+            pending: None,
+            buffered: VecDeque::new(),
+            settle_at: None,
+            warnings: WarningBudget::default(),
+            last_attempt,
+            snapshot,
+            _session_lock: session_lock,
+        };
+        for note in notes {
+            if let Some(event) = session.on_transport(note, Source::Live)? {
+                session.buffered.push_back(event);
+            }
+        }
+        if let Some(event) = session.on_transport(connected, Source::Live)? {
+            session.buffered.push_back(event);
+        }
+        session.start_retiring(&room).await;
+        Ok(session)
+    }
+
+    /// The room's local name.
+    pub fn room_name(&self) -> &str {
+        &self.room_name
+    }
+
+    /// The room as currently saved.
+    pub fn room(&self) -> Result<Room, StoreError> {
+        self.store
+            .room_by_id(&self.room_id)?
+            .ok_or_else(|| StoreError::RoomNotFound(self.room_name.clone()))
+    }
+
+    /// Seals and publishes a message; returns once it is queued. The
+    /// sequence number is saved before publishing, so it is never reused.
+    pub async fn send(&self, body: Body) -> Result<(), SessionError> {
+        let payload = send::seal_saved(&self.store, &self.room_id, &self.identity, body)?;
+        self.transport
+            .publish(Publication {
+                topic: self.topics.messages.clone(),
+                payload,
+                retain: false,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Saves the effect of the last [`SessionEvent::Message`] and
+    /// acknowledges it to the broker: call once it has been shown. An error
+    /// means it was not saved and not acknowledged (the broker sends it
+    /// again); the session should then end.
+    pub async fn delivered(&mut self) -> Result<(), SessionError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let saved = self.store.update_room(&self.room_id, |room| {
+            let outcome = room.receive_message(&pending.payload, now);
+            if let Ok(mut snapshot) = self.snapshot.lock() {
+                snapshot.clone_from(room);
+            }
+            outcome.map(|_| ())
+        })?;
+        // A refusal now (it was accepted a moment ago) means another
+        // process saved it first; either way there is nothing to keep.
+        let _ = saved;
+        self.ack(pending.ack, pending.source);
+        Ok(())
+    }
+
+    /// The next thing that happened. Counts the previous message as shown
+    /// (see [`RoomSession::delivered`]). An error ends the session: the
+    /// broker refused something sotto needs, the connection task stopped,
+    /// or the room's state could not be saved.
+    pub async fn next_event(&mut self) -> Result<SessionEvent, SessionError> {
+        self.delivered().await?;
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                return Ok(event);
+            }
+            let settle_at = self.settle_at;
+            let summary_at = self.warnings.summary_due();
+            let retire_at = self.retiring.as_ref().map(Retiring::quiet_deadline);
+            let step = tokio::select! {
+                event = self.transport.next_event() => Step::Event(event, Source::Live),
+                event = retire::next_event(&mut self.retiring) => Step::Event(event, Source::Retiring),
+                () = sleep_until(retire_at) => Step::RetireQuiet,
+                () = sleep_until(settle_at) => Step::Settled,
+                () = sleep_until(summary_at) => Step::Summary,
+            };
+            let event = match step {
+                Step::Event(Some(event), source) => self.on_transport(event, source)?,
+                Step::Event(None, Source::Live) => {
+                    return Err(SessionError::Transport(TransportError::Closed));
+                }
+                Step::Event(None, Source::Retiring) => {
+                    self.retiring = None;
+                    None
+                }
+                Step::RetireQuiet => self.finish_retiring().await,
+                Step::Settled => self.settled()?,
+                Step::Summary => self.warnings.summary(),
+            };
+            if let Some(event) = event {
+                return Ok(event);
+            }
+        }
+    }
+
+    fn on_transport(
+        &mut self,
+        event: TransportEvent,
+        source: Source,
+    ) -> Result<Option<SessionEvent>, SessionError> {
+        if source == Source::Retiring && !matches!(event, TransportEvent::Message { .. }) {
+            return Ok(self.on_retiring(event));
+        }
+        Ok(match event {
+            TransportEvent::Connected {
+                reconnect, version, ..
+            } => {
+                self.version = version;
+                if self.broker.version == VersionChoice::Auto {
+                    self.store
+                        .remember_mqtt_version(&self.broker.url.to_string(), &version.to_string());
+                }
+                self.settle_at = Some(Instant::now() + SETTLE);
+                self.buffered
+                    .push_back(SessionEvent::Connected { reconnect });
+                Some(SessionEvent::Note(format!(
+                    "connected to {} with MQTT {version} as client id {}",
+                    self.broker.url, self.client_id
+                )))
+            }
+            TransportEvent::Disconnected { reason, advice } => Some(SessionEvent::Disconnected {
+                reason: format!("{reason}; {advice}"),
+            }),
+            TransportEvent::Refused { reason } => {
+                return Err(SessionError::Transport(TransportError::Refused(reason)));
+            }
+            TransportEvent::Message {
+                topic,
+                payload,
+                duplicate,
+                ack,
+                ..
+            } => self.on_message(&topic, payload, duplicate, ack, source)?,
+            TransportEvent::Discarded { bytes } => Some(SessionEvent::Discarded { bytes }),
+            TransportEvent::Unacknowledged { count } => {
+                Some(SessionEvent::Unacknowledged { count })
+            }
+            TransportEvent::Warning(text) => Some(SessionEvent::Warning(text)),
+            TransportEvent::Note(text) => Some(SessionEvent::Note(text)),
+        })
+    }
+
+    fn on_message(
+        &mut self,
+        topic: &str,
+        payload: Vec<u8>,
+        duplicate: bool,
+        ack: Ack,
+        source: Source,
+    ) -> Result<Option<SessionEvent>, SessionError> {
+        if let Some(at) = self.settle_at.as_mut() {
+            *at = Instant::now() + SETTLE;
+        }
+        if source == Source::Retiring
+            && let Some(retiring) = self.retiring.as_mut()
+        {
+            retiring.drained_one();
+        }
+        let now = now_ms();
+        let outcome = match self.topics.classify(topic) {
+            TopicKind::Messages => {
+                // Checked against the saved room but not saved yet: that
+                // happens once the front end has shown it.
+                let mut room = self.room()?;
+                match room.receive_message(&payload, now) {
+                    Ok(Received::Accepted(delivery)) => {
+                        self.pending = Some(Pending {
+                            payload,
+                            ack,
+                            source,
+                        });
+                        return Ok(Some(SessionEvent::Message(delivery)));
+                    }
+                    Ok(Received::OwnEcho) => Ok(None),
+                    Err(err) => Err(err),
+                }
+            }
+            // An empty retained publish clears a topic: not a record.
+            TopicKind::Presence if payload.is_empty() => Ok(None),
+            TopicKind::Presence => {
+                let member = self.topics.presence_member_id(topic).unwrap_or_default();
+                let saved = self.store.update_room(&self.room_id, |room| {
+                    let outcome = room.receive_presence(&payload, member, now);
+                    if outcome.is_ok()
+                        && let Ok(mut snapshot) = self.snapshot.lock()
+                    {
+                        snapshot.clone_from(room);
+                    }
+                    outcome
+                })?;
+                match saved {
+                    Ok(Received::Accepted(update)) => {
+                        self.settle_at
+                            .get_or_insert_with(|| Instant::now() + SETTLE);
+                        Ok(Some(SessionEvent::Presence(update)))
+                    }
+                    Ok(Received::OwnEcho) => Ok(None),
+                    // A late or replayed presence record is normal (the
+                    // retained one, or our will after a goodbye).
+                    Err(OpenError::OutdatedPresence(_)) => Ok(None),
+                    Err(err) => Err(err),
+                }
+            }
+            // Key rotation comes with the membership log; a slot addressed
+            // to us stays retained at the broker until then.
+            TopicKind::KeySlot | TopicKind::Other => Ok(None),
+        };
+        self.ack(ack, source);
+        Ok(match outcome {
+            Ok(event) => event,
+            // A message saved but not acknowledged when we went away comes
+            // back flagged as a redelivery, and while an old session is
+            // drained the same message can come from both: not attacks.
+            Err(OpenError::Replayed(_)) if duplicate || self.retiring.is_some() => None,
+            Err(err) => self.warnings.admit(err),
+        })
+    }
+
+    fn ack(&mut self, ack: Ack, source: Source) {
+        // If the task has stopped, the broker sends it again next time.
+        let _ = match source {
+            Source::Live => self.transport.ack(ack),
+            Source::Retiring => match &self.retiring {
+                Some(retiring) => retiring.ack(ack),
+                None => Ok(()),
+            },
+        };
+    }
+
+    fn settled(&mut self) -> Result<Option<SessionEvent>, SessionError> {
+        self.settle_at = None;
+        let notices = self
+            .store
+            .update_room(&self.room_id, |room| Ok::<_, ()>(room.overdue_gaps()))?
+            .unwrap_or_default();
+        Ok((!notices.is_empty()).then_some(SessionEvent::Notices(notices)))
+    }
+
+    /// Says goodbye (offline presence) and disconnects. A message not yet
+    /// counted as shown is not acknowledged: the broker keeps it.
+    pub async fn close(mut self) {
+        self.pending = None;
+        if let Some(retiring) = self.retiring.take() {
+            retiring.abandon().await;
+        }
+        let k = self.last_attempt.load(Ordering::SeqCst);
+        let room = self.room().ok();
+        let goodbye = room.map(|room| Publication {
+            topic: self.topics.own_presence.clone(),
+            payload: room.seal_presence(
+                &self.identity,
+                Status::Offline,
+                2 * k + 1,
+                now_ms(),
+                &mut rand::rng(),
+            ),
+            retain: true,
+        });
+        self.transport.shutdown(goodbye).await;
+    }
+}
+
+enum Step {
+    Event(Option<TransportEvent>, Source),
+    RetireQuiet,
+    Settled,
+    Summary,
+}
+
+/// Seals a fresh "online" record and last will before every attempt.
+fn presence_announcer(
+    identity: &Arc<Identity>,
+    topics: &RoomTopics,
+    last_attempt: &Arc<AtomicU64>,
+    snapshot: &Arc<Mutex<Room>>,
+) -> impl FnMut() -> Announcement + Send + 'static {
+    let identity = identity.clone();
+    let last_attempt = last_attempt.clone();
+    let snapshot = snapshot.clone();
+    let presence_topic = topics.own_presence.clone();
+    move || {
+        let k = next_attempt(&last_attempt);
+        let room = match snapshot.lock() {
+            Ok(room) => room.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let mut rng = rand::rng();
+        let now = now_ms();
+        let mut record = |status, seq| Publication {
+            topic: presence_topic.clone(),
+            payload: room.seal_presence(&identity, status, seq, now, &mut rng),
+            retain: true,
+        };
+        Announcement {
+            will: Some(record(Status::Offline, 2 * k + 1)),
+            on_connect: vec![record(Status::Online, 2 * k)],
+        }
+    }
+}
+
+/// Rate limit on refused-payload warnings.
+#[derive(Default)]
+struct WarningBudget {
+    window_start: Option<Instant>,
+    shown: usize,
+    suppressed: usize,
+}
+
+impl WarningBudget {
+    /// The warning for `err`, or `None` when the budget is spent.
+    fn admit(&mut self, err: OpenError) -> Option<SessionEvent> {
+        let now = Instant::now();
+        let start = *self.window_start.get_or_insert(now);
+        if now.duration_since(start) >= WARNING_WINDOW && self.suppressed == 0 {
+            self.window_start = Some(now);
+            self.shown = 0;
+        }
+        if self.shown < WARNINGS_PER_WINDOW {
+            self.shown += 1;
+            Some(SessionEvent::Dropped(err))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+
+    fn summary_due(&self) -> Option<Instant> {
+        (self.suppressed > 0)
+            .then_some(self.window_start)
+            .flatten()
+            .map(|start| start + WARNING_WINDOW)
+    }
+
+    fn summary(&mut self) -> Option<SessionEvent> {
+        let count = std::mem::take(&mut self.suppressed);
+        self.window_start = Some(Instant::now());
+        self.shown = 0;
+        (count > 0).then_some(SessionEvent::DroppedMore { count })
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn next_attempt(last: &AtomicU64) -> u64 {
+    let now = now_ms();
+    let mut previous = last.load(Ordering::SeqCst);
+    loop {
+        let next = now.max(previous + 1);
+        match last.compare_exchange(previous, next, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return next,
+            Err(actual) => previous = actual,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

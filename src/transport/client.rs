@@ -1,0 +1,413 @@
+//! One face over rumqttc's two clients, MQTT 3.1.1 (`rumqttc`) and MQTT 5
+//! (`rumqttc::v5`): the driver speaks to [`MqttClient`] and sees the same
+//! [`WireEvent`]s and [`Failure`]s whichever version the broker took.
+
+use std::io;
+
+use rumqttc::v5::mqttbytes::v5 as v5bytes;
+use rumqttc::{Outgoing, QoS};
+
+use super::describe::{self, Failure};
+use super::{ConnectOptions, MqttVersion, Publication};
+
+/// Largest packet MQTT can frame (the remaining length is at most
+/// 268,435,455 bytes, plus up to 5 bytes of fixed header). On 3.1.1 we
+/// accept anything up to it: an unread packet cannot be skipped, and
+/// refusing it would drop the connection, after which the broker sends the
+/// same packet again, forever.
+const MQTT_MAX_PACKET_LEN: usize = 268_435_455 + 5;
+
+/// The largest packet we ask an MQTT 5 broker to send us: one envelope
+/// plus the topic and framing. The broker discards anything larger for
+/// this client (MQTT 5, 3.1.2.11.4), so a poison packet never reaches us.
+pub const V5_MAX_INCOMING_PACKET_LEN: u32 = (crate::protocol::wire::MAX_ENVELOPE_LEN + 4096) as u32;
+
+/// How many unacknowledged QoS 1 publishes an MQTT 5 broker may have in
+/// flight to us: the bound on what waits in the inbox.
+const RECEIVE_MAXIMUM: u16 = 256;
+
+/// How long an MQTT 5 broker keeps a persistent session while we are away
+/// (30 days): queued messages survive a holiday, and an abandoned home's
+/// session does not queue forever.
+const SESSION_EXPIRY_SECS: u32 = 30 * 24 * 3600;
+
+/// Size of rumqttc's request queue (publishes, acks, subscribes).
+pub const REQUEST_CAPACITY: usize = 1024;
+
+/// What happened on the connection, in version-neutral terms.
+#[derive(Debug)]
+pub enum WireEvent {
+    /// The broker accepted the connection.
+    ConnAck(ConnAckInfo),
+    /// A publish arrived.
+    Publish(IncomingPublish),
+    /// The broker acknowledged one of our publishes; `refusal` is set when
+    /// an MQTT 5 broker said no.
+    PubAck {
+        /// Packet id.
+        pkid: u16,
+        /// The broker's reason for refusing, as a sentence.
+        refusal: Option<String>,
+    },
+    /// The broker answered a SUBSCRIBE (always one filter).
+    SubAck {
+        /// Packet id.
+        pkid: u16,
+        /// The granted QoS, or the broker's reason for refusing.
+        granted: Result<QoS, String>,
+    },
+    /// rumqttc wrote a publish with this packet id.
+    SentPublish(u16),
+    /// rumqttc wrote a subscribe with this packet id.
+    SentSubscribe(u16),
+    /// rumqttc wrote a DISCONNECT.
+    SentDisconnect,
+    /// Anything else (pings, acks we sent).
+    Other,
+}
+
+/// What a CONNACK told us.
+#[derive(Debug, Clone, Default)]
+pub struct ConnAckInfo {
+    /// Whether the broker still had our session.
+    pub session_present: bool,
+    /// MQTT 5: the highest QoS the broker allows.
+    pub max_qos: Option<u8>,
+    /// MQTT 5: whether the broker keeps retained messages.
+    pub retain_available: Option<bool>,
+    /// MQTT 5: the largest packet the broker accepts from us.
+    pub max_packet_size: Option<u32>,
+}
+
+/// A publish from the broker.
+#[derive(Debug)]
+pub struct IncomingPublish {
+    /// Its topic (lossily decoded: topics we route are ASCII).
+    pub topic: String,
+    /// Its payload, or its size when it is larger than any envelope (then
+    /// it is not even copied).
+    pub payload: Result<Vec<u8>, usize>,
+    /// Delivery QoS.
+    pub qos: QoS,
+    /// Retained flag.
+    pub retain: bool,
+    /// Duplicate flag.
+    pub dup: bool,
+    /// Packet id (0 for QoS 0).
+    pub pkid: u16,
+}
+
+/// A publish rumqttc's queue had no room for, handed back.
+pub struct Full(pub Publication);
+
+/// rumqttc's client and event loop for one protocol version.
+pub enum MqttClient {
+    /// MQTT 3.1.1.
+    V311(rumqttc::AsyncClient, Box<rumqttc::EventLoop>),
+    /// MQTT 5.
+    V5(rumqttc::v5::AsyncClient, Box<rumqttc::v5::EventLoop>),
+}
+
+impl MqttClient {
+    /// A client for `version`, not yet connected.
+    pub fn new(
+        options: &ConnectOptions,
+        version: MqttVersion,
+        transport: Option<rumqttc::Transport>,
+    ) -> Self {
+        let url = &options.url;
+        match version {
+            MqttVersion::V311 => {
+                let mut mqtt = rumqttc::MqttOptions::new(
+                    options.client_id.clone(),
+                    url.host.clone(),
+                    url.port,
+                );
+                mqtt.set_keep_alive(options.keep_alive)
+                    .set_clean_session(options.clean_session)
+                    .set_max_packet_size(MQTT_MAX_PACKET_LEN, super::MAX_OUTGOING_PACKET_LEN)
+                    .set_manual_acks(true)
+                    .set_inflight(64);
+                if let Some((user, password)) = &options.credentials {
+                    mqtt.set_credentials(user.clone(), password.clone());
+                }
+                if let Some(transport) = transport {
+                    mqtt.set_transport(transport);
+                }
+                let (client, eventloop) = rumqttc::AsyncClient::new(mqtt, REQUEST_CAPACITY);
+                Self::V311(client, Box::new(eventloop))
+            }
+            MqttVersion::V5 => {
+                let mut mqtt = rumqttc::v5::MqttOptions::new(
+                    options.client_id.clone(),
+                    url.host.clone(),
+                    url.port,
+                );
+                let expiry = if options.clean_session {
+                    0
+                } else {
+                    SESSION_EXPIRY_SECS
+                };
+                mqtt.set_keep_alive(options.keep_alive)
+                    .set_clean_start(options.clean_session)
+                    .set_session_expiry_interval(Some(expiry))
+                    .set_receive_maximum(Some(RECEIVE_MAXIMUM))
+                    .set_max_packet_size(Some(V5_MAX_INCOMING_PACKET_LEN))
+                    .set_manual_acks(true)
+                    .set_outgoing_inflight_upper_limit(64);
+                if let Some((user, password)) = &options.credentials {
+                    mqtt.set_credentials(user.clone(), password.clone());
+                }
+                if let Some(transport) = transport {
+                    mqtt.set_transport(transport);
+                }
+                let (client, eventloop) = rumqttc::v5::AsyncClient::new(mqtt, REQUEST_CAPACITY);
+                Self::V5(client, Box::new(eventloop))
+            }
+        }
+    }
+
+    /// The protocol version this client speaks.
+    pub fn version(&self) -> MqttVersion {
+        match self {
+            Self::V311(..) => MqttVersion::V311,
+            Self::V5(..) => MqttVersion::V5,
+        }
+    }
+
+    /// Sets the last will for the next connection attempt.
+    pub fn set_will(&mut self, will: &Publication) {
+        match self {
+            Self::V311(_, eventloop) => {
+                eventloop.mqtt_options.set_last_will(rumqttc::LastWill::new(
+                    will.topic.clone(),
+                    will.payload.clone(),
+                    QoS::AtLeastOnce,
+                    will.retain,
+                ));
+            }
+            Self::V5(_, eventloop) => {
+                eventloop
+                    .options
+                    .set_last_will(rumqttc::v5::mqttbytes::v5::LastWill::new(
+                        will.topic.clone(),
+                        will.payload.clone(),
+                        rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                        will.retain,
+                        None,
+                    ));
+            }
+        }
+    }
+
+    /// The next event, or why the connection failed. rumqttc reconnects
+    /// on the call after a failure.
+    pub async fn poll(&mut self) -> Result<WireEvent, Failure> {
+        match self {
+            Self::V311(_, eventloop) => match eventloop.poll().await {
+                Ok(event) => Ok(from_v311(event)),
+                Err(err) => Err(describe::v311_failure(&err)),
+            },
+            Self::V5(_, eventloop) => match eventloop.poll().await {
+                Ok(event) => Ok(from_v5(event)),
+                Err(err) => Err(describe::v5_failure(&err)),
+            },
+        }
+    }
+
+    /// Queues a QoS 1 publish; hands it back when the queue is full.
+    pub fn try_publish(&self, publication: Publication) -> Result<(), Full> {
+        let Publication {
+            topic,
+            payload,
+            retain,
+        } = publication;
+        match self {
+            Self::V311(client, _) => {
+                match client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
+                    Ok(()) => Ok(()),
+                    Err(rumqttc::ClientError::TryRequest(rumqttc::Request::Publish(publish))) => {
+                        Err(Full(Publication {
+                            topic: publish.topic,
+                            payload: publish.payload.to_vec(),
+                            retain: publish.retain,
+                        }))
+                    }
+                    // Only publishes are queued here; nothing else can come back.
+                    Err(_) => Ok(()),
+                }
+            }
+            Self::V5(client, _) => {
+                let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
+                match client.try_publish(topic, qos, retain, payload) {
+                    Ok(()) => Ok(()),
+                    Err(rumqttc::v5::ClientError::TryRequest(rumqttc::v5::Request::Publish(
+                        publish,
+                    ))) => Err(Full(Publication {
+                        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                        payload: publish.payload.to_vec(),
+                        retain: publish.retain,
+                    })),
+                    Err(_) => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Queues the acknowledgement of an incoming QoS 1 publish; false when
+    /// the queue is full (try again later).
+    pub fn try_ack(&self, pkid: u16) -> bool {
+        match self {
+            Self::V311(client, _) => {
+                let mut publish = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
+                publish.pkid = pkid;
+                client.try_ack(&publish).is_ok()
+            }
+            Self::V5(client, _) => {
+                let mut publish = v5bytes::Publish::new(
+                    "",
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    Vec::new(),
+                    None,
+                );
+                publish.pkid = pkid;
+                client.try_ack(&publish).is_ok()
+            }
+        }
+    }
+
+    /// Queues a SUBSCRIBE with one filter (several filters in one packet
+    /// hang some clustered brokers); false when the queue is full.
+    pub fn try_subscribe(&self, filter: &str, qos: QoS) -> bool {
+        match self {
+            Self::V311(client, _) => client.try_subscribe(filter, qos).is_ok(),
+            Self::V5(client, _) => {
+                let qos = match qos {
+                    QoS::AtMostOnce => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+                    _ => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                };
+                client.try_subscribe(filter, qos).is_ok()
+            }
+        }
+    }
+
+    /// Queues a DISCONNECT; false when that is impossible.
+    pub fn try_disconnect(&self) -> bool {
+        match self {
+            Self::V311(client, _) => client.try_disconnect().is_ok(),
+            Self::V5(client, _) => client.try_disconnect().is_ok(),
+        }
+    }
+}
+
+fn from_v311(event: rumqttc::Event) -> WireEvent {
+    use rumqttc::{Event, Incoming, SubscribeReasonCode};
+    match event {
+        Event::Incoming(Incoming::ConnAck(ack)) => WireEvent::ConnAck(ConnAckInfo {
+            session_present: ack.session_present,
+            ..ConnAckInfo::default()
+        }),
+        Event::Incoming(Incoming::Publish(publish)) => WireEvent::Publish(IncomingPublish {
+            topic: publish.topic,
+            payload: bounded(&publish.payload),
+            qos: publish.qos,
+            retain: publish.retain,
+            dup: publish.dup,
+            pkid: publish.pkid,
+        }),
+        Event::Incoming(Incoming::PubAck(ack)) => WireEvent::PubAck {
+            pkid: ack.pkid,
+            refusal: None,
+        },
+        Event::Incoming(Incoming::SubAck(ack)) => WireEvent::SubAck {
+            pkid: ack.pkid,
+            granted: match ack.return_codes.first() {
+                Some(SubscribeReasonCode::Success(qos)) => Ok(*qos),
+                _ => Err("the broker refused the subscription".to_owned()),
+            },
+        },
+        Event::Outgoing(outgoing) => from_outgoing(outgoing),
+        Event::Incoming(_) => WireEvent::Other,
+    }
+}
+
+fn from_v5(event: rumqttc::v5::Event) -> WireEvent {
+    use rumqttc::v5::Event;
+    use v5bytes::{Packet, PubAckReason, SubscribeReasonCode};
+    match event {
+        Event::Incoming(Packet::ConnAck(ack)) => {
+            let properties = ack.properties.as_ref();
+            WireEvent::ConnAck(ConnAckInfo {
+                session_present: ack.session_present,
+                max_qos: properties.and_then(|p| p.max_qos),
+                retain_available: properties.and_then(|p| p.retain_available).map(|r| r != 0),
+                max_packet_size: properties.and_then(|p| p.max_packet_size),
+            })
+        }
+        Event::Incoming(Packet::Publish(publish)) => WireEvent::Publish(IncomingPublish {
+            topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+            payload: bounded(&publish.payload),
+            qos: match publish.qos {
+                rumqttc::v5::mqttbytes::QoS::AtMostOnce => QoS::AtMostOnce,
+                rumqttc::v5::mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
+                rumqttc::v5::mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
+            },
+            retain: publish.retain,
+            dup: publish.dup,
+            pkid: publish.pkid,
+        }),
+        Event::Incoming(Packet::PubAck(ack)) => WireEvent::PubAck {
+            pkid: ack.pkid,
+            refusal: match ack.reason {
+                PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
+                reason => Some(describe::puback_refusal(reason)),
+            },
+        },
+        Event::Incoming(Packet::SubAck(ack)) => WireEvent::SubAck {
+            pkid: ack.pkid,
+            granted: match ack.return_codes.first() {
+                Some(SubscribeReasonCode::Success(qos)) => Ok(match qos {
+                    rumqttc::v5::mqttbytes::QoS::AtMostOnce => QoS::AtMostOnce,
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce => QoS::AtLeastOnce,
+                    rumqttc::v5::mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
+                }),
+                Some(code) => Err(describe::suback_refusal(*code)),
+                None => Err("the broker refused the subscription".to_owned()),
+            },
+        },
+        Event::Outgoing(outgoing) => from_outgoing(outgoing),
+        Event::Incoming(_) => WireEvent::Other,
+    }
+}
+
+fn bounded(payload: &[u8]) -> Result<Vec<u8>, usize> {
+    if payload.len() > crate::protocol::wire::MAX_ENVELOPE_LEN {
+        Err(payload.len())
+    } else {
+        Ok(payload.to_vec())
+    }
+}
+
+fn from_outgoing(outgoing: Outgoing) -> WireEvent {
+    match outgoing {
+        Outgoing::Publish(pkid) => WireEvent::SentPublish(pkid),
+        Outgoing::Subscribe(pkid) => WireEvent::SentSubscribe(pkid),
+        Outgoing::Disconnect => WireEvent::SentDisconnect,
+        _ => WireEvent::Other,
+    }
+}
+
+/// Whether an I/O error happened before any byte of MQTT was exchanged
+/// (nothing answered at that address), as opposed to a broker that
+/// accepted the TCP connection and then hung up.
+pub fn is_network_level(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::NotFound
+            | io::ErrorKind::TimedOut
+    )
+}

@@ -1,0 +1,546 @@
+//! The connection task: owns rumqttc's event loop and keeps polling it.
+//!
+//! It never waits on the program above it. Events go into the [`Inbox`]
+//! (pushing never blocks), acknowledgements and shutdown come over an
+//! unbounded control channel, and publishes are taken from the handle only
+//! while rumqttc's queue has room, which is what pushes back on a fast
+//! sender. rumqttc's traps and what this task does about them:
+//!
+//! - `poll()` reconnects in a tight loop: we sleep with exponential backoff,
+//!   reset only once a connection has stayed up for a while (a broker that
+//!   accepts and then drops at once must not be hammered).
+//! - Subscriptions are lost when the broker has no session for us: the
+//!   reliable ones are made again on every ConnAck without
+//!   `session_present`, the live (QoS 0) ones on every ConnAck.
+//! - rumqttc has no per-publish acknowledgement handle: each publish is
+//!   paired with the packet id rumqttc reports when sending it (they go out
+//!   in request order) and its waiter resolved on the PUBACK.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use rumqttc::QoS;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::client::{ConnAckInfo, Full, IncomingPublish, MqttClient, REQUEST_CAPACITY, WireEvent};
+use super::describe::{Failure, FailureClass};
+use super::inbox::Inbox;
+use super::{
+    Ack, Announcement, ConnectOptions, MqttVersion, Publication, Subscription, SubscriptionKind,
+    TransportError, TransportEvent, VersionChoice,
+};
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A connection that lasted this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// How long a QoS 0 flood must be quiet before it is reported.
+const FLOOD_QUIET: Duration = Duration::from_secs(1);
+/// How many of rumqttc's request slots publishes may fill: the rest stay
+/// free for subscriptions and acknowledgements.
+const CLIENT_QUEUE_BUDGET: usize = REQUEST_CAPACITY / 2;
+
+/// Who waits for a publish's PUBACK.
+pub type Waiter = oneshot::Sender<Result<(), TransportError>>;
+
+/// A publish on its way to the broker.
+pub struct Outbound {
+    pub publication: Publication,
+    pub acked: Option<Waiter>,
+}
+
+/// What the handle asks of the task besides publishing.
+pub enum Control {
+    Ack(Ack),
+    Shutdown { done: oneshot::Sender<()> },
+}
+
+/// Why the task stopped polling.
+enum Stop {
+    /// Asked to, or the handle went away: say goodbye.
+    Graceful(Option<oneshot::Sender<()>>),
+    /// The broker refused something sotto cannot work without: leave
+    /// without a DISCONNECT, so the broker publishes our last will and no
+    /// "online" record stays behind.
+    Refused,
+}
+
+pub struct Driver {
+    client: MqttClient,
+    options: ConnectOptions,
+    tls: Option<rumqttc::Transport>,
+    subscriptions: Vec<Subscription>,
+    announce: Box<dyn FnMut() -> Announcement + Send>,
+    inbox: Inbox,
+    /// Whether the version may still change (auto, nothing connected yet).
+    may_fall_back: bool,
+    connected_before: bool,
+    connected_at: Option<Instant>,
+    on_connect: Vec<Publication>,
+    /// Counts connections, to drop acks owed to an earlier one.
+    connection: u64,
+    /// What the last CONNACK allowed.
+    limits: ConnAckInfo,
+    /// Subscriptions handed to rumqttc, until it reports their packet id.
+    subscribing: VecDeque<usize>,
+    /// Subscriptions sent, by packet id, until their SUBACK.
+    awaiting_suback: HashMap<u16, usize>,
+    /// Set between a ConnAck and the last of its SubAcks: "connected" is
+    /// reported (and "online" published) only once messages can arrive.
+    pending_connect: Option<bool>,
+    /// Waiters for publishes handed to rumqttc but not yet given a packet id.
+    unmatched: VecDeque<Option<Waiter>>,
+    /// Waiters by packet id, until the PUBACK.
+    awaiting_ack: HashMap<u16, Option<Waiter>>,
+    /// Publishes taken from the handle but not yet accepted by rumqttc.
+    backlog: VecDeque<Outbound>,
+    /// Publishes in rumqttc's request queue (handed over, not yet sent).
+    in_client: usize,
+    /// Acknowledgements rumqttc's queue had no room for yet.
+    pending_acks: VecDeque<u16>,
+    /// QoS 0 publishes dropped on reliable topics, not yet reported.
+    flood: usize,
+    last_flood_drop: Option<Instant>,
+    flood_reported: bool,
+}
+
+impl Driver {
+    pub fn new(
+        options: ConnectOptions,
+        tls: Option<rumqttc::Transport>,
+        subscriptions: Vec<Subscription>,
+        announce: Box<dyn FnMut() -> Announcement + Send>,
+        inbox: Inbox,
+    ) -> Self {
+        let (version, may_fall_back) = match options.version {
+            VersionChoice::Auto => (MqttVersion::V5, true),
+            VersionChoice::Only(version) => (version, false),
+        };
+        Self {
+            client: MqttClient::new(&options, version, tls.clone()),
+            options,
+            tls,
+            subscriptions,
+            announce,
+            inbox,
+            may_fall_back,
+            connected_before: false,
+            connected_at: None,
+            on_connect: Vec::new(),
+            connection: 0,
+            limits: ConnAckInfo::default(),
+            subscribing: VecDeque::new(),
+            awaiting_suback: HashMap::new(),
+            pending_connect: None,
+            unmatched: VecDeque::new(),
+            awaiting_ack: HashMap::new(),
+            backlog: VecDeque::new(),
+            in_client: 0,
+            pending_acks: VecDeque::new(),
+            flood: 0,
+            last_flood_drop: None,
+            flood_reported: false,
+        }
+    }
+
+    pub async fn run(
+        mut self,
+        mut outbound: mpsc::Receiver<Outbound>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let mut backoff = FIRST_BACKOFF;
+        self.prepare_attempt();
+        let stop = loop {
+            let flood_report = self
+                .last_flood_drop
+                .filter(|_| self.flood > 0 && !self.flood_reported)
+                .map(|at| at + FLOOD_QUIET);
+            tokio::select! {
+                command = control.recv() => match command {
+                    Some(Control::Ack(ack)) => self.acknowledge(ack),
+                    Some(Control::Shutdown { done }) => break Stop::Graceful(Some(done)),
+                    None => break Stop::Graceful(None),
+                },
+                // Taking no more while rumqttc's queue is at its budget is
+                // what pushes back on a fast sender instead of dropping.
+                next = outbound.recv(), if self.has_room() => {
+                    if let Some(next) = next {
+                        self.backlog.push_back(next);
+                        self.flush_backlog();
+                    }
+                }
+                () = sleep_until(flood_report) => self.report_flood(),
+                event = self.client.poll() => match event {
+                    Ok(event) => {
+                        if let Err(()) = self.handle(event) {
+                            break Stop::Refused;
+                        }
+                        self.flush_acks();
+                        self.flush_backlog();
+                    }
+                    Err(failure) => {
+                        if self.fall_back(&failure) {
+                            continue;
+                        }
+                        self.on_failure(failure, &mut backoff);
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        self.prepare_attempt();
+                    }
+                },
+            }
+        };
+        match stop {
+            Stop::Graceful(done) => {
+                self.disconnect().await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
+            Stop::Refused => {}
+        }
+        self.release_waiters(TransportError::Closed);
+        self.inbox.close();
+    }
+
+    /// On the first attempt of an automatic version choice, a broker that
+    /// refused or hung up on MQTT 5 is asked again at once with 3.1.1.
+    fn fall_back(&mut self, failure: &Failure) -> bool {
+        if !self.may_fall_back
+            || !matches!(
+                failure.class,
+                FailureClass::VersionRefused | FailureClass::Dropped
+            )
+        {
+            return false;
+        }
+        self.may_fall_back = false;
+        self.inbox.push(TransportEvent::Note(format!(
+            "MQTT 5 failed ({}); trying MQTT 3.1.1",
+            failure.reason
+        )));
+        self.client = MqttClient::new(&self.options, MqttVersion::V311, self.tls.clone());
+        // Publishes already handed to the old client are lost with it:
+        // hand their waiters' publications back is impossible, so fail them.
+        self.unmatched.clear();
+        self.in_client = 0;
+        self.prepare_attempt();
+        true
+    }
+
+    fn on_failure(&mut self, failure: Failure, backoff: &mut Duration) {
+        self.may_fall_back = false;
+        let was_connected = self.connected_at.take();
+        if was_connected.is_some_and(|at| at.elapsed() >= STABLE_AFTER) {
+            *backoff = FIRST_BACKOFF;
+        }
+        // Report an outage once, not every retry.
+        if was_connected.is_some() || !self.connected_before {
+            self.inbox.push(TransportEvent::Disconnected {
+                reason: failure.reason.clone(),
+                advice: failure.advice,
+            });
+        }
+        self.pending_connect = None;
+        self.subscribing.clear();
+        self.awaiting_suback.clear();
+        self.pending_acks.clear();
+        if self.options.clean_session {
+            // Without a session the broker forgets what we sent and rumqttc
+            // drops it: whoever waits is told now, with the likely causes.
+            self.release_waiters(TransportError::DroppedBeforeAck);
+            self.in_client = 0;
+        } else {
+            // Waiters whose publish may never be acknowledged are released
+            // as failed; rumqttc resends the others after reconnecting.
+            self.unmatched.clear();
+        }
+    }
+
+    fn release_waiters(&mut self, error: TransportError) {
+        let waiters = self
+            .unmatched
+            .drain(..)
+            .chain(self.awaiting_ack.drain().map(|(_, w)| w))
+            .chain(self.backlog.drain(..).map(|o| o.acked));
+        for waiter in waiters.flatten() {
+            let _ = waiter.send(Err(error.clone()));
+        }
+    }
+
+    /// Fresh last will and connect-time publishes for the next attempt.
+    fn prepare_attempt(&mut self) {
+        let announcement = (self.announce)();
+        if let Some(will) = &announcement.will {
+            self.client.set_will(will);
+        }
+        self.on_connect = announcement.on_connect;
+    }
+
+    /// Whether another publish may be taken from the handle.
+    fn has_room(&self) -> bool {
+        self.backlog.is_empty() && self.in_client < CLIENT_QUEUE_BUDGET
+    }
+
+    /// Hands backlogged publishes to rumqttc, in order, while its request
+    /// queue has room; a publish it cannot take waits here, never lost.
+    fn flush_backlog(&mut self) {
+        while self.in_client < CLIENT_QUEUE_BUDGET {
+            let Some(Outbound { publication, acked }) = self.backlog.pop_front() else {
+                return;
+            };
+            if let Some(refusal) = self.too_large(&publication) {
+                self.refuse_publish(acked, refusal);
+                continue;
+            }
+            match self.client.try_publish(publication) {
+                Ok(()) => {
+                    self.in_client += 1;
+                    self.unmatched.push_back(acked);
+                }
+                Err(Full(publication)) => {
+                    self.backlog.push_front(Outbound { publication, acked });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An MQTT 5 broker announces its packet limit; rumqttc would drop the
+    /// connection on a publish above it, so it is refused here instead.
+    fn too_large(&self, publication: &Publication) -> Option<String> {
+        let limit = self.limits.max_packet_size? as usize;
+        let size = publication.payload.len() + publication.topic.len() + 16;
+        (size > limit).then(|| {
+            format!(
+                "the message is too large for the broker ({size} bytes; it accepts at most {limit})"
+            )
+        })
+    }
+
+    fn refuse_publish(&mut self, waiter: Option<Waiter>, refusal: String) {
+        match waiter {
+            Some(waiter) => {
+                let _ = waiter.send(Err(TransportError::Refused(refusal)));
+            }
+            None => self.inbox.push(TransportEvent::Warning(format!(
+                "a message was not sent: {refusal}"
+            ))),
+        }
+    }
+
+    fn acknowledge(&mut self, ack: Ack) {
+        // Packet ids are per connection; an old one could acknowledge an
+        // unrelated message. The broker sends the old one again instead.
+        if ack.connection != self.connection || self.connected_at.is_none() {
+            return;
+        }
+        if ack.qos == QoS::AtLeastOnce {
+            self.pending_acks.push_back(ack.pkid);
+            self.flush_acks();
+        }
+    }
+
+    fn flush_acks(&mut self) {
+        while let Some(&pkid) = self.pending_acks.front() {
+            if !self.client.try_ack(pkid) {
+                return;
+            }
+            self.pending_acks.pop_front();
+        }
+    }
+
+    /// Deals with one event; `Err` when the broker refused something sotto
+    /// cannot work without (the refusal is already in the inbox).
+    fn handle(&mut self, event: WireEvent) -> Result<(), ()> {
+        match event {
+            WireEvent::ConnAck(info) => self.on_connack(info)?,
+            WireEvent::SubAck { pkid, granted } => self.on_suback(pkid, granted)?,
+            WireEvent::Publish(publish) => self.on_publish(publish),
+            WireEvent::PubAck { pkid, refusal } => {
+                if let Some(waiter) = self.awaiting_ack.remove(&pkid) {
+                    match refusal {
+                        None => {
+                            if let Some(waiter) = waiter {
+                                let _ = waiter.send(Ok(()));
+                            }
+                        }
+                        Some(refusal) => self.refuse_publish(waiter, refusal),
+                    }
+                }
+            }
+            WireEvent::SentPublish(pkid) => {
+                // A retransmission after reconnect reuses a known id and
+                // comes from rumqttc's own store, not from its queue.
+                if !self.awaiting_ack.contains_key(&pkid) {
+                    self.in_client = self.in_client.saturating_sub(1);
+                    if let Some(waiter) = self.unmatched.pop_front() {
+                        self.awaiting_ack.insert(pkid, waiter);
+                    }
+                }
+            }
+            WireEvent::SentSubscribe(pkid) => {
+                if let Some(index) = self.subscribing.pop_front() {
+                    self.awaiting_suback.insert(pkid, index);
+                }
+            }
+            WireEvent::SentDisconnect | WireEvent::Other => {}
+        }
+        Ok(())
+    }
+
+    fn on_connack(&mut self, info: ConnAckInfo) -> Result<(), ()> {
+        self.may_fall_back = false;
+        self.connected_at = Some(Instant::now());
+        self.connection += 1;
+        if info.max_qos == Some(0) {
+            return self.refuse("the broker only allows QoS 0; sotto needs QoS 1");
+        }
+        if info.retain_available == Some(false) {
+            self.inbox.push(TransportEvent::Warning(
+                "the broker keeps no retained messages: who is online is known only from records sent while you are connected"
+                    .into(),
+            ));
+        }
+        let session_present = info.session_present;
+        self.limits = info;
+        let needed: Vec<usize> = (self.subscriptions.iter().enumerate())
+            .filter(|(_, s)| s.kind == SubscriptionKind::Live || !session_present)
+            .map(|(i, _)| i)
+            .collect();
+        for index in needed {
+            let subscription = &self.subscriptions[index];
+            let qos = match subscription.kind {
+                SubscriptionKind::Reliable => QoS::AtLeastOnce,
+                SubscriptionKind::Live => QoS::AtMostOnce,
+            };
+            if self.client.try_subscribe(&subscription.filter, qos) {
+                self.subscribing.push_back(index);
+            }
+        }
+        if self.subscribing.is_empty() {
+            self.report_connected(session_present);
+        } else {
+            self.pending_connect = Some(session_present);
+        }
+        Ok(())
+    }
+
+    fn on_suback(&mut self, pkid: u16, granted: Result<QoS, String>) -> Result<(), ()> {
+        let Some(index) = self.awaiting_suback.remove(&pkid) else {
+            return Ok(());
+        };
+        let kind = self.subscriptions[index].kind;
+        match granted {
+            Err(refusal) => return self.refuse(&refusal),
+            Ok(QoS::AtMostOnce) if kind == SubscriptionKind::Reliable => {
+                return self.refuse("the broker only allows QoS 0; sotto needs QoS 1");
+            }
+            Ok(_) => {}
+        }
+        if self.awaiting_suback.is_empty()
+            && self.subscribing.is_empty()
+            && let Some(session_present) = self.pending_connect.take()
+        {
+            self.report_connected(session_present);
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, refusal: &str) -> Result<(), ()> {
+        self.inbox.push(TransportEvent::Refused {
+            reason: refusal.to_owned(),
+        });
+        Err(())
+    }
+
+    fn report_connected(&mut self, session_present: bool) {
+        // "online" goes out only now: a connection the broker refuses
+        // something on must not leave a retained "online" behind.
+        for publication in std::mem::take(&mut self.on_connect) {
+            self.backlog.push_back(Outbound {
+                publication,
+                acked: None,
+            });
+        }
+        let reconnect = std::mem::replace(&mut self.connected_before, true);
+        self.inbox.push(TransportEvent::Connected {
+            session_present,
+            reconnect,
+            version: self.client.version(),
+        });
+    }
+
+    fn on_publish(&mut self, publish: IncomingPublish) {
+        let ack = Ack {
+            connection: self.connection,
+            pkid: publish.pkid,
+            qos: publish.qos,
+        };
+        let payload = match publish.payload {
+            Ok(payload) => payload,
+            Err(bytes) => {
+                // Only MQTT 3.1.1 lets one through (MQTT 5 brokers discard
+                // them for us). Acknowledged, so it is not sent again, and
+                // dropped before it costs more memory.
+                self.acknowledge(ack);
+                self.inbox.push(TransportEvent::Discarded { bytes });
+                return;
+            }
+        };
+        let reliable = self
+            .subscriptions
+            .iter()
+            .any(|s| s.kind == SubscriptionKind::Reliable && s.filter == publish.topic);
+        let event = TransportEvent::Message {
+            topic: publish.topic,
+            payload,
+            retained: publish.retain,
+            duplicate: publish.dup,
+            ack,
+        };
+        match publish.qos {
+            QoS::AtMostOnce if reliable => {
+                // Members always publish with QoS 1; QoS 0 here is a flood
+                // or a bridge that downgrades, and costs nothing to drop.
+                self.flood += 1;
+                self.last_flood_drop = Some(Instant::now());
+            }
+            QoS::AtMostOnce => {
+                self.inbox.push_droppable(event);
+            }
+            _ => self.inbox.push(event),
+        }
+    }
+
+    fn report_flood(&mut self) {
+        self.flood_reported = true;
+        self.inbox
+            .push(TransportEvent::Unacknowledged { count: self.flood });
+    }
+
+    async fn disconnect(&mut self) {
+        if self.connected_at.is_none() || !self.client.try_disconnect() {
+            return;
+        }
+        // Let the event loop write the DISCONNECT packet (and whatever was
+        // queued before it).
+        let flush = async {
+            loop {
+                match self.client.poll().await {
+                    Ok(WireEvent::SentDisconnect) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
