@@ -289,6 +289,10 @@ impl RoomSession {
     /// sequence number is saved before publishing, so it is never reused.
     pub async fn send(&self, body: Body) -> Result<(), SessionError> {
         let payload = send::seal_saved(&self.store, &self.room_id, &self.identity, body)?;
+        // The next presence record announces this message's number.
+        if let (Ok(room), Ok(mut snapshot)) = (self.room(), self.snapshot.lock()) {
+            *snapshot = room;
+        }
         self.transport
             .publish(Publication {
                 topic: self.topics.messages.clone(),
@@ -310,6 +314,8 @@ impl RoomSession {
         let now = now_ms();
         let saved = self.store.update_room(&self.room_id, |room| {
             let outcome = room.receive_message(&pending.payload, now);
+            // The saved room is the truth, with whatever other processes
+            // (`verify`, `send`) changed since.
             if let Ok(mut snapshot) = self.snapshot.lock() {
                 snapshot.clone_from(room);
             }
@@ -427,10 +433,10 @@ impl RoomSession {
         let now = now_ms();
         let outcome = match self.topics.classify(topic) {
             TopicKind::Messages => {
-                // Checked against the saved room but not saved yet: that
-                // happens once the front end has shown it.
-                let mut room = self.room()?;
-                match room.receive_message(&payload, now) {
+                // Checked against the room as this session last saved it,
+                // in memory (a flood of junk costs no disk reads), and not
+                // saved yet: that happens once the front end has shown it.
+                match self.snapshot().receive_message(&payload, now) {
                     Ok(Received::Accepted(delivery)) => {
                         self.pending = Some(Pending {
                             payload,
@@ -447,15 +453,20 @@ impl RoomSession {
             TopicKind::Presence if payload.is_empty() => Ok(None),
             TopicKind::Presence => {
                 let member = self.topics.presence_member_id(topic).unwrap_or_default();
-                let saved = self.store.update_room(&self.room_id, |room| {
-                    let outcome = room.receive_presence(&payload, member, now);
-                    if outcome.is_ok()
-                        && let Ok(mut snapshot) = self.snapshot.lock()
-                    {
-                        snapshot.clone_from(room);
-                    }
-                    outcome
-                })?;
+                // Refused records (junk, replays, a full member table) are
+                // told apart in memory, so a flood of them costs no writes.
+                let saved = match self.snapshot().receive_presence(&payload, member, now) {
+                    Err(err) => Ok(Err(err)),
+                    Ok(_) => self.store.update_room(&self.room_id, |room| {
+                        let outcome = room.receive_presence(&payload, member, now);
+                        if outcome.is_ok()
+                            && let Ok(mut snapshot) = self.snapshot.lock()
+                        {
+                            snapshot.clone_from(room);
+                        }
+                        outcome
+                    }),
+                }?;
                 match saved {
                     Ok(Received::Accepted(update)) => {
                         self.settle_at
@@ -482,6 +493,14 @@ impl RoomSession {
             Err(OpenError::Replayed(_)) if duplicate || self.retiring.is_some() => None,
             Err(err) => self.warnings.admit(err),
         })
+    }
+
+    /// The room as this session last read or saved it.
+    fn snapshot(&self) -> Room {
+        match self.snapshot.lock() {
+            Ok(room) => room.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     fn ack(&mut self, ack: Ack, source: Source) {
