@@ -160,8 +160,11 @@ pub fn join_room(
 
 pub fn rooms(store: &Store) -> anyhow::Result<()> {
     store.public_identity()?;
-    let rooms = store.rooms()?;
-    if rooms.is_empty() {
+    let (rooms, damage) = store.rooms_and_damage()?;
+    for err in &damage {
+        eprintln!("sotto: {}", sotto::sanitize::for_terminal(&err.to_string()));
+    }
+    if rooms.is_empty() && damage.is_empty() {
         eprintln!(
             "No rooms yet: create one with `sotto room create NAME` or join with `sotto join INVITE`."
         );
