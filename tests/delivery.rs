@@ -152,3 +152,61 @@ fn a_listener_that_stops_early_leaves_the_rest_queued() {
     }
     assert_eq!(seen, ["queued 1", "queued 2", "queued 3"]);
 }
+
+/// Upgrading from sotto 0.1, whose client id was derived from public data
+/// and the home path: what the old session queued is shown, then the old
+/// session is deleted so it does not queue forever.
+#[test]
+fn an_old_client_ids_queue_is_drained_then_deleted() {
+    let broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    bob.join(&alice.create_room("ops"));
+
+    // The session sotto 0.1 would have made for bob, from his public key,
+    // the room id and the home path as typed.
+    let room_file = std::fs::read_dir(bob.path().join("rooms"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let room: sotto::room::Room =
+        serde_json::from_slice(&std::fs::read(room_file).unwrap()).unwrap();
+    let public: sotto::identity::PublicIdentity =
+        serde_json::from_slice(&std::fs::read(bob.path().join("identity.json")).unwrap()).unwrap();
+    let mut id = [0u8; 12];
+    sotto::crypto::derive_into(
+        &public.signing,
+        &room.id().0,
+        "sotto/v1/client-id",
+        bob.path().to_string_lossy().as_bytes(),
+        &mut id,
+    );
+    let legacy = format!("sotto-{}", sotto::hex::encode(&id));
+    let topic = sotto::topics::RoomTopics::new("sotto/v1", &room).messages;
+    let old = common::BlockingRawClient::connect_persistent(broker.port(), &legacy);
+    old.subscribe(&topic);
+    old.disconnect();
+    drop(old);
+
+    alice.send("ops", "queued under the old id");
+    let listener = bob.listen("ops", &["-v", "--json", "--count", "1", "--timeout", "20"]);
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(texts(&json_lines(&stdout)), ["queued under the old id"]);
+    // That listen stopped at its count, maybe before the old queue was
+    // empty, so the old session is kept; a listen that stays finishes it.
+    let listener = bob.listen("ops", &["-v", "--timeout", "3"]);
+    let (ok, _, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("deleted it"), "{stderr}");
+
+    // Gone from the broker: connecting under that id finds no session.
+    let check = common::BlockingRawClient::connect_persistent(broker.port(), &legacy);
+    assert!(
+        !check.session_present(),
+        "the old session is still at the broker"
+    );
+    check.disconnect();
+}
