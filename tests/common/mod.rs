@@ -18,7 +18,7 @@ pub mod raw;
 pub mod wait;
 
 pub use broker::{MOSQUITTO_MISSING, Mosquitto, MosquittoOptions, locate_mosquitto};
-pub use process::ChildOutput;
+pub use process::{ChildOutput, Lines};
 pub use raw::{BlockingRawClient, RawClient, Received};
 pub use rumqttc::{LastWill, MqttOptions, QoS};
 pub use wait::{DEFAULT_TIMEOUT, wait_for, wait_for_async, wait_until, wait_until_async, within};
