@@ -45,6 +45,9 @@ pub struct MosquittoOptions {
     /// Extra `mosquitto.conf` lines appended after the harness's own, e.g.
     /// `"max_queued_messages 5"`.
     pub extra_config: Vec<String>,
+    /// Lines of an ACL file (`user NAME`, `topic read|write|readwrite
+    /// FILTER`, ...); when not empty the broker enforces it (`acl_file`).
+    pub acl: Vec<String>,
 }
 
 impl Default for MosquittoOptions {
@@ -52,6 +55,7 @@ impl Default for MosquittoOptions {
         Self {
             binary: std::env::var(MOSQUITTO_ENV).unwrap_or_else(|_| "mosquitto".to_owned()),
             extra_config: Vec::new(),
+            acl: Vec::new(),
         }
     }
 }
@@ -130,6 +134,7 @@ pub struct Mosquitto {
     port: u16,
     child: Option<Child>,
     extra_config: Vec<String>,
+    acl: Vec<String>,
     /// How many times the broker has been launched successfully.
     launches: usize,
 }
@@ -159,6 +164,7 @@ impl Mosquitto {
             port: 0,
             child: None,
             extra_config: options.extra_config,
+            acl: options.acl,
             launches: 0,
         };
         let mut last = String::new();
@@ -223,6 +229,20 @@ impl Mosquitto {
             log.push_str(&stderr);
         }
         log
+    }
+
+    /// The client id of every connection the broker logged
+    /// ("New client connected from ADDR as ID (...)"), in order.
+    pub fn connected_client_ids(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                line.split_once("New client connected from ")?
+                    .1
+                    .split_once(" as ")
+            })
+            .filter_map(|(_, rest)| Some(rest.rsplit_once(" (")?.0.to_owned()))
+            .collect()
     }
 
     /// The process id while running.
@@ -340,6 +360,11 @@ impl Mosquitto {
             data = data.display(),
             log = self.log_path().display(),
         );
+        if !self.acl.is_empty() {
+            let acl = self.dir.path().join("acl");
+            fs::write(&acl, self.acl.join("\n") + "\n").expect("write the ACL file");
+            conf.push_str(&format!("acl_file {}\n", acl.display()));
+        }
         for line in &self.extra_config {
             conf.push_str(line);
             conf.push('\n');
