@@ -45,9 +45,12 @@ pub struct MosquittoOptions {
     /// Extra `mosquitto.conf` lines appended after the harness's own, e.g.
     /// `"max_queued_messages 5"`.
     pub extra_config: Vec<String>,
-    /// Lines of an ACL file (`user NAME`, `topic read|write|readwrite
-    /// FILTER`, ...); when not empty the broker enforces it (`acl_file`).
-    pub acl: Vec<String>,
+    /// The configuration (JSON) of Mosquitto's dynamic security plugin:
+    /// users, roles and their ACLs. When set, the plugin is loaded with it.
+    /// Unlike `acl_file`, which in Mosquitto 2.0 grants every SUBSCRIBE
+    /// and only filters what is delivered, its ACLs can refuse a
+    /// subscription (a failure code in the SUBACK).
+    pub dynamic_security: Option<String>,
 }
 
 impl Default for MosquittoOptions {
@@ -55,7 +58,7 @@ impl Default for MosquittoOptions {
         Self {
             binary: std::env::var(MOSQUITTO_ENV).unwrap_or_else(|_| "mosquitto".to_owned()),
             extra_config: Vec::new(),
-            acl: Vec::new(),
+            dynamic_security: None,
         }
     }
 }
@@ -89,6 +92,28 @@ pub fn locate_mosquitto(binary: &str) -> Result<PathBuf, String> {
             format!(
                 "{MOSQUITTO_MISSING} (no `{binary}` in PATH or {})",
                 EXTRA_DIRS.join(", ")
+            )
+        })
+}
+
+/// Where Mosquitto's dynamic security plugin is installed (Debian and
+/// Homebrew ship it with mosquitto).
+pub fn locate_dynamic_security_plugin() -> Result<PathBuf, String> {
+    const NAME: &str = "mosquitto_dynamic_security.so";
+    let dirs = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+        "/usr/local/lib",
+        "/opt/homebrew/lib",
+    ];
+    dirs.iter()
+        .map(|dir| Path::new(dir).join(NAME))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "no {NAME} in {}: it comes with mosquitto 2.0 or later",
+                dirs.join(", ")
             )
         })
 }
@@ -134,7 +159,7 @@ pub struct Mosquitto {
     port: u16,
     child: Option<Child>,
     extra_config: Vec<String>,
-    acl: Vec<String>,
+    dynamic_security: Option<String>,
     /// How many times the broker has been launched successfully.
     launches: usize,
 }
@@ -164,7 +189,7 @@ impl Mosquitto {
             port: 0,
             child: None,
             extra_config: options.extra_config,
-            acl: options.acl,
+            dynamic_security: options.dynamic_security,
             launches: 0,
         };
         let mut last = String::new();
@@ -360,10 +385,15 @@ impl Mosquitto {
             data = data.display(),
             log = self.log_path().display(),
         );
-        if !self.acl.is_empty() {
-            let acl = self.dir.path().join("acl");
-            fs::write(&acl, self.acl.join("\n") + "\n").expect("write the ACL file");
-            conf.push_str(&format!("acl_file {}\n", acl.display()));
+        if let Some(json) = &self.dynamic_security {
+            let plugin = locate_dynamic_security_plugin().unwrap_or_else(|e| panic!("{e}"));
+            let config = self.dir.path().join("dynamic-security.json");
+            fs::write(&config, json).expect("write the dynamic security config");
+            conf.push_str(&format!(
+                "plugin {}\nplugin_opt_config_file {}\n",
+                plugin.display(),
+                config.display()
+            ));
         }
         for line in &self.extra_config {
             conf.push_str(line);
