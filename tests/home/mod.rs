@@ -443,7 +443,8 @@ impl Finished {
         self.status.and_then(|s| s.code())
     }
 
-    /// How it ended and what it printed, for assertion messages.
+    /// How it ended and what it printed (the last 40 lines of each), for
+    /// assertion messages.
     pub fn describe(&self) -> String {
         let how = match self.status {
             Some(status) => format!("exited with {status}"),
@@ -451,8 +452,21 @@ impl Finished {
         };
         format!(
             "{how}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.stdout, self.stderr
+            tail(&self.stdout, 40),
+            tail(&self.stderr, 40)
         )
+    }
+}
+
+/// The last `n` lines of `text`, saying how many were left out.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let skipped = lines.len().saturating_sub(n);
+    let kept = lines[skipped..].join("\n");
+    if skipped == 0 {
+        kept
+    } else {
+        format!("({skipped} earlier lines left out)\n{kept}")
     }
 }
 
