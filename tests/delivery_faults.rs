@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{BlockingRawClient, Mosquitto};
-use home::{Finished, Home, Listener, json_lines, texts};
+use home::{Finished, Home, Listener, SUBSCRIBE_WITHIN, json_lines, texts};
 
 common::on_both_mqtt_versions!(
     one_home_spelled_three_ways_is_one_broker_queue,
@@ -30,9 +30,6 @@ common::on_both_mqtt_versions!(
     listen_exits_1_with_one_sentence_on_a_runtime_error,
 );
 
-/// How long a listener gets to say it is subscribed.
-const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(8);
-
 /// A private broker; alice made `ops`, bob joined it (never connected).
 struct Scene {
     broker: Mosquitto,
@@ -46,13 +43,6 @@ fn scene(mqtt: &str) -> Scene {
     let bob = Home::init_with_mqtt("bob", &broker.url(), Some(mqtt));
     bob.join(&alice.create_room("ops"));
     Scene { broker, alice, bob }
-}
-
-/// `listen ops --json` with `extra`, once subscribed (bounded).
-fn listen(home: &Home, extra: &[&str]) -> Listener {
-    let mut args = vec!["listen", "ops", "--json"];
-    args.extend_from_slice(extra);
-    Listener::spawn_within(home.command(&args), SUBSCRIBE_WITHIN)
 }
 
 /// Lines on stderr that are more than listen's own "listening" notice.
@@ -210,7 +200,9 @@ fn a_member_cannot_obtain_another_members_client_id(mqtt: &str) {
 
 fn a_failed_state_save_is_not_acknowledged_and_comes_again(mqtt: &str) {
     let s = scene(mqtt);
-    let listener = listen(&s.bob, &["--count", "2", "--timeout", "30"]);
+    let listener = s
+        .bob
+        .listen_json("ops", &["--count", "2", "--timeout", "30"]);
     // Once this is shown, everything that arrived before it (bob's own
     // presence coming back) has been dealt with: the next save is the
     // next message's.
@@ -221,8 +213,10 @@ fn a_failed_state_save_is_not_acknowledged_and_comes_again(mqtt: &str) {
     // sotto waits up to 10 s for the lock, then must stop.
     let failed = listener.finish_within(Duration::from_secs(14));
     drop(lock);
-    let again =
-        listen(&s.bob, &["--count", "1", "--timeout", "5"]).finish_within(Duration::from_secs(10));
+    let again = s
+        .bob
+        .listen_json("ops", &["--count", "1", "--timeout", "5"])
+        .finish_within(Duration::from_secs(10));
 
     assert_eq!(
         texts(&json_lines(&again.stdout)),
@@ -264,8 +258,10 @@ fn listen_piped_into_head_loses_nothing(mqtt: &str) {
     s.alice.send("ops", "message 2");
     s.alice.send("ops", "message 3");
     let done = listener.finish_within(Duration::from_secs(8));
-    let again =
-        listen(&s.bob, &["--count", "2", "--timeout", "5"]).finish_within(Duration::from_secs(10));
+    let again = s
+        .bob
+        .listen_json("ops", &["--count", "2", "--timeout", "5"])
+        .finish_within(Duration::from_secs(10));
 
     assert_eq!(
         texts(&json_lines(&again.stdout)),
@@ -290,7 +286,9 @@ fn listen_piped_into_head_loses_nothing(mqtt: &str) {
 
 fn listen_exits_0_when_its_count_is_reached(mqtt: &str) {
     let s = scene(mqtt);
-    let listener = listen(&s.bob, &["--count", "1", "--timeout", "10"]);
+    let listener = s
+        .bob
+        .listen_json("ops", &["--count", "1", "--timeout", "10"]);
     s.alice.send("ops", "one");
     let done = listener.finish_within(Duration::from_secs(12));
     assert_eq!(done.code(), Some(0), "{}", done.describe());
@@ -301,14 +299,17 @@ fn listen_exits_0_when_its_timeout_runs_out_without_a_count(mqtt: &str) {
     let s = scene(mqtt);
     s.bob.register("ops");
     s.alice.send("ops", "one");
-    let done = listen(&s.bob, &["--timeout", "2"]).finish_within(Duration::from_secs(8));
+    let done = s
+        .bob
+        .listen_json("ops", &["--timeout", "2"])
+        .finish_within(Duration::from_secs(8));
     assert_eq!(done.code(), Some(0), "{}", done.describe());
     assert_eq!(texts(&json_lines(&done.stdout)), ["one"]);
 }
 
 fn listen_exits_0_on_ctrl_c(mqtt: &str) {
     let s = scene(mqtt);
-    let listener = listen(&s.bob, &[]);
+    let listener = s.bob.listen_json("ops", &[]);
     listener.send_interrupt();
     let done = listener.finish_within(Duration::from_secs(5));
     assert_eq!(done.code(), Some(0), "{}", done.describe());
@@ -336,8 +337,10 @@ fn listen_exits_3_when_fewer_than_count_arrive_in_time(mqtt: &str) {
     let s = scene(mqtt);
     s.bob.register("ops");
     s.alice.send("ops", "only one");
-    let done =
-        listen(&s.bob, &["--count", "2", "--timeout", "2"]).finish_within(Duration::from_secs(8));
+    let done = s
+        .bob
+        .listen_json("ops", &["--count", "2", "--timeout", "2"])
+        .finish_within(Duration::from_secs(8));
     assert_eq!(done.code(), Some(3), "{}", done.describe());
     assert_eq!(texts(&json_lines(&done.stdout)), ["only one"]);
 }

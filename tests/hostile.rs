@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::attack::{flood_qos0, message_topic_seen_on_wire, presence_prefix, publish_poison};
 use common::{BlockingRawClient, Mosquitto, MosquittoOptions};
-use home::{Finished, Home, Listener, json_lines, texts};
+use home::{Finished, Home, SUBSCRIBE_WITHIN, json_lines, texts};
 use sotto::identity::Identity;
 use sotto::protocol::presence::Status;
 use sotto::topics::{DEFAULT_PREFIX, RoomTopics};
@@ -30,13 +30,10 @@ common::on_both_mqtt_versions!(
     a_gap_beyond_a_small_queue_is_reported_at_once,
 );
 
-/// How long a listener gets to say it is subscribed: a wedged session
-/// fails here in seconds.
-const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(8);
 /// How many QoS 0 publishes make a flood (the reported attack).
 const FLOOD: usize = 20_000;
 
-/// A private broker and alice, who creates `ops`, with MQTT forced to
+/// A private broker and alice, who created `ops`, with MQTT forced to
 /// `mqtt`; members join with [`Scene::member`].
 struct Scene {
     broker: Mosquitto,
@@ -45,13 +42,10 @@ struct Scene {
 }
 
 impl Scene {
-    fn new(mqtt: &str) -> Self {
-        Self::with_broker(mqtt, MosquittoOptions::default())
-    }
-
-    fn with_broker(mqtt: &str, options: MosquittoOptions) -> Self {
+    fn new(mqtt: &str, options: MosquittoOptions) -> Self {
         let broker = Mosquitto::start_with(options);
         let alice = Home::init_with_mqtt("alice", &broker.url(), Some(mqtt));
+        alice.create_room("ops");
         Self {
             broker,
             mqtt: mqtt.to_owned(),
@@ -73,16 +67,7 @@ impl Scene {
 }
 
 fn scene(mqtt: &str) -> Scene {
-    let s = Scene::new(mqtt);
-    s.alice.create_room("ops");
-    s
-}
-
-/// `listen ops --json` with `extra`, once subscribed (bounded).
-fn listen(home: &Home, extra: &[&str]) -> Listener {
-    let mut args = vec!["listen", "ops", "--json"];
-    args.extend_from_slice(extra);
-    Listener::spawn_within(home.command(&args), SUBSCRIBE_WITHIN)
+    Scene::new(mqtt, MosquittoOptions::default())
 }
 
 /// Asserts that `done` printed exactly the messages `expected`.
@@ -106,13 +91,15 @@ fn a_17_mib_publish_queued_while_away_does_not_wedge_the_session(mqtt: &str) {
     publish_poison(s.port(), &topic, false);
     s.alice.send("ops", "after the poison");
 
-    let done =
-        listen(&bob, &["--count", "2", "--timeout", "8"]).finish_within(Duration::from_secs(15));
+    let done = bob
+        .listen_json("ops", &["--count", "2", "--timeout", "8"])
+        .finish_within(Duration::from_secs(15));
     assert_shown(&done, &["before the poison", "after the poison"]);
     // And again after a restart: nothing is left to wedge the next one.
     s.alice.send("ops", "after a restart");
-    let done =
-        listen(&bob, &["--count", "1", "--timeout", "8"]).finish_within(Duration::from_secs(15));
+    let done = bob
+        .listen_json("ops", &["--count", "1", "--timeout", "8"])
+        .finish_within(Duration::from_secs(15));
     assert_shown(&done, &["after a restart"]);
 }
 
@@ -128,7 +115,8 @@ fn a_17_mib_retained_presence_poison_does_not_block_new_members(mqtt: &str) {
         true,
     );
 
-    let listeners = [&s.alice, &bob].map(|home| listen(home, &["--count", "1", "--timeout", "8"]));
+    let listeners =
+        [&s.alice, &bob].map(|home| home.listen_json("ops", &["--count", "1", "--timeout", "8"]));
     carol.send("ops", "after the poison");
     for (name, listener) in ["alice", "bob"].into_iter().zip(listeners) {
         let done = listener.finish_within(Duration::from_secs(15));
@@ -149,7 +137,7 @@ fn a_17_mib_retained_key_slot_poison_does_not_block_its_member(mqtt: &str) {
     let slot = RoomTopics::new(DEFAULT_PREFIX, &bob.room("ops")).own_key_slot;
     publish_poison(s.port(), &slot, true);
 
-    let listener = listen(&bob, &["--count", "1", "--timeout", "8"]);
+    let listener = bob.listen_json("ops", &["--count", "1", "--timeout", "8"]);
     s.alice.send("ops", "after the poison");
     let done = listener.finish_within(Duration::from_secs(15));
     assert_shown(&done, &["after the poison"]);
@@ -158,7 +146,7 @@ fn a_17_mib_retained_key_slot_poison_does_not_block_its_member(mqtt: &str) {
 fn a_qos0_flood_during_listen_is_ignored_and_reported_once(mqtt: &str) {
     let s = scene(mqtt);
     let bob = s.member("bob");
-    let listener = listen(&bob, &["--count", "2", "--timeout", "10"]);
+    let listener = bob.listen_json("ops", &["--count", "2", "--timeout", "10"]);
     let topic = message_topic_seen_on_wire(s.port(), || s.alice.send("ops", "before the flood"));
     listener.wait_json(1, Duration::from_secs(8));
 
@@ -215,7 +203,7 @@ fn a_retained_presence_flood_from_a_member_costs_bounded_state(mqtt: &str) {
     }
     raw.disconnect();
 
-    let listener = listen(&bob, &["--count", "1", "--timeout", "15"]);
+    let listener = bob.listen_json("ops", &["--count", "1", "--timeout", "15"]);
     s.alice.send("ops", "after the presence flood");
     let done = listener.finish_within(Duration::from_secs(20));
     assert_shown(&done, &["after the presence flood"]);
@@ -237,15 +225,13 @@ fn a_retained_presence_flood_from_a_member_costs_bounded_state(mqtt: &str) {
 
 /// A broker whose offline queue holds 5 messages per client.
 fn small_queue(mqtt: &str) -> Scene {
-    let s = Scene::with_broker(
+    Scene::new(
         mqtt,
         MosquittoOptions {
             extra_config: vec!["max_queued_messages 5".into()],
             ..MosquittoOptions::default()
         },
-    );
-    s.alice.create_room("ops");
-    s
+    )
 }
 
 fn presence_churn_does_not_push_messages_out_of_a_small_queue(mqtt: &str) {
@@ -264,8 +250,9 @@ fn presence_churn_does_not_push_messages_out_of_a_small_queue(mqtt: &str) {
     for text in sent {
         s.alice.send("ops", text);
     }
-    let done =
-        listen(&bob, &["--count", "3", "--timeout", "6"]).finish_within(Duration::from_secs(12));
+    let done = bob
+        .listen_json("ops", &["--count", "3", "--timeout", "6"])
+        .finish_within(Duration::from_secs(12));
     assert_shown(&done, &sent);
     assert!(!done.stderr.contains("missed"), "{}", done.describe());
 }
@@ -275,7 +262,7 @@ fn a_gap_beyond_a_small_queue_is_reported_at_once(mqtt: &str) {
     let s = small_queue(mqtt);
     let bob = s.member("bob");
     // bob has seen one of alice's messages, so he knows where she was.
-    let listener = listen(&bob, &["--count", "1", "--timeout", "8"]);
+    let listener = bob.listen_json("ops", &["--count", "1", "--timeout", "8"]);
     s.alice.send("ops", "first");
     assert_shown(&listener.finish_within(Duration::from_secs(12)), &["first"]);
 
@@ -288,7 +275,9 @@ fn a_gap_beyond_a_small_queue_is_reported_at_once(mqtt: &str) {
     // nothing more.
     s.alice.register("ops");
 
-    let done = listen(&bob, &["--timeout", "3"]).finish_within(Duration::from_secs(10));
+    let done = bob
+        .listen_json("ops", &["--timeout", "3"])
+        .finish_within(Duration::from_secs(10));
     assert_eq!(done.code(), Some(0), "listen {}", done.describe());
     let kept = texts(&json_lines(&done.stdout));
     assert!(

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::{ChildOutput, Lines};
 
+/// How long a bounded listener gets to say it is subscribed.
+pub const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(8);
+
 /// How long `chat` on pipes gets to print an expected line.
 pub const CHAT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -155,6 +158,15 @@ impl Home {
         let mut args = vec!["listen", room];
         args.extend_from_slice(extra);
         Listener::spawn(self.command(&args))
+    }
+
+    /// `listen ROOM --json` with extra arguments, waiting at most
+    /// [`SUBSCRIBE_WITHIN`] for it to subscribe: a session that is wedged
+    /// from the start fails the test in seconds.
+    pub fn listen_json(&self, room: &str, extra: &[&str]) -> Listener {
+        let mut args = vec!["listen", room, "--json"];
+        args.extend_from_slice(extra);
+        Listener::spawn_within(self.command(&args), SUBSCRIBE_WITHIN)
     }
 
     /// Connects once so the broker keeps a session (and queues) for us.
