@@ -6,118 +6,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod home;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Instant;
 
 use common::Mosquitto as Broker;
+use home::Home;
 use rexpect::process::WaitStatus;
 use rexpect::session::{Options, PtySession, spawn_with_options};
-use tempfile::TempDir;
 
 /// How long any one expectation may take.
 const TIMEOUT_MS: u64 = 20_000;
 
-/// One user's sotto home, talking to one broker.
-struct Home {
-    dir: TempDir,
-    broker: String,
-}
-
-impl Home {
-    fn new(broker: &Broker) -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            broker: broker.url(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The binary with a clean environment: nothing from the developer's
-    /// shell (SOTTO_*, NO_COLOR, TERM) leaks in.
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--home")
-            .arg(self.path())
-            .arg("--broker")
-            .arg(&self.broker);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.command().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "sotto {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn init(broker: &Broker, name: &str) -> Self {
-        let home = Self::new(broker);
-        home.run(&["init", "--name", name]);
-        home
-    }
-
-    /// `chat ROOM` on pipes, left running: stdin and stdout to drive it.
-    fn spawn_chat_on_pipes(&self, room: &str) -> std::process::Child {
-        self.command()
-            .args(["chat", room])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-
-    /// `chat` on a pipe, fed `input`.
-    fn chat_piped(&self, args: &[&str], input: &str) -> std::process::Output {
-        let mut child = self
-            .command()
-            .arg("chat")
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-}
-
 /// alice creates ops, bob joins it.
 fn two_members(broker: &Broker) -> (Home, Home) {
-    let alice = Home::init(broker, "alice");
-    let invite = alice.run(&["room", "create", "ops"]);
-    let invite = invite.lines().last().unwrap().to_owned();
-    let bob = Home::init(broker, "bob");
-    bob.run(&["join", &invite]);
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    bob.join(&alice.create_room("ops"));
     (alice, bob)
 }
 
 fn spawn_chat(home: &Home, room: &str) -> PtySession {
-    let mut cmd = home.command();
-    cmd.env("TERM", "xterm")
-        .env("NO_COLOR", "1")
-        .args(["chat", room]);
+    let mut cmd = home.command(&["chat", room]);
+    // The pty becomes the child's stdin; a configured one would replace it.
+    cmd.stdin(Stdio::inherit()).env("TERM", "xterm");
     let options = Options {
         timeout_ms: Some(TIMEOUT_MS),
         // rustyline redraws with cursor movements; the text is what counts.
@@ -146,7 +62,7 @@ fn an_incoming_line_prints_above_a_half_typed_line_and_leaves_it_intact() {
     type_keys(&mut chat, "hello ali");
     chat.exp_string("hello ali").unwrap();
 
-    alice.run(&["send", "ops", "incoming while typing"]);
+    alice.ok(&["send", "ops", "incoming while typing"]);
     chat.exp_string("alice: incoming while typing").unwrap();
     // What follows the message is the prompt redrawn with the half line.
     let (between, _) = chat.exp_regex(r"ops> hello ali").unwrap();
@@ -157,8 +73,7 @@ fn an_incoming_line_prints_above_a_half_typed_line_and_leaves_it_intact() {
 
     // alice starts listening; her presence shows up above bob's line too.
     let mut listen = alice
-        .command()
-        .args(["listen", "ops", "--json", "--count", "1", "--timeout", "30"])
+        .command(&["listen", "ops", "--json", "--count", "1", "--timeout", "30"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -260,7 +175,7 @@ fn on_a_pipe_chat_reads_plain_lines_and_help_lists_the_commands() {
 #[test]
 fn a_first_run_asks_for_a_name_creates_a_room_prints_its_invite_and_opens_it() {
     let broker = Broker::start();
-    let home = Home::new(&broker);
+    let home = Home::empty(&broker.url());
     let out = home.chat_piped(&[], "carol\n\n/invite\n/quit\n");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -283,8 +198,8 @@ fn a_first_run_asks_for_a_name_creates_a_room_prints_its_invite_and_opens_it() {
     assert!(home.path().join("identity.key").exists());
 
     // The invite works: another home joins with it.
-    let dave = Home::init(&broker, "dave");
-    assert!(dave.run(&["join", invites[0]]).contains("general"));
+    let dave = Home::init("dave", &broker.url());
+    assert!(dave.ok(&["join", invites[0]]).contains("general"));
 }
 
 #[test]
@@ -296,7 +211,7 @@ fn a_chosen_broker_that_does_not_answer_is_an_error_not_a_fallback() {
         .local_addr()
         .unwrap()
         .port();
-    bob.broker = format!("mqtt://127.0.0.1:{closed}");
+    bob.set_broker(&format!("mqtt://127.0.0.1:{closed}"));
     let out = bob.chat_piped(&["ops"], "/quit\n");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -308,7 +223,7 @@ fn a_chosen_broker_that_does_not_answer_is_an_error_not_a_fallback() {
 fn switching_rooms_and_joining_from_inside_chat() {
     let broker = Broker::start();
     let (alice, bob) = two_members(&broker);
-    let invite = alice.run(&["room", "create", "dev"]);
+    let invite = alice.ok(&["room", "create", "dev"]);
     let invite = invite.lines().last().unwrap();
     let input = format!("/rooms\n/join {invite}\n/switch ops\n/switch nowhere\n/quit\n");
     let out = bob.chat_piped(&["ops"], &input);
@@ -330,55 +245,18 @@ fn publish_raw(broker: &Broker, topic: &str, payload: &[u8]) {
     intruder.disconnect();
 }
 
-/// Lines of a child's stdout, read on a thread, waited for by content.
-struct Lines(std::sync::mpsc::Receiver<String>);
-
-impl Lines {
-    fn of(stdout: std::process::ChildStdout) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    return;
-                }
-            }
-        });
-        Self(rx)
-    }
-
-    /// Every line up to and including the first containing `needle`.
-    fn until(&self, needle: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_millis(TIMEOUT_MS);
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.0.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    seen.push(line);
-                    if found {
-                        return seen;
-                    }
-                }
-                Err(_) => panic!("no line with {needle:?}; saw {seen:#?}"),
-            }
-        }
-    }
-}
-
 #[test]
 fn garbage_is_a_warning_and_escape_sequences_arrive_escaped() {
     let broker = Broker::start();
     let (alice, bob) = two_members(&broker);
-    let mut chat = bob.spawn_chat_on_pipes("ops");
-    let lines = Lines::of(chat.stdout.take().unwrap());
-    lines.until("You are in ops as bob");
+    let chat = bob.chat_on_pipes("ops");
+    chat.until("You are in ops as bob");
 
     let room = sotto::store::Store::new(bob.path()).room("ops").unwrap();
     let topic = sotto::topics::RoomTopics::new(sotto::topics::DEFAULT_PREFIX, &room).messages;
     publish_raw(&broker, &topic, b"\x1b[2J-- alice is verified");
-    alice.run(&["send", "ops", "hi \x1b[2J\x1b]0;pwned\x07 there\n-- fake"]);
-    let seen = lines.until("alice: hi");
+    alice.ok(&["send", "ops", "hi \x1b[2J\x1b]0;pwned\x07 there\n-- fake"]);
+    let seen = chat.until("alice: hi");
 
     let dropped: Vec<_> = seen
         .iter()
@@ -397,8 +275,7 @@ fn garbage_is_a_warning_and_escape_sequences_arrive_escaped() {
             .any(|l| l.contains('\x1b') || l.contains('\x07'))
     );
 
-    chat.stdin.take().unwrap().write_all(b"/quit\n").unwrap();
-    assert!(chat.wait().unwrap().success());
+    assert!(chat.quit().success());
 }
 
 #[test]
@@ -406,19 +283,17 @@ fn a_changed_verified_key_blocks_sending_until_accept() {
     let broker = Broker::start();
     let (alice, bob) = two_members(&broker);
     // Someone else calling themselves alice joins with bob's invite.
-    let impostor = Home::init(&broker, "alice");
-    let invite = bob.run(&["room", "invite", "ops"]);
-    impostor.run(&["join", invite.lines().last().unwrap()]);
+    let impostor = Home::init("alice", &broker.url());
+    let invite = bob.ok(&["room", "invite", "ops"]);
+    impostor.ok(&["join", invite.lines().last().unwrap()]);
 
-    let mut chat = bob.spawn_chat_on_pipes("ops");
-    let mut input = chat.stdin.take().unwrap();
-    let lines = Lines::of(chat.stdout.take().unwrap());
-    lines.until("You are in ops as bob");
+    let mut chat = bob.chat_on_pipes("ops");
+    chat.until("You are in ops as bob");
     // bob learns alice's key, trusted through the invite she made.
-    alice.run(&["send", "ops", "hi bob"]);
-    lines.until("alice: hi bob");
-    impostor.run(&["send", "ops", "it is me, new laptop"]);
-    let seen = lines.until("new laptop");
+    alice.ok(&["send", "ops", "hi bob"]);
+    chat.until("alice: hi bob");
+    impostor.ok(&["send", "ops", "it is me, new laptop"]);
+    let seen = chat.until("new laptop");
     assert!(
         seen.iter()
             .any(|l| l.starts_with("!! WARNING: alice's key changed")),
@@ -430,17 +305,17 @@ fn a_changed_verified_key_blocks_sending_until_accept() {
             .contains("alice (unverified): it is me")
     );
 
-    input.write_all(b"are you?\n").unwrap();
-    let refused = lines.until("not sent");
+    chat.type_line("are you?");
+    let refused = chat.until("not sent");
     assert!(
         refused
             .last()
             .unwrap()
             .starts_with("!! not sent: alice's key changed")
     );
-    input.write_all(b"/accept\nhello again\n").unwrap();
-    lines.until("-- Accepted the new key of alice");
-    lines.until("bob: hello again");
-    input.write_all(b"/quit\n").unwrap();
-    assert!(chat.wait().unwrap().success());
+    chat.type_line("/accept");
+    chat.type_line("hello again");
+    chat.until("-- Accepted the new key of alice");
+    chat.until("bob: hello again");
+    assert!(chat.quit().success());
 }

@@ -45,6 +45,12 @@ pub struct MosquittoOptions {
     /// Extra `mosquitto.conf` lines appended after the harness's own, e.g.
     /// `"max_queued_messages 5"`.
     pub extra_config: Vec<String>,
+    /// The configuration (JSON) of Mosquitto's dynamic security plugin:
+    /// users, roles and their ACLs. When set, the plugin is loaded with it.
+    /// Unlike `acl_file`, which in Mosquitto 2.0 grants every SUBSCRIBE
+    /// and only filters what is delivered, its ACLs can refuse a
+    /// subscription (a failure code in the SUBACK).
+    pub dynamic_security: Option<String>,
 }
 
 impl Default for MosquittoOptions {
@@ -52,6 +58,7 @@ impl Default for MosquittoOptions {
         Self {
             binary: std::env::var(MOSQUITTO_ENV).unwrap_or_else(|_| "mosquitto".to_owned()),
             extra_config: Vec::new(),
+            dynamic_security: None,
         }
     }
 }
@@ -85,6 +92,28 @@ pub fn locate_mosquitto(binary: &str) -> Result<PathBuf, String> {
             format!(
                 "{MOSQUITTO_MISSING} (no `{binary}` in PATH or {})",
                 EXTRA_DIRS.join(", ")
+            )
+        })
+}
+
+/// Where Mosquitto's dynamic security plugin is installed (Debian and
+/// Homebrew ship it with mosquitto).
+pub fn locate_dynamic_security_plugin() -> Result<PathBuf, String> {
+    const NAME: &str = "mosquitto_dynamic_security.so";
+    let dirs = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+        "/usr/local/lib",
+        "/opt/homebrew/lib",
+    ];
+    dirs.iter()
+        .map(|dir| Path::new(dir).join(NAME))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "no {NAME} in {}: it comes with mosquitto 2.0 or later",
+                dirs.join(", ")
             )
         })
 }
@@ -130,6 +159,7 @@ pub struct Mosquitto {
     port: u16,
     child: Option<Child>,
     extra_config: Vec<String>,
+    dynamic_security: Option<String>,
     /// How many times the broker has been launched successfully.
     launches: usize,
 }
@@ -159,6 +189,7 @@ impl Mosquitto {
             port: 0,
             child: None,
             extra_config: options.extra_config,
+            dynamic_security: options.dynamic_security,
             launches: 0,
         };
         let mut last = String::new();
@@ -223,6 +254,20 @@ impl Mosquitto {
             log.push_str(&stderr);
         }
         log
+    }
+
+    /// The client id of every connection the broker logged
+    /// ("New client connected from ADDR as ID (...)"), in order.
+    pub fn connected_client_ids(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                line.split_once("New client connected from ")?
+                    .1
+                    .split_once(" as ")
+            })
+            .filter_map(|(_, rest)| Some(rest.rsplit_once(" (")?.0.to_owned()))
+            .collect()
     }
 
     /// The process id while running.
@@ -340,6 +385,16 @@ impl Mosquitto {
             data = data.display(),
             log = self.log_path().display(),
         );
+        if let Some(json) = &self.dynamic_security {
+            let plugin = locate_dynamic_security_plugin().unwrap_or_else(|e| panic!("{e}"));
+            let config = self.dir.path().join("dynamic-security.json");
+            fs::write(&config, json).expect("write the dynamic security config");
+            conf.push_str(&format!(
+                "plugin {}\nplugin_opt_config_file {}\n",
+                plugin.display(),
+                config.display()
+            ));
+        }
         for line in &self.extra_config {
             conf.push_str(line);
             conf.push('\n');

@@ -118,3 +118,47 @@ impl ChildOutput {
         (self.stdout(), self.stderr())
     }
 }
+
+/// The lines of a child's stdout, read on a thread as they come, waited
+/// for by content (for interactive children such as `chat` on pipes,
+/// where a test reacts to each line rather than to the whole output).
+pub struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    /// Starts reading `from` line by line.
+    pub fn of(from: impl Read + Send + 'static) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(from)) {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    /// Every line up to and including the first containing `needle`;
+    /// panics with the lines seen if none does within `timeout` (or the
+    /// stream ends first).
+    pub fn until(&self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(why) => {
+                    panic!("no line with {needle:?} within {timeout:?} ({why}); saw {seen:#?}")
+                }
+            }
+        }
+    }
+}

@@ -4,11 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::ChildOutput;
+use crate::common::{ChildOutput, Lines};
+
+/// How long a bounded listener gets to say it is subscribed.
+pub const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(8);
+
+/// How long `chat` on pipes gets to print an expected line.
+pub const CHAT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One member: a home directory and a broker address.
 pub struct Home {
@@ -16,12 +25,23 @@ pub struct Home {
     broker: String,
     /// `--mqtt` for every command: "5", "3.1.1", or None for the default.
     mqtt: Option<String>,
+    /// Extra environment for every command (e.g. `SOTTO_USERNAME`).
+    env: Vec<(String, String)>,
 }
 
-/// A running `sotto listen`.
+/// A running `sotto` command (usually `listen`), its output captured.
 pub struct Listener {
     child: Child,
     output: Option<ChildOutput>,
+}
+
+/// How a command ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// `None` when it had not exited by the deadline (it was killed then).
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Home {
@@ -33,13 +53,39 @@ impl Home {
     /// Like [`Home::init`], with every command forced to one MQTT version
     /// ("5" or "3.1.1") through `SOTTO_MQTT`.
     pub fn init_with_mqtt(name: &str, broker: &str, mqtt: Option<&str>) -> Self {
-        let home = Self {
+        let home = Self::empty_with_mqtt(broker, mqtt);
+        home.ok(&["init", "--name", name]);
+        home
+    }
+
+    /// A home with no identity yet (a first run).
+    pub fn empty(broker: &str) -> Self {
+        Self::empty_with_mqtt(broker, None)
+    }
+
+    fn empty_with_mqtt(broker: &str, mqtt: Option<&str>) -> Self {
+        Self {
             dir: tempfile::tempdir().unwrap(),
             broker: broker.to_owned(),
             mqtt: mqtt.map(str::to_owned),
-        };
-        home.ok(&["init", "--name", name]);
-        home
+            env: Vec::new(),
+        }
+    }
+
+    /// Points every later command at another broker.
+    pub fn set_broker(&mut self, broker: &str) {
+        broker.clone_into(&mut self.broker);
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The forced MQTT version, if any.
+    pub fn mqtt(&self) -> Option<&str> {
+        self.mqtt.as_deref()
     }
 
     pub fn path(&self) -> &Path {
@@ -47,6 +93,13 @@ impl Home {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with_home(self.path(), args)
+    }
+
+    /// [`Home::command`] with the home spelled `home` on the command line
+    /// (relative, with a trailing slash, ...): the caller sets the working
+    /// directory a relative spelling needs.
+    pub fn command_with_home(&self, home: impl AsRef<OsStr>, args: &[&str]) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("sotto"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -54,8 +107,11 @@ impl Home {
         if let Some(mqtt) = &self.mqtt {
             cmd.env("SOTTO_MQTT", mqtt);
         }
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
         cmd.arg("--home")
-            .arg(self.path())
+            .arg(home)
             .arg("--broker")
             .arg(&self.broker)
             .args(args)
@@ -104,6 +160,15 @@ impl Home {
         Listener::spawn(self.command(&args))
     }
 
+    /// `listen ROOM --json` with extra arguments, waiting at most
+    /// [`SUBSCRIBE_WITHIN`] for it to subscribe: a session that is wedged
+    /// from the start fails the test in seconds.
+    pub fn listen_json(&self, room: &str, extra: &[&str]) -> Listener {
+        let mut args = vec!["listen", room, "--json"];
+        args.extend_from_slice(extra);
+        Listener::spawn_within(self.command(&args), SUBSCRIBE_WITHIN)
+    }
+
     /// Connects once so the broker keeps a session (and queues) for us.
     pub fn register(&self, room: &str) {
         self.ok(&["listen", room, "--count", "0"]);
@@ -123,24 +188,179 @@ impl Home {
     pub fn state_file(&self, room_hex: &str) -> PathBuf {
         self.path().join("rooms").join(format!("{room_hex}.json"))
     }
+
+    /// The room called `name` as this home has it saved (its keys, so a
+    /// test can derive topics or seal records as a member could).
+    pub fn room(&self, name: &str) -> sotto::room::Room {
+        sotto::store::Store::new(self.path()).room(name).unwrap()
+    }
+
+    /// Takes the lock that guards this home's state, so every sotto
+    /// process of this home that must save state waits and, after its
+    /// grace period, fails to save. Released when the value is dropped.
+    ///
+    /// Today the lock is an advisory lock on `<home>/lock`; this is the
+    /// one place to change when the store moves elsewhere.
+    pub fn lock_state(&self) -> File {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path().join("lock"))
+            .unwrap();
+        file.lock().unwrap();
+        file
+    }
+
+    /// Runs a command and waits at most `timeout` for it to exit (it is
+    /// killed then, and `status` is `None`).
+    pub fn run_within(&self, args: &[&str], timeout: Duration) -> Finished {
+        Listener::start(self.command(args)).finish_within(timeout)
+    }
+
+    /// `chat` on a pipe, fed `input`.
+    pub fn chat_piped(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(&["chat"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `chat ROOM` on pipes, left running, to be driven line by line.
+    pub fn chat_on_pipes(&self, room: &str) -> PipedChat {
+        let mut child = self
+            .command(&["chat", room])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let lines = Lines::of(child.stdout.take().unwrap());
+        let stderr = ChildOutput::capture(&mut child);
+        PipedChat {
+            child,
+            stdin,
+            lines,
+            stderr,
+        }
+    }
+}
+
+/// A running `chat` on pipes. Killed on drop, so a failing test never
+/// leaves it behind.
+pub struct PipedChat {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Lines,
+    stderr: ChildOutput,
+}
+
+impl PipedChat {
+    /// Types a line (a newline is added).
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Every stdout line up to and including the first containing
+    /// `needle` (waiting up to [`CHAT_TIMEOUT`]).
+    pub fn until(&self, needle: &str) -> Vec<String> {
+        self.until_within(needle, CHAT_TIMEOUT)
+    }
+
+    /// [`PipedChat::until`] with an explicit deadline.
+    pub fn until_within(&self, needle: &str, timeout: Duration) -> Vec<String> {
+        self.lines.until(needle, timeout)
+    }
+
+    /// Its stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.stderr()
+    }
+
+    /// Types `/quit` and waits (10 s at most) for it to exit.
+    pub fn quit(mut self) -> ExitStatus {
+        self.type_line("/quit");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chat did not exit after /quit; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PipedChat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Listener {
     /// Spawns a prepared `listen` command and waits until it is subscribed
     /// (it says so on stderr).
-    pub fn spawn(mut command: Command) -> Self {
+    pub fn spawn(command: Command) -> Self {
+        Self::spawn_within(command, Duration::from_secs(15))
+    }
+
+    /// [`Listener::spawn`], waiting at most `timeout` for it to subscribe.
+    pub fn spawn_within(command: Command, timeout: Duration) -> Self {
+        let listener = Self::start(command);
+        listener.wait_stderr("sotto: listening", timeout);
+        listener
+    }
+
+    /// Spawns any prepared command with its output captured, without
+    /// waiting for anything.
+    pub fn start(mut command: Command) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let output = ChildOutput::capture(&mut child);
+        Self {
+            child,
+            output: Some(output),
+        }
+    }
+
+    /// Like [`Listener::spawn_within`], but hands its stdout to the caller
+    /// (to read some of it and close it, as `| head -1` would).
+    pub fn spawn_keeping_stdout(mut command: Command, timeout: Duration) -> (Self, ChildStdout) {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let output = ChildOutput::capture(&mut child);
         let listener = Self {
             child,
             output: Some(output),
         };
-        listener.wait_stderr("sotto: listening", Duration::from_secs(15));
-        listener
+        listener.wait_stderr("sotto: listening", timeout);
+        (listener, stdout)
     }
 
     fn output(&self) -> &ChildOutput {
@@ -185,24 +405,80 @@ impl Listener {
     }
 
     /// Waits for the process to exit; returns its status, stdout, stderr.
-    pub fn finish_with_status(mut self) -> (std::process::ExitStatus, String, String) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    pub fn finish_with_status(self) -> (ExitStatus, String, String) {
+        let done = self.finish_within(Duration::from_secs(30));
+        let Some(status) = done.status else {
+            panic!("listen did not exit\n{}", done.describe());
+        };
+        (status, done.stdout, done.stderr)
+    }
+
+    /// Waits at most `timeout` for the process to exit; kills it if it
+    /// has not (then `status` is `None`).
+    pub fn finish_within(mut self, timeout: Duration) -> Finished {
+        let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
+                break Some(status);
             }
-            assert!(Instant::now() < deadline, "listen did not exit");
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         };
         let (stdout, stderr) = self.output.take().unwrap().finish();
-        (status, stdout, stderr)
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Sends SIGINT (as Ctrl-C would).
+    pub fn send_interrupt(&self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
     }
 
     /// Stops it with SIGINT (as Ctrl-C would) and returns what it printed.
     pub fn interrupt(self) -> (bool, String, String) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        self.send_interrupt();
         self.finish()
+    }
+}
+
+impl Finished {
+    /// The exit code; `None` if it hung (or died of a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    /// How it ended and what it printed (the last 40 lines of each), for
+    /// assertion messages.
+    pub fn describe(&self) -> String {
+        let how = match self.status {
+            Some(status) => format!("exited with {status}"),
+            None => "did not exit in time (killed)".to_owned(),
+        };
+        format!(
+            "{how}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            tail(&self.stdout, 40),
+            tail(&self.stderr, 40)
+        )
+    }
+}
+
+/// The last `n` lines of `text`, saying how many were left out.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let skipped = lines.len().saturating_sub(n);
+    let kept = lines[skipped..].join("\n");
+    if skipped == 0 {
+        kept
+    } else {
+        format!("({skipped} earlier lines left out)\n{kept}")
     }
 }
 
