@@ -46,10 +46,16 @@ fn scene(mqtt: &str) -> Scene {
 }
 
 /// Lines on stderr that are more than listen's own "listening" notice.
+/// What on stderr is not routine: the "listening" line and the notice
+/// about a member seen for the first time are not errors.
 fn error_text(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
-        .filter(|line| !line.trim().is_empty() && !line.starts_with("sotto: listening"))
+        .filter(|line| {
+            !line.trim().is_empty()
+                && !line.starts_with("sotto: listening")
+                && !line.starts_with("sotto: new member")
+        })
         .collect()
 }
 
@@ -230,9 +236,14 @@ fn a_failed_state_save_is_not_acknowledged_and_comes_again(mqtt: &str) {
         "a save failure stops listen: {}",
         failed.describe()
     );
+    // The message may have been shown before its save failed (it is saved
+    // after it is shown); then it is shown again after the restart, the one
+    // repeat the design allows. It is never acknowledged unsaved.
+    let shown = texts(&json_lines(&failed.stdout));
     assert!(
-        texts(&json_lines(&failed.stdout)) == ["warm-up"] && !error_text(&failed.stderr).is_empty(),
-        "nothing more shown, and a sentence on stderr: {}",
+        (shown == ["warm-up"] || shown == ["warm-up", "saved before acknowledged"])
+            && !error_text(&failed.stderr).is_empty(),
+        "nothing else shown, and a sentence on stderr: {}",
         failed.describe()
     );
 }

@@ -203,10 +203,17 @@ fn a_retained_presence_flood_from_a_member_costs_bounded_state(mqtt: &str) {
     }
     raw.disconnect();
 
-    let listener = bob.listen_json("ops", &["--count", "1", "--timeout", "15"]);
+    // carol is new to bob: her key must still find a place in a table the
+    // flood filled (it takes a silent key's), as alice's does (the inviter).
+    let carol = s.member("carol");
+    let listener = bob.listen_json("ops", &["--count", "2", "--timeout", "15"]);
     s.alice.send("ops", "after the presence flood");
+    carol.send("ops", "carol, new after the flood");
     let done = listener.finish_within(Duration::from_secs(20));
-    assert_shown(&done, &["after the presence flood"]);
+    assert_shown(
+        &done,
+        &["after the presence flood", "carol, new after the flood"],
+    );
 
     let state = bob.state_file(&bob.room("ops").id().to_hex());
     let size = std::fs::metadata(&state).unwrap().len();

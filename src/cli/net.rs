@@ -112,6 +112,16 @@ async fn listen_loop(
         for_terminal(&room)
     );
     if options.count == Some(0) {
+        // Only registering the session: say what is already known (the
+        // MQTT version and client id for -v) without waiting for more. A
+        // message taken here is not acknowledged, so nothing is lost.
+        while let Ok(event) = tokio::time::timeout(Duration::ZERO, session.next_event()).await {
+            match event? {
+                SessionEvent::Note(text) if verbose => eprintln!("sotto: {}", for_terminal(&text)),
+                SessionEvent::Warning(text) => warn(&text),
+                _ => {}
+            }
+        }
         return Ok(());
     }
     loop {

@@ -1,10 +1,14 @@
 //! Who is in a room: the member table, trust levels, and the rules for
 //! admitting a key the room has not seen before.
 //!
-//! The table only grows (until removal arrives with key rotation), and
-//! anyone holding the room key can mint new keys, so it is capped at
-//! [`MAX_MEMBERS`]: a state file and its per-payload rewrite stay bounded
-//! however many keys a hostile member makes up.
+//! Anyone holding the room key can mint new keys, so the table is capped
+//! at [`MAX_MEMBERS`]: a state file and its rewrite stay bounded however
+//! many keys a hostile member makes up. At the cap a new key takes the
+//! place of the *silent* member seen longest ago (trusted on first use
+//! only, never sent a message, not blocking anything), so a flood of
+//! presence records cannot lock real newcomers out; only when every member
+//! has spoken or is trusted is a new key refused. The inviter's key, known
+//! from the invite, is always admitted.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +17,9 @@ use crate::identity::{Fingerprint, PublicIdentity};
 use crate::protocol::OpenError;
 use crate::replay::ReplayWindow;
 
-/// The most keys a room remembers, our own included. A payload from a new
-/// key beyond this is refused; members already known keep working.
+/// The most keys a room remembers, our own included (the inviter may be
+/// one more). Beyond it a new key replaces the silent member seen longest
+/// ago, or is refused when there is none; known members keep working.
 pub const MAX_MEMBERS: usize = 1024;
 
 /// How far we trust that a member's keys are really theirs.
@@ -107,16 +112,28 @@ impl Room {
             // someone posing as us, not a key change we could accept.
             return Err(OpenError::Forged("another key is claiming your name"));
         }
-        if self.members.len() >= MAX_MEMBERS {
-            return Err(OpenError::RoomFull { limit: MAX_MEMBERS });
-        }
+        let is_inviter = self.inviter == Some(fingerprint);
+        let evict = if self.members.len() >= MAX_MEMBERS && !is_inviter {
+            let silent = self.members.iter().filter(|(fp, m)| {
+                **fp != self.own
+                    && m.trust == Trust::Tofu
+                    && m.replay.highest() == 0
+                    && !self.blocked_by.contains(&m.identity.name)
+            });
+            match silent.min_by_key(|(_, m)| m.last_seen_ms) {
+                Some((fp, _)) => Some(*fp),
+                None => return Err(OpenError::RoomFull { limit: MAX_MEMBERS }),
+            }
+        } else {
+            None
+        };
         let previous = self
             .members
             .iter()
             .filter(|(_, m)| m.identity.name == claimed.name)
             .max_by_key(|(_, m)| m.first_seen_ms)
             .map(|(fp, m)| (*fp, m.trust));
-        let trust = if self.inviter == Some(fingerprint) {
+        let trust = if is_inviter {
             Trust::Invite
         } else {
             Trust::Tofu
@@ -126,13 +143,22 @@ impl Room {
         Ok(Admission::New {
             member: Box::new(member),
             previous,
+            evict,
         })
     }
 
     pub(super) fn commit_admission(&mut self, admission: Admission, _now_ms: u64) -> Vec<Notice> {
-        let Admission::New { member, previous } = admission else {
+        let Admission::New {
+            member,
+            previous,
+            evict,
+        } = admission
+        else {
             return Vec::new();
         };
+        if let Some(evicted) = evict {
+            self.members.remove(&evicted);
+        }
         let name = member.identity.name.clone();
         let new = member.identity.fingerprint();
         let notice = match previous {
@@ -199,5 +225,7 @@ pub(super) enum Admission {
     New {
         member: Box<Member>,
         previous: Option<(Fingerprint, Trust)>,
+        /// A silent member whose place the new key takes (at the cap).
+        evict: Option<Fingerprint>,
     },
 }

@@ -550,3 +550,68 @@ fn a_full_room_refuses_new_keys_and_keeps_serving_known_members() {
         saved.len()
     );
 }
+
+/// A member seen once in a presence record and never heard from since.
+fn silent_member(index: usize, last_seen_ms: u64) -> Member {
+    let mut signing = [0x11; 32];
+    signing[..8].copy_from_slice(&(index as u64).to_be_bytes());
+    let identity = PublicIdentity {
+        name: format!("fake{index}"),
+        signing,
+        agreement: [0x22; 32],
+    };
+    let mut member = Member::new(identity, last_seen_ms, Trust::Tofu);
+    member.last_seen_ms = last_seen_ms;
+    member
+}
+
+#[test]
+fn at_the_cap_a_new_key_replaces_the_silent_member_seen_longest_ago() {
+    let mut w = world();
+    let mut index = 0;
+    while w.bob_room.members.len() < MAX_MEMBERS {
+        let member = silent_member(index, 10 + index as u64);
+        w.bob_room
+            .members
+            .insert(member.identity.fingerprint(), member);
+        index += 1;
+    }
+    let oldest = silent_member(0, 10).identity.fingerprint();
+    assert!(w.bob_room.members.contains_key(&oldest));
+
+    // A presence flood cannot lock a real newcomer out: mallory's first
+    // message takes the place of the oldest silent key.
+    let mut mallory_room =
+        Room::join(&w.alice_room.invite(), "ops", &w.mallory.public(), 0).unwrap();
+    let message = mallory_room
+        .seal_message(&w.mallory, text("hello"), 0, &mut w.rng)
+        .unwrap();
+    let delivery = delivered(w.bob_room.receive_message(&message, 50_000));
+    assert_eq!(delivery.from, "mallory");
+    assert_eq!(w.bob_room.members().len(), MAX_MEMBERS);
+    assert!(!w.bob_room.members.contains_key(&oldest));
+
+    // A member who has spoken is never pushed out: with only speakers
+    // and trusted keys left, a new key is refused.
+    for member in w.bob_room.members.values_mut() {
+        if member.trust == Trust::Tofu && member.replay.highest() == 0 {
+            member.trust = Trust::Verified;
+        }
+    }
+    let stranger = Identity::generate("stranger", &mut w.rng).unwrap();
+    let mut stranger_room =
+        Room::join(&w.alice_room.invite(), "ops", &stranger.public(), 0).unwrap();
+    let late = stranger_room
+        .seal_message(&stranger, text("me too"), 0, &mut w.rng)
+        .unwrap();
+    assert_eq!(
+        w.bob_room.receive_message(&late, 60_000),
+        Err(OpenError::RoomFull { limit: MAX_MEMBERS })
+    );
+
+    // The inviter's key, known from the invite, is admitted even then.
+    let hello = alice_sends(&mut w, 1);
+    let delivery = delivered(w.bob_room.receive_message(&hello[0], 70_000));
+    assert_eq!(delivery.from, "alice");
+    assert_eq!(w.bob_room.members().len(), MAX_MEMBERS + 1);
+}

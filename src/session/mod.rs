@@ -18,6 +18,7 @@
 //! the will at connect time.
 
 mod client_id;
+mod presence;
 mod retire;
 mod send;
 
@@ -449,36 +450,9 @@ impl RoomSession {
                     Err(err) => Err(err),
                 }
             }
-            // An empty retained publish clears a topic: not a record.
-            TopicKind::Presence if payload.is_empty() => Ok(None),
             TopicKind::Presence => {
-                let member = self.topics.presence_member_id(topic).unwrap_or_default();
-                // Refused records (junk, replays, a full member table) are
-                // told apart in memory, so a flood of them costs no writes.
-                let saved = match self.snapshot().receive_presence(&payload, member, now) {
-                    Err(err) => Ok(Err(err)),
-                    Ok(_) => self.store.update_room(&self.room_id, |room| {
-                        let outcome = room.receive_presence(&payload, member, now);
-                        if outcome.is_ok()
-                            && let Ok(mut snapshot) = self.snapshot.lock()
-                        {
-                            snapshot.clone_from(room);
-                        }
-                        outcome
-                    }),
-                }?;
-                match saved {
-                    Ok(Received::Accepted(update)) => {
-                        self.settle_at
-                            .get_or_insert_with(|| Instant::now() + SETTLE);
-                        Ok(Some(SessionEvent::Presence(update)))
-                    }
-                    Ok(Received::OwnEcho) => Ok(None),
-                    // A late or replayed presence record is normal (the
-                    // retained one, or our will after a goodbye).
-                    Err(OpenError::OutdatedPresence(_)) => Ok(None),
-                    Err(err) => Err(err),
-                }
+                self.ack(ack, source);
+                return self.on_presence(topic, payload, source);
             }
             // Key rotation comes with the membership log; a slot addressed
             // to us stays retained at the broker until then.

@@ -148,6 +148,21 @@ pub fn v5_failure(err: &rumqttc::v5::ConnectionError) -> Failure {
                 "point --broker at the broker's new address",
                 FailureClass::Refused,
             ),
+            Code::QoSNotSupported => failure(
+                "the broker only allows QoS 0; sotto needs QoS 1",
+                ASK_OPERATOR,
+                FailureClass::Refused,
+            ),
+            Code::RetainNotSupported => failure(
+                "the broker keeps no retained messages; sotto's presence needs them",
+                ASK_OPERATOR,
+                FailureClass::Refused,
+            ),
+            Code::PacketTooLarge => failure(
+                "the broker refused the connection: packet too large",
+                ASK_OPERATOR,
+                FailureClass::Refused,
+            ),
             Code::QuotaExceeded | Code::ConnectionRateExceeded => failure(
                 "the broker refused the connection: too many connections",
                 "try again later",

@@ -75,6 +75,11 @@ pub struct Driver {
     inbox: Inbox,
     /// Whether the version may still change (auto, nothing connected yet).
     may_fall_back: bool,
+    /// Whether the next attempt carries a last will.
+    has_will: bool,
+    /// Set once a 3.1.1 broker hung up on a CONNECT with a will and we
+    /// went on without one (see [`Driver::drop_will`]).
+    will_dropped: bool,
     connected_before: bool,
     connected_at: Option<Instant>,
     on_connect: Vec<Publication>,
@@ -125,6 +130,8 @@ impl Driver {
             announce,
             inbox,
             may_fall_back,
+            has_will: false,
+            will_dropped: false,
             connected_before: false,
             connected_at: None,
             on_connect: Vec::new(),
@@ -180,7 +187,7 @@ impl Driver {
                         self.flush_backlog();
                     }
                     Err(failure) => {
-                        if self.fall_back(&failure) {
+                        if self.fall_back(&failure) || self.drop_will(&failure) {
                             continue;
                         }
                         self.on_failure(failure, &mut backoff);
@@ -223,6 +230,31 @@ impl Driver {
         self.client = MqttClient::new(&self.options, MqttVersion::V311, self.tls.clone());
         // Publishes already handed to the old client are lost with it:
         // hand their waiters' publications back is impossible, so fail them.
+        self.unmatched.clear();
+        self.in_client = 0;
+        self.prepare_attempt();
+        true
+    }
+
+    /// A 3.1.1 broker that only allows QoS 0 (or keeps no retained
+    /// messages) hangs up on a CONNECT whose last will is a retained QoS 1
+    /// publish, without a word. Trying once more without the will lets the
+    /// broker say what it allows (a SUBACK granting QoS 0 is then a clear
+    /// refusal), or lets sotto work without a will.
+    fn drop_will(&mut self, failure: &Failure) -> bool {
+        if self.connected_before
+            || self.will_dropped
+            || !self.has_will
+            || failure.class != FailureClass::Dropped
+            || self.client.version() != MqttVersion::V311
+        {
+            return false;
+        }
+        self.will_dropped = true;
+        self.inbox.push(TransportEvent::Note(
+            "the broker hung up on a CONNECT with a last will; trying without one".into(),
+        ));
+        self.client = MqttClient::new(&self.options, MqttVersion::V311, self.tls.clone());
         self.unmatched.clear();
         self.in_client = 0;
         self.prepare_attempt();
@@ -272,7 +304,8 @@ impl Driver {
     /// Fresh last will and connect-time publishes for the next attempt.
     fn prepare_attempt(&mut self) {
         let announcement = (self.announce)();
-        if let Some(will) = &announcement.will {
+        self.has_will = announcement.will.is_some() && !self.will_dropped;
+        if let Some(will) = announcement.will.as_ref().filter(|_| !self.will_dropped) {
             self.client.set_will(will);
         }
         self.on_connect = announcement.on_connect;
@@ -403,6 +436,12 @@ impl Driver {
                     .into(),
             ));
         }
+        if self.will_dropped && !self.connected_before {
+            self.inbox.push(TransportEvent::Warning(
+                "the broker refused sotto's last will; if sotto stops without saying goodbye, others keep seeing you online"
+                    .into(),
+            ));
+        }
         let session_present = info.session_present;
         self.limits = info;
         let needed: Vec<usize> = (self.subscriptions.iter().enumerate())
@@ -510,7 +549,14 @@ impl Driver {
             QoS::AtMostOnce => {
                 self.inbox.push_droppable(event);
             }
-            _ => self.inbox.push(event),
+            _ => {
+                // A real message after a flood: say how big the flood was
+                // first, even if it is not over (the reader may stop soon).
+                if self.flood > 0 && !self.flood_reported {
+                    self.report_flood();
+                }
+                self.inbox.push(event);
+            }
         }
     }
 

@@ -76,6 +76,17 @@ impl Inbox {
         self.ready.notify_one();
     }
 
+    /// The next event if one is waiting, without waiting.
+    pub fn try_pop(&self) -> Option<TransportEvent> {
+        self.with(|q| {
+            let (event, droppable) = q.events.pop_front()?;
+            if droppable {
+                q.droppable -= 1;
+            }
+            Some(event)
+        })
+    }
+
     /// The next event, or `None` once the queue is closed and empty.
     pub async fn pop(&self) -> Option<TransportEvent> {
         loop {

@@ -392,6 +392,17 @@ impl Transport {
         }
     }
 
+    /// The next event if one is already waiting (for taking a batch).
+    pub fn try_next_event(&mut self) -> Option<TransportEvent> {
+        self.early.pop_front().or_else(|| self.inbox.try_pop())
+    }
+
+    /// Puts an event taken with [`Transport::try_next_event`] back in
+    /// front, to be returned next.
+    pub fn unread(&mut self, event: TransportEvent) {
+        self.early.push_front(event);
+    }
+
     /// Publishes `last` (waiting briefly for its ack), then disconnects
     /// cleanly so the broker discards our last will.
     pub async fn shutdown(mut self, last: Option<Publication>) {

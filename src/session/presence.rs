@@ -1,0 +1,125 @@
+//! Presence records, taken in batches: every record already waiting is
+//! checked in memory and the accepted ones saved in one write, so a burst
+//! of retained records (a big room, or a member's flood) costs one state
+//! write per batch instead of one per record, and a few lines of output.
+
+use tokio::time::Instant;
+
+use super::{RoomSession, SETTLE, SessionError, SessionEvent, Source, now_ms};
+use crate::protocol::OpenError;
+use crate::room::{Notice, PresenceUpdate, Received};
+use crate::topics::TopicKind;
+use crate::transport::TransportEvent;
+
+/// Most records taken in one batch.
+const BATCH: usize = 512;
+/// Most presence changes shown one by one per batch; the rest are counted.
+/// A changed key is always shown.
+const SHOWN: usize = 20;
+
+impl RoomSession {
+    /// Handles a presence record and every other one already waiting.
+    pub(super) fn on_presence(
+        &mut self,
+        topic: &str,
+        payload: Vec<u8>,
+        source: Source,
+    ) -> Result<Option<SessionEvent>, SessionError> {
+        let mut batch = vec![(topic.to_owned(), payload)];
+        if source == Source::Live {
+            while batch.len() < BATCH {
+                match self.transport.try_next_event() {
+                    Some(TransportEvent::Message {
+                        topic,
+                        payload,
+                        ack,
+                        ..
+                    }) if self.topics.classify(&topic) == TopicKind::Presence => {
+                        // QoS 0: nothing owed, but keep the rule uniform.
+                        let _ = self.transport.ack(ack);
+                        batch.push((topic, payload));
+                    }
+                    Some(other) => {
+                        self.transport.unread(other);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+        let now = now_ms();
+        // Refused records (junk, replays, a full member table) are told
+        // apart in memory, so a flood of them costs no disk I/O.
+        let mut trial = self.snapshot();
+        let mut accepted = Vec::new();
+        let mut refused = Vec::new();
+        for (topic, payload) in batch {
+            // An empty retained publish clears a topic: not a record.
+            if payload.is_empty() {
+                continue;
+            }
+            let member = self
+                .topics
+                .presence_member_id(&topic)
+                .unwrap_or_default()
+                .to_owned();
+            match trial.receive_presence(&payload, &member, now) {
+                Ok(Received::Accepted(_)) => accepted.push((member, payload)),
+                // A late or replayed record is normal (the retained one, or
+                // our own will after a goodbye): not worth a warning.
+                Ok(Received::OwnEcho) | Err(OpenError::OutdatedPresence(_)) => {}
+                Err(err) => refused.push(err),
+            }
+        }
+        let updates = if accepted.is_empty() {
+            Vec::new()
+        } else {
+            self.store
+                .update_room(&self.room_id, |room| {
+                    let updates: Vec<PresenceUpdate> = accepted
+                        .iter()
+                        .filter_map(|(member, payload)| {
+                            match room.receive_presence(payload, member, now) {
+                                Ok(Received::Accepted(update)) => Some(update),
+                                _ => None,
+                            }
+                        })
+                        .collect();
+                    if let Ok(mut snapshot) = self.snapshot.lock() {
+                        snapshot.clone_from(room);
+                    }
+                    Ok::<_, ()>(updates)
+                })?
+                .unwrap_or_default()
+        };
+        if !updates.is_empty() {
+            self.settle_at
+                .get_or_insert_with(|| Instant::now() + SETTLE);
+        }
+        let mut events = Vec::new();
+        let mut unshown = 0;
+        for update in updates {
+            let key_changed =
+                (update.notices.iter()).any(|n| matches!(n, Notice::KeyChanged { .. }));
+            if key_changed || events.len() < SHOWN {
+                events.push(SessionEvent::Presence(update));
+            } else {
+                unshown += 1;
+            }
+        }
+        if unshown > 0 {
+            events.push(SessionEvent::Warning(format!(
+                "{unshown} more members appeared or changed status at once (a big room, or a member flooding it); `sotto members` lists them"
+            )));
+        }
+        events.extend(
+            refused
+                .into_iter()
+                .filter_map(|err| self.warnings.admit(err)),
+        );
+        let mut events = events.into_iter();
+        let first = events.next();
+        self.buffered.extend(events);
+        Ok(first)
+    }
+}
