@@ -595,12 +595,7 @@ async fn full(
                 Ok(SessionEvent::Message(delivery)) => {
                     tally.record(check_delivery(case, delivery.seq, &delivery.body));
                 }
-                Ok(
-                    SessionEvent::Presence(_)
-                    | SessionEvent::Connected { .. }
-                    | SessionEvent::Note(_)
-                    | SessionEvent::Notices(_),
-                ) => {}
+                Ok(event) if is_background(&event) => {}
                 Ok(other) => panic!("{case}: unexpected {other:?}"),
                 Err(err) => panic!("{case}: the session stopped: {err}"),
             }
@@ -626,15 +621,21 @@ async fn settle(session: &mut RoomSession, case: &str) {
     let until = tokio::time::Instant::now() + QUIET;
     while let Ok(event) = tokio::time::timeout_at(until, session.next_event()).await {
         match event {
-            Ok(
-                SessionEvent::Presence(_)
-                | SessionEvent::Connected { .. }
-                | SessionEvent::Note(_)
-                | SessionEvent::Notices(_),
-            ) => {}
+            Ok(event) if is_background(&event) => {}
             other => panic!("{case}: before sending: {other:?}"),
         }
     }
+}
+
+/// Events a session reports besides messages that a run can ignore.
+fn is_background(event: &SessionEvent) -> bool {
+    matches!(
+        event,
+        SessionEvent::Presence(_)
+            | SessionEvent::Connected { .. }
+            | SessionEvent::Note(_)
+            | SessionEvent::Notices(_)
+    )
 }
 
 /// B: seal then open, no network, no store. Seconds spent sealing,

@@ -21,6 +21,7 @@ mod client_id;
 mod presence;
 mod retire;
 mod send;
+mod warnings;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,10 +38,12 @@ use crate::room::{Delivery, Notice, PresenceUpdate, Received, Room, RoomError, R
 use crate::store::{Store, StoreError, StoreLock};
 use crate::topics::{RoomTopics, TopicKind};
 use crate::transport::{
-    Ack, Announcement, BrokerUrl, ConnectOptions, MqttVersion, Publication, Subscription,
-    SubscriptionKind, Transport, TransportError, TransportEvent, VersionChoice,
+    Ack, BrokerUrl, ConnectOptions, MqttVersion, Publication, Subscription, SubscriptionKind,
+    Transport, TransportError, TransportEvent, VersionChoice,
 };
+use presence::presence_announcer;
 use retire::Retiring;
+use warnings::WarningBudget;
 
 pub use client_id::MAX_CLIENT_ID_LEN;
 pub use send::send_once;
@@ -52,11 +55,6 @@ pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 /// by presence are reported: presence comes from retained records and can
 /// overtake the queued messages that fill the gap.
 const SETTLE: Duration = Duration::from_secs(1);
-
-/// Refused payloads shown one by one per [`WARNING_WINDOW`]; the rest are
-/// counted and summed up, so a flood cannot bury the conversation.
-const WARNINGS_PER_WINDOW: usize = 10;
-const WARNING_WINDOW: Duration = Duration::from_secs(10);
 
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
@@ -526,78 +524,6 @@ enum Step {
     RetireQuiet,
     Settled,
     Summary,
-}
-
-/// Seals a fresh "online" record and last will before every attempt.
-fn presence_announcer(
-    identity: &Arc<Identity>,
-    topics: &RoomTopics,
-    last_attempt: &Arc<AtomicU64>,
-    snapshot: &Arc<Mutex<Room>>,
-) -> impl FnMut() -> Announcement + Send + 'static {
-    let identity = identity.clone();
-    let last_attempt = last_attempt.clone();
-    let snapshot = snapshot.clone();
-    let presence_topic = topics.own_presence.clone();
-    move || {
-        let k = next_attempt(&last_attempt);
-        let room = match snapshot.lock() {
-            Ok(room) => room.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        let mut rng = rand::rng();
-        let now = now_ms();
-        let mut record = |status, seq| Publication {
-            topic: presence_topic.clone(),
-            payload: room.seal_presence(&identity, status, seq, now, &mut rng),
-            retain: true,
-        };
-        Announcement {
-            will: Some(record(Status::Offline, 2 * k + 1)),
-            on_connect: vec![record(Status::Online, 2 * k)],
-        }
-    }
-}
-
-/// Rate limit on refused-payload warnings.
-#[derive(Default)]
-struct WarningBudget {
-    window_start: Option<Instant>,
-    shown: usize,
-    suppressed: usize,
-}
-
-impl WarningBudget {
-    /// The warning for `err`, or `None` when the budget is spent.
-    fn admit(&mut self, err: OpenError) -> Option<SessionEvent> {
-        let now = Instant::now();
-        let start = *self.window_start.get_or_insert(now);
-        if now.duration_since(start) >= WARNING_WINDOW && self.suppressed == 0 {
-            self.window_start = Some(now);
-            self.shown = 0;
-        }
-        if self.shown < WARNINGS_PER_WINDOW {
-            self.shown += 1;
-            Some(SessionEvent::Dropped(err))
-        } else {
-            self.suppressed += 1;
-            None
-        }
-    }
-
-    fn summary_due(&self) -> Option<Instant> {
-        (self.suppressed > 0)
-            .then_some(self.window_start)
-            .flatten()
-            .map(|start| start + WARNING_WINDOW)
-    }
-
-    fn summary(&mut self) -> Option<SessionEvent> {
-        let count = std::mem::take(&mut self.suppressed);
-        self.window_start = Some(Instant::now());
-        self.shown = 0;
-        (count > 0).then_some(SessionEvent::DroppedMore { count })
-    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -3,13 +3,21 @@
 //! of retained records (a big room, or a member's flood) costs one state
 //! write per batch instead of one per record, and a few lines of output.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
 use tokio::time::Instant;
 
-use super::{RoomSession, SETTLE, SessionError, SessionEvent, Source, now_ms};
+use super::{RoomSession, SETTLE, SessionError, SessionEvent, Source, next_attempt, now_ms};
+use crate::identity::Identity;
 use crate::protocol::OpenError;
+use crate::protocol::presence::Status;
+use crate::room::Room;
 use crate::room::{Notice, PresenceUpdate, Received};
+use crate::topics::RoomTopics;
 use crate::topics::TopicKind;
 use crate::transport::TransportEvent;
+use crate::transport::{Announcement, Publication};
 
 /// Most records taken in one batch.
 const BATCH: usize = 512;
@@ -121,5 +129,36 @@ impl RoomSession {
         let first = events.next();
         self.buffered.extend(events);
         Ok(first)
+    }
+}
+
+/// Seals a fresh "online" record and last will before every attempt.
+pub(super) fn presence_announcer(
+    identity: &Arc<Identity>,
+    topics: &RoomTopics,
+    last_attempt: &Arc<AtomicU64>,
+    snapshot: &Arc<Mutex<Room>>,
+) -> impl FnMut() -> Announcement + Send + 'static {
+    let identity = identity.clone();
+    let last_attempt = last_attempt.clone();
+    let snapshot = snapshot.clone();
+    let presence_topic = topics.own_presence.clone();
+    move || {
+        let k = next_attempt(&last_attempt);
+        let room = match snapshot.lock() {
+            Ok(room) => room.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let mut rng = rand::rng();
+        let now = now_ms();
+        let mut record = |status, seq| Publication {
+            topic: presence_topic.clone(),
+            payload: room.seal_presence(&identity, status, seq, now, &mut rng),
+            retain: true,
+        };
+        Announcement {
+            will: Some(record(Status::Offline, 2 * k + 1)),
+            on_connect: vec![record(Status::Online, 2 * k)],
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::io;
 
 use rumqttc::v5::mqttbytes::v5 as v5bytes;
 
+use super::MqttVersion;
 use super::client::is_network_level;
 
 /// A failed or lost connection, described.
@@ -54,41 +55,14 @@ fn failure(reason: impl Into<String>, advice: &'static str, class: FailureClass)
 pub fn v311_failure(err: &rumqttc::ConnectionError) -> Failure {
     use rumqttc::{ConnectReturnCode as Code, ConnectionError as E};
     match err {
-        E::ConnectionRefused(code) => {
-            let (reason, advice, class) = match code {
-                Code::RefusedProtocolVersion => (
-                    "the broker does not speak MQTT 3.1.1",
-                    "try --mqtt 5",
-                    FailureClass::VersionRefused,
-                ),
-                Code::BadClientId => (
-                    "the broker refused sotto's client id",
-                    ASK_OPERATOR,
-                    FailureClass::Refused,
-                ),
-                Code::ServiceUnavailable => (
-                    "the broker is unavailable",
-                    "try again later",
-                    FailureClass::Refused,
-                ),
-                Code::BadUserNamePassword => (
-                    "the broker refused the user name or password",
-                    CHECK_CREDENTIALS,
-                    FailureClass::Refused,
-                ),
-                Code::NotAuthorized => (
-                    "the broker refused the connection: not authorized",
-                    CHECK_CREDENTIALS,
-                    FailureClass::Refused,
-                ),
-                Code::Success => (
-                    "the broker refused the connection",
-                    CHECK_BROKER,
-                    FailureClass::Refused,
-                ),
-            };
-            failure(reason, advice, class)
-        }
+        E::ConnectionRefused(code) => refusal(match code {
+            Code::RefusedProtocolVersion => Refusal::Version(MqttVersion::V311),
+            Code::BadClientId => Refusal::ClientId,
+            Code::ServiceUnavailable => Refusal::Unavailable,
+            Code::BadUserNamePassword => Refusal::Credentials,
+            Code::NotAuthorized => Refusal::NotAuthorized,
+            Code::Success => Refusal::Other,
+        }),
         E::NetworkTimeout => failure(
             "timed out",
             "check --broker and the network",
@@ -112,68 +86,26 @@ pub fn v5_failure(err: &rumqttc::v5::ConnectionError) -> Failure {
     use rumqttc::v5::{ConnectionError as E, StateError as S};
     use v5bytes::ConnectReturnCode as Code;
     match err {
-        E::ConnectionRefused(code) | E::MqttState(S::ConnFail { reason: code }) => match code {
-            Code::UnsupportedProtocolVersion | Code::RefusedProtocolVersion => failure(
-                "the broker does not speak MQTT 5",
-                "try --mqtt 3.1.1",
-                FailureClass::VersionRefused,
-            ),
-            Code::BadUserNamePassword => failure(
-                "the broker refused the user name or password",
-                CHECK_CREDENTIALS,
-                FailureClass::Refused,
-            ),
-            Code::NotAuthorized => failure(
-                "the broker refused the connection: not authorized",
-                CHECK_CREDENTIALS,
-                FailureClass::Refused,
-            ),
-            Code::ClientIdentifierNotValid | Code::BadClientId => failure(
-                "the broker refused sotto's client id",
-                ASK_OPERATOR,
-                FailureClass::Refused,
-            ),
-            Code::Banned => failure(
-                "the broker has banned this client",
-                ASK_OPERATOR,
-                FailureClass::Refused,
-            ),
-            Code::ServerUnavailable | Code::ServiceUnavailable | Code::ServerBusy => failure(
-                "the broker is busy or unavailable",
-                "try again later",
-                FailureClass::Refused,
-            ),
-            Code::UseAnotherServer | Code::ServerMoved => failure(
-                "the broker sent sotto to another server",
-                "point --broker at the broker's new address",
-                FailureClass::Refused,
-            ),
-            Code::QoSNotSupported => failure(
-                "the broker only allows QoS 0; sotto needs QoS 1",
-                ASK_OPERATOR,
-                FailureClass::Refused,
-            ),
-            Code::RetainNotSupported => failure(
-                "the broker keeps no retained messages; sotto's presence needs them",
-                ASK_OPERATOR,
-                FailureClass::Refused,
-            ),
-            Code::PacketTooLarge => failure(
-                "the broker refused the connection: packet too large",
-                ASK_OPERATOR,
-                FailureClass::Refused,
-            ),
-            Code::QuotaExceeded | Code::ConnectionRateExceeded => failure(
-                "the broker refused the connection: too many connections",
-                "try again later",
-                FailureClass::Refused,
-            ),
-            _ => failure(
-                "the broker refused the connection",
-                ASK_OPERATOR,
-                FailureClass::Refused,
-            ),
-        },
+        E::ConnectionRefused(code) | E::MqttState(S::ConnFail { reason: code }) => {
+            refusal(match code {
+                Code::UnsupportedProtocolVersion | Code::RefusedProtocolVersion => {
+                    Refusal::Version(MqttVersion::V5)
+                }
+                Code::BadUserNamePassword => Refusal::Credentials,
+                Code::NotAuthorized => Refusal::NotAuthorized,
+                Code::ClientIdentifierNotValid | Code::BadClientId => Refusal::ClientId,
+                Code::Banned => Refusal::Banned,
+                Code::ServerUnavailable | Code::ServiceUnavailable | Code::ServerBusy => {
+                    Refusal::Unavailable
+                }
+                Code::UseAnotherServer | Code::ServerMoved => Refusal::Moved,
+                Code::QoSNotSupported => Refusal::QoS0Only,
+                Code::RetainNotSupported => Refusal::NoRetain,
+                Code::PacketTooLarge => Refusal::TooLarge,
+                Code::QuotaExceeded | Code::ConnectionRateExceeded => Refusal::TooMany,
+                _ => Refusal::Other,
+            })
+        }
         E::Timeout(_) => failure(
             "timed out",
             "check --broker and the network",
@@ -196,6 +128,70 @@ pub fn v5_failure(err: &rumqttc::v5::ConnectionError) -> Failure {
         E::MqttState(_) | E::NotConnAck(_) => not_mqtt(),
         _ => failure("the connection failed", CHECK_BROKER, FailureClass::Dropped),
     }
+}
+
+/// Why a broker refused a CONNECT, whichever version said it.
+enum Refusal {
+    Version(MqttVersion),
+    Credentials,
+    NotAuthorized,
+    ClientId,
+    Banned,
+    Unavailable,
+    Moved,
+    QoS0Only,
+    NoRetain,
+    TooLarge,
+    TooMany,
+    Other,
+}
+
+fn refusal(kind: Refusal) -> Failure {
+    let (reason, advice) = match kind {
+        Refusal::Version(MqttVersion::V5) => {
+            ("the broker does not speak MQTT 5", "try --mqtt 3.1.1")
+        }
+        Refusal::Version(MqttVersion::V311) => {
+            ("the broker does not speak MQTT 3.1.1", "try --mqtt 5")
+        }
+        Refusal::Credentials => (
+            "the broker refused the user name or password",
+            CHECK_CREDENTIALS,
+        ),
+        Refusal::NotAuthorized => (
+            "the broker refused the connection: not authorized",
+            CHECK_CREDENTIALS,
+        ),
+        Refusal::ClientId => ("the broker refused sotto's client id", ASK_OPERATOR),
+        Refusal::Banned => ("the broker has banned this client", ASK_OPERATOR),
+        Refusal::Unavailable => ("the broker is busy or unavailable", "try again later"),
+        Refusal::Moved => (
+            "the broker sent sotto to another server",
+            "point --broker at the broker's new address",
+        ),
+        Refusal::QoS0Only => (
+            "the broker only allows QoS 0; sotto needs QoS 1",
+            ASK_OPERATOR,
+        ),
+        Refusal::NoRetain => (
+            "the broker keeps no retained messages; sotto's presence needs them",
+            ASK_OPERATOR,
+        ),
+        Refusal::TooLarge => (
+            "the broker refused the connection: packet too large",
+            ASK_OPERATOR,
+        ),
+        Refusal::TooMany => (
+            "the broker refused the connection: too many connections",
+            "try again later",
+        ),
+        Refusal::Other => ("the broker refused the connection", ASK_OPERATOR),
+    };
+    let class = match kind {
+        Refusal::Version(_) => FailureClass::VersionRefused,
+        _ => FailureClass::Refused,
+    };
+    failure(reason, advice, class)
 }
 
 fn not_mqtt() -> Failure {

@@ -1,0 +1,55 @@
+//! A rate limit on refused-payload warnings: a flood of junk must not bury
+//! the conversation under warning lines.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::SessionEvent;
+use crate::protocol::OpenError;
+
+/// Refused payloads shown one by one per [`WARNING_WINDOW`]; the rest are
+/// counted and summed up, so a flood cannot bury the conversation.
+const WARNINGS_PER_WINDOW: usize = 10;
+const WARNING_WINDOW: Duration = Duration::from_secs(10);
+
+/// Rate limit on refused-payload warnings.
+#[derive(Default)]
+pub(super) struct WarningBudget {
+    window_start: Option<Instant>,
+    shown: usize,
+    suppressed: usize,
+}
+
+impl WarningBudget {
+    /// The warning for `err`, or `None` when the budget is spent.
+    pub(super) fn admit(&mut self, err: OpenError) -> Option<SessionEvent> {
+        let now = Instant::now();
+        let start = *self.window_start.get_or_insert(now);
+        if now.duration_since(start) >= WARNING_WINDOW && self.suppressed == 0 {
+            self.window_start = Some(now);
+            self.shown = 0;
+        }
+        if self.shown < WARNINGS_PER_WINDOW {
+            self.shown += 1;
+            Some(SessionEvent::Dropped(err))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+
+    pub(super) fn summary_due(&self) -> Option<Instant> {
+        (self.suppressed > 0)
+            .then_some(self.window_start)
+            .flatten()
+            .map(|start| start + WARNING_WINDOW)
+    }
+
+    pub(super) fn summary(&mut self) -> Option<SessionEvent> {
+        let count = std::mem::take(&mut self.suppressed);
+        self.window_start = Some(Instant::now());
+        self.shown = 0;
+        (count > 0).then_some(SessionEvent::DroppedMore { count })
+    }
+}
