@@ -33,7 +33,7 @@ pub enum OpenError {
     #[error("malformed payload")]
     Malformed,
     /// A payload of another kind arrived where this one was expected.
-    #[error("unexpected payload kind {0:?}")]
+    #[error("{0} where something else was expected")]
     WrongKind(Kind),
     /// Sealed for another epoch than the room's current one.
     #[error("payload is for epoch {got}, the room is at epoch {current}")]

@@ -27,6 +27,16 @@ pub enum Kind {
     EpochKey,
 }
 
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Message => "a message",
+            Kind::Presence => "a presence record",
+            Kind::EpochKey => "a sealed epoch key",
+        })
+    }
+}
+
 /// The clear header: all the broker can read of a payload. Authenticated
 /// as associated data (byte for byte as received) by every kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
