@@ -162,6 +162,10 @@ fn an_old_client_ids_queue_is_drained_then_deleted() {
     let alice = Home::init("alice", &broker.url());
     let bob = Home::init("bob", &broker.url());
     bob.join(&alice.create_room("ops"));
+    // A home from sotto 0.1 has no client secret and no record of the
+    // client ids it used.
+    std::fs::remove_file(bob.path().join("client.key")).unwrap();
+    std::fs::remove_dir_all(bob.path().join("sessions")).unwrap();
 
     // The session sotto 0.1 would have made for bob, from his public key,
     // the room id and the home path as typed.

@@ -66,6 +66,8 @@ pub fn room_create(store: &Store, name: &str) -> anyhow::Result<()> {
     }
     let room = Room::create(name, &me, now_ms(), &mut rand::rng())?;
     store.save_room(&lock, &room)?;
+    drop(lock);
+    sotto::session::record_client_id(store, &room)?;
     eprintln!("Created room {}.", for_terminal(name));
     print_invite(&room);
     Ok(())
@@ -151,6 +153,8 @@ pub fn join_room(
     }
     let room = Room::join(&invite, local_name, &me, now_ms())?;
     store.save_room(&lock, &room)?;
+    drop(lock);
+    sotto::session::record_client_id(store, &room)?;
     Ok(Joined {
         name: room.name().to_owned(),
         already: false,

@@ -545,6 +545,14 @@ fn next_attempt(last: &AtomicU64) -> u64 {
     }
 }
 
+/// Records the client id a newly created or joined room will use, so its
+/// first session does not go looking for broker sessions that only an
+/// older sotto could have left behind.
+pub fn record_client_id(store: &Store, room: &Room) -> Result<(), StoreError> {
+    let id = client_id::client_id(&store.client_secret()?, room);
+    store.set_last_client_id(room.id(), &id)
+}
+
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
