@@ -14,6 +14,11 @@
 //!        (associated data: bytes 0..30, so parameters cannot be swapped)
 //! ```
 //!
+//! The home's storage key (which seals room state and history at rest) is
+//! kept in a second file of the same shape, with the prefix
+//! `SOTTO-STORAGE-KEY-1` and 32 secret bytes instead of 64, sealed under
+//! the same passphrase: see [`encode_storage_key`].
+//!
 //! Pure: turning bytes into text and back. [`crate::store`] does the disk.
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -32,13 +37,43 @@ pub const KEY_FILE_VERSION: u8 = 1;
 /// Largest key file sotto will read; real ones are under 500 bytes.
 pub const MAX_KEY_FILE_LEN: usize = 4096;
 
-const HRP: &str = "sotto-secret-key-";
 const PROTECTION_NONE: u8 = 0;
 const PROTECTION_ARGON2ID: u8 = 1;
-const SECRETS_LEN: usize = 64;
 const SALT_LEN: usize = 16;
-const PLAIN_LEN: usize = 2 + SECRETS_LEN;
 const ARGON_HEADER_LEN: usize = 2 + 12 + SALT_LEN;
+
+/// One kind of secret file: its Bech32m prefix and how many secret bytes
+/// it carries.
+#[derive(Clone, Copy)]
+struct Format {
+    hrp: &'static str,
+    secrets_len: usize,
+}
+
+impl Format {
+    fn plain_len(self) -> usize {
+        2 + self.secrets_len
+    }
+
+    fn argon_len(self) -> usize {
+        ARGON_HEADER_LEN + NONCE_LEN + self.secrets_len + TAG_LEN
+    }
+}
+
+/// The identity key file: Ed25519 seed and X25519 secret.
+const IDENTITY: Format = Format {
+    hrp: "sotto-secret-key-",
+    secrets_len: 64,
+};
+
+/// The storage key file: one 32-byte key.
+const STORAGE: Format = Format {
+    hrp: "sotto-storage-key-",
+    secrets_len: 32,
+};
+
+const SECRETS_LEN: usize = 64;
+#[cfg(test)]
 const ARGON_LEN: usize = ARGON_HEADER_LEN + NONCE_LEN + SECRETS_LEN + TAG_LEN;
 
 /// Argon2id cost parameters stored in a protected key file.
@@ -107,9 +142,10 @@ pub enum KeyFileError {
     WrongPassphrase,
 }
 
-/// Whether a key file needs a passphrase, without decrypting it.
+/// Whether a key file (identity or storage) needs a passphrase, without
+/// decrypting it.
 pub fn is_protected(text: &str) -> Result<bool, KeyFileError> {
-    let record = decode_record(text)?;
+    let record = decode_record(IDENTITY, text).or_else(|_| decode_record(STORAGE, text))?;
     Ok(record.get(1) == Some(&PROTECTION_ARGON2ID))
 }
 
@@ -124,11 +160,71 @@ pub fn encode<R: CryptoRng + ?Sized>(
     secrets[..32].copy_from_slice(&identity.signing_seed()[..]);
     secrets[32..].copy_from_slice(&identity.agreement_bytes()[..]);
 
+    let line = seal_line(IDENTITY, &secrets[..], passphrase, rng);
+    let fingerprint = identity.fingerprint();
+    Zeroizing::new(format!(
+        "# sotto identity key for {name}: SECRET. Never share or paste this file.\n\
+         # fingerprint: {fingerprint}\n\
+         {line}\n",
+        line = &*line,
+        name = identity.name(),
+    ))
+}
+
+/// Reads key file text back into an identity; the inverse of [`encode`].
+///
+/// `name` comes from the public identity file, which is not secret.
+pub fn decode(
+    text: &str,
+    name: String,
+    passphrase: Option<&Passphrase>,
+) -> Result<Identity, KeyFileError> {
+    let secrets = open_line(IDENTITY, text, passphrase)?;
+    let mut seed = Zeroizing::new([0u8; 32]);
+    seed.copy_from_slice(&secrets[..32]);
+    let mut agreement = [0u8; 32];
+    agreement.copy_from_slice(&secrets[32..]);
+    Ok(Identity::from_secrets(name, &seed, agreement))
+}
+
+/// Writes the home's storage key as file text, encrypted when a passphrase
+/// is given (the identity's, so one passphrase unlocks both).
+pub fn encode_storage_key<R: CryptoRng + ?Sized>(
+    key: &SymmetricKey,
+    passphrase: Option<(&Passphrase, KdfParams)>,
+    rng: &mut R,
+) -> Zeroizing<String> {
+    let line = seal_line(STORAGE, key.as_bytes(), passphrase, rng);
+    Zeroizing::new(format!(
+        "# sotto storage key: SECRET. It unlocks this home's rooms and history.\n{}\n",
+        &*line
+    ))
+}
+
+/// Reads the storage key back; the inverse of [`encode_storage_key`].
+pub fn decode_storage_key(
+    text: &str,
+    passphrase: Option<&Passphrase>,
+) -> Result<SymmetricKey, KeyFileError> {
+    let secrets = open_line(STORAGE, text, passphrase)?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&secrets[..]);
+    Ok(SymmetricKey::from_bytes(*key))
+}
+
+/// The Bech32m line of a secret file: version, protection, and the
+/// secrets in the clear or sealed under an Argon2id key.
+fn seal_line<R: CryptoRng + ?Sized>(
+    format: Format,
+    secrets: &[u8],
+    passphrase: Option<(&Passphrase, KdfParams)>,
+    rng: &mut R,
+) -> Zeroizing<String> {
     let mut record = Zeroizing::new(vec![KEY_FILE_VERSION]);
     match passphrase {
         None => {
             record.push(PROTECTION_NONE);
-            record.extend_from_slice(&secrets[..]);
+            record.extend_from_slice(secrets);
         }
         Some((passphrase, params)) => {
             record.push(PROTECTION_ARGON2ID);
@@ -144,42 +240,30 @@ pub fn encode<R: CryptoRng + ?Sized>(
             let key = stretch(passphrase, &salt, params).unwrap_or_else(|_| {
                 SymmetricKey::random(rng) // unrecoverable, but never a weak key
             });
-            let (nonce, ciphertext) = crypto::seal(&key, &record, &secrets[..], rng);
+            let (nonce, ciphertext) = crypto::seal(&key, &record, secrets, rng);
             record.extend_from_slice(&nonce);
             record.extend_from_slice(&ciphertext);
         }
     }
-
-    let fingerprint = identity.fingerprint();
-    let line = bech32::encode_upper::<Bech32m>(hrp(), &record).unwrap_or_default();
-    Zeroizing::new(format!(
-        "# sotto identity key for {name}: SECRET. Never share or paste this file.\n\
-         # fingerprint: {fingerprint}\n\
-         {line}\n",
-        name = identity.name(),
-    ))
+    Zeroizing::new(bech32::encode_upper::<Bech32m>(hrp(format), &record).unwrap_or_default())
 }
 
-/// Reads key file text back into an identity; the inverse of [`encode`].
-///
-/// `name` comes from the public identity file, which is not secret.
-pub fn decode(
+/// The secrets of a secret file; the inverse of [`seal_line`].
+fn open_line(
+    format: Format,
     text: &str,
-    name: String,
     passphrase: Option<&Passphrase>,
-) -> Result<Identity, KeyFileError> {
-    let record = decode_record(text)?;
-    let secrets = match record[1] {
+) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+    let record = decode_record(format, text)?;
+    match record[1] {
         PROTECTION_NONE => {
-            if record.len() != PLAIN_LEN {
+            if record.len() != format.plain_len() {
                 return Err(KeyFileError::WrongLength);
             }
-            let mut secrets = Zeroizing::new([0u8; SECRETS_LEN]);
-            secrets.copy_from_slice(&record[2..]);
-            secrets
+            Ok(Zeroizing::new(record[2..].to_vec()))
         }
         PROTECTION_ARGON2ID => {
-            if record.len() != ARGON_LEN {
+            if record.len() != format.argon_len() {
                 return Err(KeyFileError::WrongLength);
             }
             let passphrase = passphrase.ok_or(KeyFileError::PassphraseRequired)?;
@@ -203,17 +287,10 @@ pub fn decode(
                 &record[ARGON_HEADER_LEN + NONCE_LEN..],
             )
             .map_err(|_| KeyFileError::WrongPassphrase)?;
-            let mut secrets = Zeroizing::new([0u8; SECRETS_LEN]);
-            secrets.copy_from_slice(&plain[..]);
-            secrets
+            Ok(Zeroizing::new(plain.to_vec()))
         }
-        other => return Err(KeyFileError::UnknownProtection(other)),
-    };
-    let mut seed = Zeroizing::new([0u8; 32]);
-    seed.copy_from_slice(&secrets[..32]);
-    let mut agreement = [0u8; 32];
-    agreement.copy_from_slice(&secrets[32..]);
-    Ok(Identity::from_secrets(name, &seed, agreement))
+        other => Err(KeyFileError::UnknownProtection(other)),
+    }
 }
 
 /// The fingerprint written in the key file's comment, if any; used only to
@@ -224,13 +301,13 @@ pub fn claimed_fingerprint(text: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-fn hrp() -> Hrp {
+fn hrp(format: Format) -> Hrp {
     // HRP is a constant of valid characters; parse cannot fail. Fall back
     // to a fixed valid HRP rather than panic.
-    Hrp::parse(HRP).unwrap_or(bech32::hrp::BC)
+    Hrp::parse(format.hrp).unwrap_or(bech32::hrp::BC)
 }
 
-fn decode_record(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+fn decode_record(format: Format, text: &str) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
     if text.len() > MAX_KEY_FILE_LEN {
         return Err(KeyFileError::NotAKeyFile);
     }
@@ -239,11 +316,14 @@ fn decode_record(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
         .map(str::trim)
         .find(|line| !line.is_empty() && !line.starts_with('#'))
         .ok_or(KeyFileError::NotAKeyFile)?;
-    if !line.to_ascii_lowercase().starts_with(&format!("{HRP}1")) {
+    if !line
+        .to_ascii_lowercase()
+        .starts_with(&format!("{}1", format.hrp))
+    {
         return Err(KeyFileError::NotAKeyFile);
     }
     let checked = CheckedHrpstring::new::<Bech32m>(line).map_err(|_| KeyFileError::Damaged)?;
-    if checked.hrp() != hrp() {
+    if checked.hrp() != hrp(format) {
         return Err(KeyFileError::NotAKeyFile);
     }
     let record: Zeroizing<Vec<u8>> = Zeroizing::new(checked.byte_iter().collect());
@@ -338,6 +418,29 @@ mod tests {
     }
 
     #[test]
+    fn storage_keys_round_trip_and_are_not_identity_keys() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let key = SymmetricKey::random(&mut rng);
+        let plain = encode_storage_key(&key, None, &mut rng);
+        assert!(plain.contains("\nSOTTO-STORAGE-KEY-1"));
+        assert!(!is_protected(&plain).unwrap());
+        assert_eq!(decode_storage_key(&plain, None).unwrap(), key);
+        assert_eq!(
+            decode(&plain, "a".into(), None).unwrap_err(),
+            KeyFileError::NotAKeyFile
+        );
+        let pass = Passphrase::new("correct horse".into());
+        let sealed = encode_storage_key(&key, Some((&pass, TEST_KDF_PARAMS)), &mut rng);
+        assert!(is_protected(&sealed).unwrap());
+        assert_eq!(
+            decode_storage_key(&sealed, None).unwrap_err(),
+            KeyFileError::PassphraseRequired
+        );
+        assert_eq!(decode_storage_key(&sealed, Some(&pass)).unwrap(), key);
+        assert!(!sealed.contains(&crate::hex::encode(key.as_bytes())));
+    }
+
+    #[test]
     fn a_changed_character_is_reported_as_damage() {
         let text = encode(&alice(), None, &mut ChaCha20Rng::seed_from_u64(2)).to_string();
         let pos = text.rfind('Q').unwrap_or(text.len() - 10);
@@ -364,7 +467,7 @@ mod tests {
 
     #[test]
     fn unknown_versions_and_absurd_costs_are_refused() {
-        let hrp = hrp();
+        let hrp = hrp(IDENTITY);
         let v2 = bech32::encode_upper::<Bech32m>(hrp, &[2, 0]).unwrap();
         assert_eq!(
             decode(&v2, "a".into(), None).unwrap_err(),
@@ -391,7 +494,7 @@ mod tests {
 
         #[test]
         fn decoding_arbitrary_records_never_panics(record in proptest::collection::vec(any::<u8>(), 0..200)) {
-            if let Ok(text) = bech32::encode_upper::<Bech32m>(hrp(), &record) {
+            if let Ok(text) = bech32::encode_upper::<Bech32m>(hrp(IDENTITY), &record) {
                 let pass = Passphrase::new("x".into());
                 let _ = decode(&text, "a".into(), Some(&pass));
             }

@@ -22,6 +22,9 @@ pub use crate::room_id::{MAX_ROOM_NAME_LEN, RoomId, RoomNameError, validate_room
 pub use members::{MAX_MEMBERS, Member, Trust};
 
 mod members;
+mod parts;
+
+pub use parts::{RoomHeader, RoomParts};
 
 const MESSAGE_TOPIC_LABEL: &str = "sotto/v1/topic/messages";
 const ROOM_TOPIC_LABEL: &str = "sotto/v1/topic/room";
