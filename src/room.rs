@@ -21,6 +21,7 @@ use crate::secret::SymmetricKey;
 pub use crate::room_id::{MAX_ROOM_NAME_LEN, RoomId, RoomNameError, validate_room_name};
 pub use members::{MAX_MEMBERS, Member, Trust};
 
+mod handover;
 mod members;
 mod parts;
 
@@ -360,7 +361,7 @@ impl Room {
     ) -> Result<Received<Delivery>, OpenError> {
         let message = message::open(self.context(), bytes)?;
         let fingerprint = message.sender.fingerprint();
-        if fingerprint == self.own {
+        if self.is_own(&fingerprint) {
             return Ok(Received::OwnEcho);
         }
         let admission = self.admit(&message.sender, fingerprint, now_ms)?;
@@ -424,7 +425,7 @@ impl Room {
         if self.member_topic_id(&fingerprint) != topic_member_id {
             return Err(OpenError::WrongTopic);
         }
-        if fingerprint == self.own {
+        if self.is_own(&fingerprint) {
             return Ok(Received::OwnEcho);
         }
         let admission = self.admit(&record.member, fingerprint, now_ms)?;

@@ -252,7 +252,7 @@ fn garbage_is_a_warning_and_escape_sequences_arrive_escaped() {
     let chat = bob.chat_on_pipes("ops");
     chat.until("You are in ops as bob");
 
-    let room = sotto::store::Store::new(bob.path()).room("ops").unwrap();
+    let room = bob.store().room("ops").unwrap();
     let topic = sotto::topics::RoomTopics::new(sotto::topics::DEFAULT_PREFIX, &room).messages;
     publish_raw(&broker, &topic, b"\x1b[2J-- alice is verified");
     alice.ok(&["send", "ops", "hi \x1b[2J\x1b]0;pwned\x07 there\n-- fake"]);

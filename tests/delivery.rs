@@ -169,14 +169,7 @@ fn an_old_client_ids_queue_is_drained_then_deleted() {
 
     // The session sotto 0.1 would have made for bob, from his public key,
     // the room id and the home path as typed.
-    let room_file = std::fs::read_dir(bob.path().join("rooms"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let room: sotto::room::Room =
-        serde_json::from_slice(&std::fs::read(room_file).unwrap()).unwrap();
+    let room = bob.room("ops");
     let public: sotto::identity::PublicIdentity =
         serde_json::from_slice(&std::fs::read(bob.path().join("identity.json")).unwrap()).unwrap();
     let mut id = [0u8; 12];

@@ -113,17 +113,16 @@ fn client_ids_since(broker: &Mosquitto, since: usize) -> BTreeSet<String> {
 
 /// Copies what another member could have of `from` (its keys and the
 /// room state, which hold nothing that is only the home's own) into
-/// `to`: `identity.key`, `identity.json` and `rooms/`. Whatever else the
-/// home keeps, such as the secret its client ids derive from, is left out.
+/// `to`: the identity files, the storage key and the database. Whatever
+/// else the home keeps, such as the secret its client ids derive from and
+/// the record of the ids it used, is left out.
 fn copy_known_state(from: &Path, to: &Path) {
     std::fs::create_dir(to).unwrap();
-    for file in ["identity.key", "identity.json"] {
+    for file in ["identity.key", "identity.json", "storage.key", "sotto.db"] {
         std::fs::copy(from.join(file), to.join(file)).unwrap();
     }
-    std::fs::create_dir(to.join("rooms")).unwrap();
-    for entry in std::fs::read_dir(from.join("rooms")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join("rooms").join(entry.file_name())).unwrap();
+    if from.join("sotto.db-wal").exists() {
+        std::fs::copy(from.join("sotto.db-wal"), to.join("sotto.db-wal")).unwrap();
     }
 }
 

@@ -215,7 +215,7 @@ fn a_retained_presence_flood_from_a_member_costs_bounded_state(mqtt: &str) {
         &["after the presence flood", "carol, new after the flood"],
     );
 
-    let state = bob.state_file(&bob.room("ops").id().to_hex());
+    let state = bob.database();
     let size = std::fs::metadata(&state).unwrap().len();
     assert!(size < MAX_STATE, "{} is {size} bytes", state.display());
     // One room's trouble never breaks the others.

@@ -82,6 +82,8 @@ impl Setup<'_> {
             style: self.style,
         };
         setup::ensure_identity(self.store, &mut asker).await?;
+        // May ask for the passphrase; the input thread is idle meanwhile.
+        unlock::open_home(self.store)?;
         let room = setup::choose_room(self.store, self.requested, &mut asker).await?;
         out.flush().await;
         // May ask for the passphrase; the input thread is idle meanwhile.

@@ -13,9 +13,26 @@ use super::{now_ms, unlock};
 
 pub fn init(store: &Store, name: &str, force: bool, passphrase: bool) -> anyhow::Result<()> {
     validate_name(name).with_context(|| format!("cannot use {name:?} as your name"))?;
-    let lock = store.lock()?;
     if store.has_identity() && !force {
         return Err(sotto::store::StoreError::IdentityExists(store.home().to_owned()).into());
+    }
+    // Replacing an identity keeps the home's rooms and history: the storage
+    // key is kept (it needs the old passphrase, if there was one).
+    let kept = if force {
+        unlock::current_storage_key(store)
+    } else {
+        None
+    };
+    if force
+        && kept.is_none()
+        && store.storage_key_text()?.is_some()
+        && let Some(aside) = store.set_database_aside()?
+    {
+        eprintln!(
+            "sotto: the storage key could not be opened, so this home's rooms and history are lost; \
+             the old database is kept as {}.",
+            aside.display()
+        );
     }
     let passphrase = unlock::new_passphrase(passphrase)?;
     let mut rng = rand::rng();
@@ -25,7 +42,24 @@ pub fn init(store: &Store, name: &str, force: bool, passphrase: bool) -> anyhow:
         passphrase.as_ref().map(|p| (p, KdfParams::default())),
         &mut rng,
     );
+    let lock = store.lock()?;
     store.write_identity(&lock, &identity.public(), &key_text, force)?;
+    drop(lock);
+    let storage_key = match kept {
+        Some(key) => {
+            unlock::write_storage_key(store, &key, passphrase.as_ref())?;
+            key
+        }
+        None => unlock::new_storage_key(store, passphrase.as_ref())?,
+    };
+    store.open(storage_key)?;
+    // Every room goes on with the new key; the old one stays known as ours.
+    for room in store.rooms()? {
+        store.update_room(room.id(), |room| {
+            room.adopt_new_identity(&identity.public(), now_ms());
+            Ok::<_, std::convert::Infallible>(())
+        })??;
+    }
     println!("Created identity {}", for_terminal(identity.name()));
     println!("fingerprint: {}", identity.fingerprint());
     eprintln!(
@@ -202,8 +236,10 @@ pub fn verify(store: &Store, name: &str, member: &str, typed: &str) -> anyhow::R
 }
 
 pub fn change_passphrase(store: &Store, remove: bool) -> anyhow::Result<()> {
-    let lock = store.lock()?;
     let identity = unlock::load_identity(store)?;
+    // Opened with the passphrase just given, to be sealed again with the new one.
+    unlock::open_home(store)?;
+    let storage_key = unlock::current_storage_key(store);
     let passphrase = if remove {
         None
     } else {
@@ -214,11 +250,16 @@ pub fn change_passphrase(store: &Store, remove: bool) -> anyhow::Result<()> {
         passphrase.as_ref().map(|p| (p, KdfParams::default())),
         &mut rand::rng(),
     );
+    let lock = store.lock()?;
     store.write_identity(&lock, &identity.public(), &key_text, true)?;
+    drop(lock);
+    if let Some(key) = storage_key {
+        unlock::write_storage_key(store, &key, passphrase.as_ref())?;
+    }
     if passphrase.is_some() {
-        println!("Your key file is now protected by the new passphrase.");
+        println!("Your key file and rooms are now protected by the new passphrase.");
     } else {
-        println!("Your key file is no longer protected by a passphrase.");
+        println!("Your key file and rooms are no longer protected by a passphrase.");
     }
     Ok(())
 }

@@ -17,6 +17,19 @@ pub use net::Incomplete;
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let store = sotto::store::Store::new(cli.home()?);
+    // Everything that reads or writes rooms needs the home unlocked first
+    // (chat does it itself, after its first-run questions).
+    let needs_rooms = !matches!(
+        cli.command,
+        Command::Init { .. }
+            | Command::Whoami
+            | Command::Passphrase { .. }
+            | Command::Chat { .. }
+            | Command::Broker { .. }
+    );
+    if needs_rooms {
+        unlock::open_home(&store)?;
+    }
     match &cli.command {
         Command::Send { room, text } => return net::send(&cli, &store, room, text),
         Command::Listen {

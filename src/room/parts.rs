@@ -30,6 +30,11 @@ impl RoomHeader {
         &self.id
     }
 
+    /// The room's local name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The epoch the room is at.
     pub fn epoch(&self) -> u64 {
         self.epoch

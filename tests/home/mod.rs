@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::ffi::OsStr;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
@@ -185,31 +184,46 @@ impl Home {
         ]
     }
 
-    pub fn state_file(&self, room_hex: &str) -> PathBuf {
-        self.path().join("rooms").join(format!("{room_hex}.json"))
+    /// The home's database file (all room state and history).
+    pub fn database(&self) -> PathBuf {
+        self.path().join("sotto.db")
+    }
+
+    /// This home's store, unlocked with its storage key (test homes have
+    /// no passphrase).
+    pub fn store(&self) -> sotto::store::Store {
+        let store = sotto::store::Store::new(self.path());
+        let text = store.storage_key_text().unwrap().unwrap();
+        let key = sotto::keyfile::decode_storage_key(&text, None).unwrap();
+        store.open(key).unwrap();
+        store
     }
 
     /// The room called `name` as this home has it saved (its keys, so a
     /// test can derive topics or seal records as a member could).
     pub fn room(&self, name: &str) -> sotto::room::Room {
-        sotto::store::Store::new(self.path()).room(name).unwrap()
+        self.store().room(name).unwrap()
     }
 
-    /// Takes the lock that guards this home's state, so every sotto
+    /// Holds a write transaction on this home's database, so every sotto
     /// process of this home that must save state waits and, after its
-    /// grace period, fails to save. Released when the value is dropped.
-    ///
-    /// Today the lock is an advisory lock on `<home>/lock`; this is the
-    /// one place to change when the store moves elsewhere.
-    pub fn lock_state(&self) -> File {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.path().join("lock"))
-            .unwrap();
-        file.lock().unwrap();
-        file
+    /// grace period (10 s), fails to save. Released when dropped.
+    pub fn lock_state(&self) -> StateLock {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let path = self.database();
+        let holder = std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            held_tx.send(()).unwrap();
+            let _ = rx.recv();
+            conn.execute_batch("ROLLBACK").unwrap();
+        });
+        held_rx.recv().unwrap();
+        StateLock {
+            release: Some(tx),
+            holder: Some(holder),
+        }
     }
 
     /// Runs a command and waits at most `timeout` for it to exit (it is
@@ -313,6 +327,21 @@ impl Drop for PipedChat {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A write transaction held on a home's database; see [`Home::lock_state`].
+pub struct StateLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    holder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(holder) = self.holder.take() {
+            let _ = holder.join();
+        }
     }
 }
 

@@ -1,32 +1,39 @@
 //! Local state on disk: the only module that reads or writes files.
 //!
-//! Layout under the home directory (created 0700):
+//! Layout under the home directory (created 0700; every file 0600):
 //!
 //! ```text
-//! identity.key         the secret key file (0600), see crate::keyfile
-//! identity.json        name and public keys (0600; not secret, but private)
-//! rooms/<room-id>.json one file per room: epoch key, members, replay windows (0600)
-//! lock                 advisory lock taken around every read-modify-write
+//! identity.key         the secret key file, see crate::keyfile
+//! identity.json        name and public keys (not secret, but private)
+//! storage.key          the storage key, sealed under the same passphrase
+//! sotto.db             SQLite (WAL: also sotto.db-wal, sotto.db-shm): rooms,
+//!                      epoch keys, members and replay windows, message
+//!                      history; every value sealed under the storage key
+//! lock                 advisory lock around identity and small-file writes
 //! sessions/<id>.lock   held while a process is connected to a room's session
-//! sessions/<id>.client the MQTT client id last used for the room (0600)
-//! client.key           random secret the MQTT client ids derive from (0600)
-//! mqtt-versions        MQTT version each broker URL answered to (0600)
-//! history              the chat client's input history (0600)
+//! sessions/<id>.client the MQTT client id last used for the room
+//! client.key           random secret the MQTT client ids derive from
+//! mqtt-versions        MQTT version each broker URL answered to
+//! history              the chat client's input history (commands only)
 //! ```
 //!
-//! Every write goes to a temporary file in the same directory, is synced,
-//! then renamed over the old file, so a crash leaves the old or the new
-//! state, never half of one. Writers hold an exclusive lock on `lock`, so a
-//! second sotto process on the same home waits its turn instead of losing
-//! updates. Reads are bounded in size: a damaged or hostile file cannot make
+//! Room state lives in the database ([`db`]), sealed row by row ([`rows`]);
+//! homes from sotto 0.1 (`rooms/*.json`) are imported once ([`import`]).
+//! The small files are written atomically (temporary file, fsync, rename)
+//! and read with a size bound, so a damaged or hostile file cannot make
 //! sotto allocate without limit.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+mod db;
+mod files;
+mod import;
+mod rows;
+
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use std::sync::{Arc, OnceLock};
 
 use zeroize::Zeroizing;
 
@@ -34,6 +41,9 @@ use crate::identity::PublicIdentity;
 use crate::keyfile::MAX_KEY_FILE_LEN;
 use crate::room::{Room, RoomId};
 use crate::secret::SymmetricKey;
+use db::{Database, RoomLoadError};
+pub use files::write_atomic;
+use files::{create_private_dir, io_error, open_lock_file, read_bounded, read_json};
 
 const IDENTITY_KEY: &str = "identity.key";
 const IDENTITY_PUBLIC: &str = "identity.json";
@@ -42,10 +52,11 @@ const LOCK_FILE: &str = "lock";
 const SESSIONS_DIR: &str = "sessions";
 const HISTORY_FILE: &str = "history";
 const CLIENT_SECRET_FILE: &str = "client.key";
+const STORAGE_KEY_FILE: &str = "storage.key";
+const DATABASE_FILE: &str = "sotto.db";
 const MQTT_VERSIONS_FILE: &str = "mqtt-versions";
 /// Bound on the small text files (client ids, versions).
 const MAX_SMALL_FILE_LEN: u64 = 64 * 1024;
-const MAX_STATE_FILE_LEN: u64 = 8 * 1024 * 1024;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a state operation failed. Messages name the file and say what to do.
@@ -67,6 +78,30 @@ pub enum StoreError {
         "another sotto process is holding {0} and did not release it within 10 seconds; close it and try again"
     )]
     Busy(PathBuf),
+    /// The database file cannot be used.
+    #[error(
+        "{path} cannot be used ({reason}); move it aside (your rooms and history are in it) and run sotto again to start afresh, or restore it from a backup"
+    )]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The storage key does not open the database.
+    #[error(
+        "the storage key does not open {0}; the two files must come from the same home (restore both from one backup)"
+    )]
+    WrongStorageKey(PathBuf),
+    /// One room's records would not open; other rooms are fine.
+    #[error("room {0:?} is damaged (its saved records do not open); leave it and join it again")]
+    DamagedRoom(String),
+    /// A room whose name cannot be read either.
+    #[error("one of your rooms is damaged beyond reading its name; `sotto rooms` lists the others")]
+    UnreadableRoom,
+    /// Room state was asked for before the home was unlocked.
+    #[error("this home's storage is not unlocked yet")]
+    Locked,
     /// A file exists but cannot be parsed.
     #[error("{path} is damaged ({reason}); restore it from a backup or remove it")]
     Damaged {
@@ -88,18 +123,21 @@ pub enum StoreError {
     },
 }
 
-fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
-}
-
 /// The state directory of one sotto user.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     home: PathBuf,
+    /// The database, once [`Store::open`] has unlocked it.
+    db: Arc<OnceLock<Database>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("home", &self.home)
+            .field("open", &self.db.get().is_some())
+            .finish()
+    }
 }
 
 /// Holds the home's lock until dropped.
@@ -112,7 +150,10 @@ impl Store {
     /// A store rooted at `home`. Nothing is created until something is
     /// written.
     pub fn new(home: impl Into<PathBuf>) -> Self {
-        Self { home: home.into() }
+        Self {
+            home: home.into(),
+            db: Arc::new(OnceLock::new()),
+        }
     }
 
     /// The home directory.
@@ -120,10 +161,9 @@ impl Store {
         &self.home
     }
 
-    /// Creates the home (0700) and its rooms directory if missing.
+    /// Creates the home (0700) if missing.
     pub fn ensure_dirs(&self) -> Result<(), StoreError> {
-        create_private_dir(&self.home)?;
-        create_private_dir(&self.home.join(ROOMS_DIR))
+        create_private_dir(&self.home)
     }
 
     /// Takes the exclusive lock, waiting up to 10 seconds for another
@@ -200,92 +240,176 @@ impl Store {
         self.home.join(IDENTITY_KEY)
     }
 
-    /// Every readable room, sorted by name. A damaged room file does not
-    /// hide the others: see [`Store::rooms_and_damage`] to hear about it.
+    /// The storage key file's text, if there is one.
+    pub fn storage_key_text(&self) -> Result<Option<Zeroizing<String>>, StoreError> {
+        let path = self.storage_key_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = Zeroizing::new(read_bounded(&path, MAX_KEY_FILE_LEN as u64)?);
+        String::from_utf8(bytes.to_vec())
+            .map(|text| Some(Zeroizing::new(text)))
+            .map_err(|_| StoreError::Damaged {
+                path,
+                reason: "not UTF-8 text".into(),
+            })
+    }
+
+    /// Writes the storage key file (made by [`crate::keyfile::encode_storage_key`]).
+    pub fn write_storage_key(&self, text: &str) -> Result<(), StoreError> {
+        self.ensure_dirs()?;
+        write_atomic(&self.storage_key_path(), text.as_bytes())
+    }
+
+    /// Where the storage key is kept.
+    pub fn storage_key_path(&self) -> PathBuf {
+        self.home.join(STORAGE_KEY_FILE)
+    }
+
+    /// Where the database is.
+    pub fn database_path(&self) -> PathBuf {
+        self.home.join(DATABASE_FILE)
+    }
+
+    /// Whether a database exists (and so, rooms may be lost without its key).
+    pub fn has_database(&self) -> bool {
+        self.database_path().exists()
+    }
+
+    /// Moves the database (and its WAL files) aside, for when its storage
+    /// key is lost; returns where it went.
+    pub fn set_database_aside(&self) -> Result<Option<PathBuf>, StoreError> {
+        let path = self.database_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let aside = self.home.join(format!("{DATABASE_FILE}.lost-{stamp}"));
+        fs::rename(&path, &aside).map_err(io_error("move aside", &path))?;
+        for suffix in ["-wal", "-shm"] {
+            let extra = self.home.join(format!("{DATABASE_FILE}{suffix}"));
+            if extra.exists() {
+                let target = self
+                    .home
+                    .join(format!("{DATABASE_FILE}.lost-{stamp}{suffix}"));
+                fs::rename(&extra, &target).map_err(io_error("move aside", &extra))?;
+            }
+        }
+        Ok(Some(aside))
+    }
+
+    /// Unlocks room state with the storage key: opens (or creates) the
+    /// database, and imports the rooms of a home from sotto 0.1 once.
+    /// Returns the names of rooms imported now.
+    pub fn open(&self, key: SymmetricKey) -> Result<Vec<String>, StoreError> {
+        if self.db.get().is_some() {
+            return Ok(Vec::new());
+        }
+        self.ensure_dirs()?;
+        let db = Database::open(&self.database_path(), key)?;
+        let imported = import::import_json_rooms(&db, &self.home.join(ROOMS_DIR))?;
+        // Another thread may have opened it meanwhile; either is fine.
+        let _ = self.db.set(db);
+        Ok(imported)
+    }
+
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db.get().ok_or(StoreError::Locked)
+    }
+
+    /// Every readable room, sorted by name. A damaged room does not hide
+    /// the others: see [`Store::rooms_and_damage`] to hear about it.
     pub fn rooms(&self) -> Result<Vec<Room>, StoreError> {
         Ok(self.rooms_and_damage()?.0)
     }
 
     /// Every readable room, sorted by name, and what was wrong with each
-    /// room file that could not be read.
+    /// room that could not be read.
     pub fn rooms_and_damage(&self) -> Result<(Vec<Room>, Vec<StoreError>), StoreError> {
-        let dir = self.home.join(ROOMS_DIR);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return Ok((Vec::new(), Vec::new()));
-            }
-            Err(err) => return Err(io_error("read", &dir)(err)),
-        };
-        let mut rooms = Vec::new();
-        let mut damage = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(io_error("read", &dir))?.path();
-            if path.extension().is_some_and(|ext| ext == "json") {
-                match read_json::<Room>(&path) {
-                    Ok(room) => rooms.push(room),
-                    Err(err) => damage.push(err),
+        let db = self.db()?;
+        db.read(|conn, sealer| {
+            let keys = db::room_keys(conn).map_err(|err| db.error(err))?;
+            let mut rooms = Vec::new();
+            let mut damage = Vec::new();
+            for key in keys {
+                match db::load_room(conn, sealer, &key) {
+                    Ok(Some(room)) => rooms.push(room),
+                    Ok(None) => {}
+                    Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
+                    Err(RoomLoadError::Unreadable(name)) => damage.push(unreadable(name)),
                 }
             }
-        }
-        rooms.sort_by(|a, b| a.name().cmp(b.name()));
-        Ok((rooms, damage))
+            rooms.sort_by(|a, b| a.name().cmp(b.name()));
+            Ok((rooms, damage))
+        })
     }
 
     /// The room with this local name. When it is not among the readable
-    /// rooms and some room file is damaged, that damage is the answer (it
-    /// may be this room).
+    /// rooms and some room is damaged, that damage is the answer (it may
+    /// be this room).
     pub fn room(&self, name: &str) -> Result<Room, StoreError> {
-        let (rooms, mut damage) = self.rooms_and_damage()?;
+        let (rooms, damage) = self.rooms_and_damage()?;
         if let Some(room) = rooms.into_iter().find(|room| room.name() == name) {
             return Ok(room);
         }
-        if damage.is_empty() {
-            Err(StoreError::RoomNotFound(name.to_owned()))
-        } else {
-            Err(damage.swap_remove(0))
-        }
+        let named = damage
+            .into_iter()
+            .find(|err| !matches!(err, StoreError::DamagedRoom(other) if other != name));
+        Err(named.unwrap_or_else(|| StoreError::RoomNotFound(name.to_owned())))
     }
 
     /// The room with this id, if joined.
     pub fn room_by_id(&self, id: &RoomId) -> Result<Option<Room>, StoreError> {
-        let path = self.room_path(id);
-        if !path.exists() {
-            return Ok(None);
-        }
-        read_json(&path).map(Some)
+        let db = self.db()?;
+        db.read(
+            |conn, sealer| match db::load_room(conn, sealer, &sealer.room_key(id)) {
+                Ok(room) => Ok(room),
+                Err(RoomLoadError::Sql(err)) => Err(db.error(err)),
+                Err(RoomLoadError::Unreadable(name)) => Err(unreadable(name)),
+            },
+        )
     }
 
-    /// Saves a room (atomically, 0600). Hold the lock.
+    /// Saves a room (new, or replacing what is saved under its id).
     pub fn save_room(&self, _lock: &StoreLock, room: &Room) -> Result<(), StoreError> {
-        self.ensure_dirs()?;
-        let path = self.room_path(room.id());
-        let json =
-            Zeroizing::new(
-                serde_json::to_vec_pretty(room).map_err(|err| StoreError::Damaged {
-                    path: path.clone(),
-                    reason: err.to_string(),
-                })?,
-            );
-        write_atomic(&path, &json)
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            let old = match db::load_room(tx, sealer, &sealer.room_key(room.id())) {
+                Ok(old) => old,
+                Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
+                // Replacing a damaged room: start from nothing.
+                Err(RoomLoadError::Unreadable(_)) => None,
+            };
+            db::save_room(tx, sealer, old, room).map_err(|err| db.error(err))
+        })
     }
 
-    /// Loads a room, applies `change`, and saves it if `change` succeeded,
-    /// all under the lock, so concurrent processes never lose each other's
-    /// updates and a refused payload costs no write.
+    /// Loads a room, applies `change`, and saves what it changed if it
+    /// succeeded, in one transaction, so concurrent processes never lose
+    /// each other's updates and a refused payload costs no write.
     pub fn update_room<T, E>(
         &self,
         id: &RoomId,
         change: impl FnOnce(&mut Room) -> Result<T, E>,
     ) -> Result<Result<T, E>, StoreError> {
-        let lock = self.lock()?;
-        let path = self.room_path(id);
-        let mut room: Room = read_json(&path)?;
-        let out = change(&mut room);
-        if out.is_ok() {
-            self.save_room(&lock, &room)?;
-        }
-        Ok(out)
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            let old = match db::load_room(tx, sealer, &sealer.room_key(id)) {
+                Ok(Some(room)) => room,
+                Ok(None) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
+                Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
+                Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
+            };
+            let mut room = old.clone();
+            let out = change(&mut room);
+            if out.is_ok() {
+                db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
+            }
+            Ok(out)
+        })
     }
 
     /// Takes the lock that lets one process at a time hold this home's
@@ -384,97 +508,13 @@ impl Store {
     pub fn history_path(&self) -> PathBuf {
         self.home.join(HISTORY_FILE)
     }
+}
 
-    fn room_path(&self, id: &RoomId) -> PathBuf {
-        self.home
-            .join(ROOMS_DIR)
-            .join(format!("{}.json", id.to_hex()))
+fn unreadable(name: Option<String>) -> StoreError {
+    match name {
+        Some(name) => StoreError::DamagedRoom(name),
+        None => StoreError::UnreadableRoom,
     }
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_error("create", dir))
-}
-
-fn open_lock_file(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_error("open", path))
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StoreError> {
-    let bytes = Zeroizing::new(read_bounded(path, MAX_STATE_FILE_LEN)?);
-    serde_json::from_slice(&bytes).map_err(|err| StoreError::Damaged {
-        path: path.to_owned(),
-        // serde_json errors name a line and column, never the content.
-        reason: err.to_string(),
-    })
-}
-
-fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, StoreError> {
-    let file = File::open(path).map_err(io_error("read", path))?;
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error("read", path))?;
-    if bytes.len() as u64 > max {
-        return Err(StoreError::Damaged {
-            path: path.to_owned(),
-            reason: format!("larger than {max} bytes"),
-        });
-    }
-    Ok(bytes)
-}
-
-/// Writes `bytes` to `path` atomically with mode 0600: temporary file,
-/// fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{file_name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_error("create", &tmp))?;
-        // The mode above is filtered by the umask; 0600 is also the most a
-        // umask can leave, but set it explicitly to be independent of it.
-        file.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io_error("set permissions on", &tmp))?;
-        file.write_all(bytes).map_err(io_error("write", &tmp))?;
-        file.sync_all().map_err(io_error("sync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_error("replace", path))?;
-        if let Ok(dir) = File::open(dir) {
-            // Best effort: some filesystems refuse fsync on directories.
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]
@@ -484,9 +524,14 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
+    use std::os::unix::fs::PermissionsExt;
+
+    const KEY: [u8; 32] = [7; 32];
+
     fn setup() -> (tempfile::TempDir, Store, Identity) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("home"));
+        store.open(SymmetricKey::from_bytes(KEY)).unwrap();
         let id = Identity::generate("alice", &mut ChaCha20Rng::seed_from_u64(1)).unwrap();
         (dir, store, id)
     }
@@ -534,8 +579,6 @@ mod tests {
             store.room("dev"),
             Err(StoreError::RoomNotFound(_))
         ));
-        let path = store.room_path(room.id());
-        assert_eq!(mode(&path), 0o600);
         let names = store
             .update_room(room.id(), |room| {
                 Ok::<_, ()>(room.acknowledge_key_changes())
@@ -546,23 +589,44 @@ mod tests {
     }
 
     #[test]
-    fn damaged_and_oversized_files_are_reported_not_panicked_on() {
+    fn the_database_is_private_and_opens_only_with_its_key() {
         let (_dir, store, id) = setup();
-        let mut rng = ChaCha20Rng::seed_from_u64(2);
-        let room = Room::create("ops", &id.public(), 5, &mut rng).unwrap();
-        let lock = store.lock().unwrap();
-        store.save_room(&lock, &room).unwrap();
-        let path = store.room_path(room.id());
-        fs::write(&path, b"{ not json").unwrap();
-        assert!(matches!(store.room("ops"), Err(StoreError::Damaged { .. })));
-        let big = vec![b' '; (MAX_STATE_FILE_LEN + 1) as usize];
-        fs::write(&path, big).unwrap();
-        assert!(matches!(store.room("ops"), Err(StoreError::Damaged { .. })));
-        assert_eq!(store.rooms_and_damage().unwrap().1.len(), 1);
+        let room =
+            Room::create("ops", &id.public(), 5, &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
+        store.save_room(&store.lock().unwrap(), &room).unwrap();
+        assert_eq!(mode(&store.database_path()), 0o600);
+        for suffix in ["-wal", "-shm"] {
+            let extra = store.home().join(format!("{DATABASE_FILE}{suffix}"));
+            if extra.exists() {
+                assert_eq!(mode(&extra), 0o600, "{}", extra.display());
+            }
+        }
+        let other = Store::new(store.home());
+        assert!(matches!(
+            other.open(SymmetricKey::from_bytes([8; 32])),
+            Err(StoreError::WrongStorageKey(_))
+        ));
+        let again = Store::new(store.home());
+        again.open(SymmetricKey::from_bytes(KEY)).unwrap();
+        assert_eq!(again.room("ops").unwrap(), room);
     }
 
     #[test]
-    fn one_damaged_room_does_not_hide_the_others() {
+    fn garbage_instead_of_a_database_is_one_sentence_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        fs::write(store.database_path(), vec![b'x'; 4096]).unwrap();
+        let err = store.open(SymmetricKey::from_bytes(KEY)).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Database { .. }), "{text}");
+        assert!(
+            text.contains("sotto.db") && text.contains("move it aside"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_room_is_named_and_the_others_still_work() {
         let (_dir, store, id) = setup();
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let ops = Room::create("ops", &id.public(), 5, &mut rng).unwrap();
@@ -571,11 +635,50 @@ mod tests {
         store.save_room(&lock, &ops).unwrap();
         store.save_room(&lock, &dev).unwrap();
         drop(lock);
-        fs::write(store.room_path(dev.id()), b"{ damaged").unwrap();
+        // Damage dev's member records in place.
+        let db = store.db().unwrap();
+        let dev_key = db.sealer.room_key(dev.id());
+        db.write(|tx, _| {
+            tx.execute(
+                "UPDATE members SET record = x'00' WHERE room = ?1",
+                rusqlite::params![dev_key],
+            )
+            .map_err(|err| db.error(err))
+        })
+        .unwrap();
         assert_eq!(store.room("ops").unwrap(), ops);
-        assert!(matches!(store.room("dev"), Err(StoreError::Damaged { .. })));
+        let err = store.room("dev").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::DamagedRoom(name) if name == "dev"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("\"dev\""), "{err}");
         let (rooms, damage) = store.rooms_and_damage().unwrap();
         assert_eq!((rooms.len(), damage.len()), (1, 1));
+    }
+
+    #[test]
+    fn rooms_from_sotto_0_1_files_are_imported_once_and_the_files_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("home"));
+        let id = Identity::generate("alice", &mut ChaCha20Rng::seed_from_u64(1)).unwrap();
+        let room =
+            Room::create("ops", &id.public(), 5, &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
+        let rooms_dir = store.home().join(ROOMS_DIR);
+        fs::create_dir_all(&rooms_dir).unwrap();
+        let file = rooms_dir.join(format!("{}.json", room.id().to_hex()));
+        fs::write(&file, serde_json::to_vec(&room).unwrap()).unwrap();
+        let imported = store.open(SymmetricKey::from_bytes(KEY)).unwrap();
+        assert_eq!(imported, ["ops"]);
+        assert!(!file.exists() && !rooms_dir.exists());
+        assert_eq!(store.room("ops").unwrap(), room);
+        let epoch_key = crate::hex::encode(room.context().key.as_bytes());
+        let db = fs::read(store.database_path()).unwrap();
+        assert!(
+            !db.windows(epoch_key.len())
+                .any(|w| w == epoch_key.as_bytes())
+        );
+        assert!(!db.windows(3).any(|w| w == b"ops"));
     }
 
     #[test]

@@ -1,0 +1,352 @@
+//! The home's database: one SQLite file in WAL mode, rows sealed by
+//! [`Sealer`]. Opening checks the schema version and that the storage key
+//! is the one the database was made with.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::StoreError;
+use super::rows::Sealer;
+use crate::room::{Member, Room, RoomHeader, RoomParts};
+use crate::secret::SymmetricKey;
+
+/// The schema this build writes. Older databases are migrated on open
+/// (after a backup); newer ones are refused.
+const SCHEMA_VERSION: i64 = 1;
+
+/// How long a writer waits for another process's transaction.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+const KEY_CHECK: &[u8] = b"sotto storage key check";
+
+const SCHEMA_V1: &str = "
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE rooms (
+    room BLOB PRIMARY KEY,
+    header BLOB NOT NULL
+);
+CREATE TABLE epochs (
+    room BLOB NOT NULL REFERENCES rooms(room) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (room, epoch)
+);
+CREATE TABLE members (
+    room BLOB NOT NULL REFERENCES rooms(room) ON DELETE CASCADE,
+    member BLOB NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (room, member)
+);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    room BLOB NOT NULL REFERENCES rooms(room) ON DELETE CASCADE,
+    sender BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    shown INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    UNIQUE (room, sender, seq)
+);
+CREATE INDEX messages_by_room ON messages (room, id);
+";
+
+/// An open database and the key its rows are sealed under.
+pub(super) struct Database {
+    conn: Mutex<Connection>,
+    pub(super) sealer: Sealer,
+    path: PathBuf,
+}
+
+impl Database {
+    /// Opens (creating if needed, 0600) and checks the database at `path`.
+    pub(super) fn open(path: &Path, key: SymmetricKey) -> Result<Self, StoreError> {
+        // Made 0600 before SQLite sees it: SQLite gives its -wal and -shm
+        // files the mode of the database file.
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(super::files::io_error("create", path))?;
+        let conn = Connection::open(path).map_err(|err| damaged_database(path, &err))?;
+        let db = Self {
+            conn: Mutex::new(conn),
+            sealer: Sealer::new(key),
+            path: path.to_owned(),
+        };
+        db.prepare()?;
+        Ok(db)
+    }
+
+    fn prepare(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let fail = |err: rusqlite::Error| self.error(err);
+        conn.busy_timeout(BUSY_WAIT).map_err(fail)?;
+        // WAL survives a killed process and lets readers go on while one
+        // process writes; NORMAL syncs at checkpoints, not every commit
+        // (BENCHMARKS.md says what a power cut can cost).
+        let _: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(fail)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(fail)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(fail)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Database {
+                path: self.path.clone(),
+                reason: format!(
+                    "it was written by a newer sotto (schema {version}); upgrade sotto"
+                ),
+            });
+        }
+        if version == 0 {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            // Another process may have made it while we waited.
+            let again: i64 = tx
+                .query_row("PRAGMA user_version", [], |row| row.get(0))
+                .map_err(fail)?;
+            if again == 0 {
+                tx.execute_batch(SCHEMA_V1).map_err(fail)?;
+                let check = self.sealer.seal_bytes("meta", b"check", KEY_CHECK);
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('check', ?1)",
+                    params![check],
+                )
+                .map_err(fail)?;
+                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                    .map_err(fail)?;
+            }
+            tx.commit().map_err(fail)?;
+        }
+        let check: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'check'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(fail)?;
+        let opens = check.is_some_and(|sealed| {
+            self.sealer
+                .open_bytes("meta", b"check", &sealed)
+                .is_ok_and(|plain| plain[..] == *KEY_CHECK)
+        });
+        if !opens {
+            return Err(StoreError::WrongStorageKey(self.path.clone()));
+        }
+        Ok(())
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A database error, in words that name the file.
+    pub(super) fn error(&self, err: rusqlite::Error) -> StoreError {
+        if let rusqlite::Error::SqliteFailure(code, _) = &err
+            && matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
+        {
+            return StoreError::Busy(self.path.clone());
+        }
+        damaged_database(&self.path, &err)
+    }
+
+    /// Runs `work` in a write transaction (taken at once, so two processes
+    /// never both read and then both write); commits if it succeeds.
+    pub(super) fn write<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>, &Sealer) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| self.error(err))?;
+        let out = work(&tx, &self.sealer)?;
+        tx.commit().map_err(|err| self.error(err))?;
+        Ok(out)
+    }
+
+    /// Runs `work` on a consistent snapshot, without writing.
+    pub(super) fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection, &Sealer) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn();
+        work(&conn, &self.sealer)
+    }
+}
+
+fn damaged_database(path: &Path, err: &rusqlite::Error) -> StoreError {
+    StoreError::Database {
+        path: path.to_owned(),
+        reason: match err {
+            rusqlite::Error::SqliteFailure(code, _) => match code.code {
+                rusqlite::ErrorCode::NotADatabase => "it is not a database".to_owned(),
+                rusqlite::ErrorCode::DatabaseCorrupt => "it is damaged".to_owned(),
+                rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::PermissionDenied => {
+                    "it cannot be written".to_owned()
+                }
+                rusqlite::ErrorCode::DiskFull => "the disk is full".to_owned(),
+                rusqlite::ErrorCode::CannotOpen => "it cannot be opened".to_owned(),
+                _ => err.to_string(),
+            },
+            other => other.to_string(),
+        },
+    }
+}
+
+/// Reads one room from the database, by its row key.
+pub(super) fn load_room(
+    conn: &Connection,
+    sealer: &Sealer,
+    room_key: &[u8],
+) -> Result<Option<Room>, RoomLoadError> {
+    let header: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT header FROM rooms WHERE room = ?1",
+            params![room_key],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(RoomLoadError::Sql)?;
+    let Some(header) = header else {
+        return Ok(None);
+    };
+    let header: RoomHeader = sealer
+        .open("rooms", room_key, &header)
+        .map_err(|_| RoomLoadError::Unreadable(None))?;
+    let name = Some(header.name().to_owned());
+    let mut epoch_row = room_key.to_vec();
+    epoch_row.extend_from_slice(&header.epoch().to_be_bytes());
+    let sealed_key: Vec<u8> = conn
+        .query_row(
+            "SELECT key FROM epochs WHERE room = ?1 AND epoch = ?2",
+            params![room_key, header.epoch() as i64],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(RoomLoadError::Sql)?
+        .ok_or_else(|| RoomLoadError::Unreadable(name.clone()))?;
+    let key_bytes = sealer
+        .open_bytes("epochs", &epoch_row, &sealed_key)
+        .map_err(|_| RoomLoadError::Unreadable(name.clone()))?;
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    if key_bytes.len() != 32 {
+        return Err(RoomLoadError::Unreadable(name));
+    }
+    key.copy_from_slice(&key_bytes);
+    let mut statement = conn
+        .prepare_cached("SELECT member, record FROM members WHERE room = ?1")
+        .map_err(RoomLoadError::Sql)?;
+    let rows = statement
+        .query_map(params![room_key], |row| {
+            Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(RoomLoadError::Sql)?;
+    let mut members = BTreeMap::new();
+    for row in rows {
+        let (member_key, record) = row.map_err(RoomLoadError::Sql)?;
+        let member: Member = sealer
+            .open("members", &member_key, &record)
+            .map_err(|_| RoomLoadError::Unreadable(name.clone()))?;
+        members.insert(member.identity.fingerprint(), member);
+    }
+    Ok(Some(Room::from_parts(RoomParts {
+        header,
+        epoch_key: SymmetricKey::from_bytes(*key),
+        members,
+    })))
+}
+
+/// Why one room could not be read.
+pub(super) enum RoomLoadError {
+    /// The database itself failed.
+    Sql(rusqlite::Error),
+    /// A record would not open; the room's name, when the header did.
+    Unreadable(Option<String>),
+}
+
+/// Writes what changed between `old` (as loaded, if it existed) and `new`.
+pub(super) fn save_room(
+    tx: &Transaction<'_>,
+    sealer: &Sealer,
+    old: Option<Room>,
+    new: &Room,
+) -> Result<(), rusqlite::Error> {
+    let room_key = sealer.room_key(new.id());
+    let old = old.map(Room::into_parts);
+    let new = new.clone().into_parts();
+    if old.as_ref().map(|o| &o.header) != Some(&new.header) {
+        tx.execute(
+            "INSERT INTO rooms (room, header) VALUES (?1, ?2)
+             ON CONFLICT (room) DO UPDATE SET header = excluded.header",
+            params![room_key, sealer.seal("rooms", &room_key, &new.header)],
+        )?;
+    }
+    let epoch_changed = old
+        .as_ref()
+        .is_none_or(|o| o.header.epoch() != new.header.epoch() || o.epoch_key != new.epoch_key);
+    if epoch_changed {
+        let mut epoch_row = room_key.clone();
+        epoch_row.extend_from_slice(&new.header.epoch().to_be_bytes());
+        tx.execute(
+            "INSERT INTO epochs (room, epoch, key) VALUES (?1, ?2, ?3)
+             ON CONFLICT (room, epoch) DO UPDATE SET key = excluded.key",
+            params![
+                room_key,
+                new.header.epoch() as i64,
+                sealer.seal_bytes("epochs", &epoch_row, new.epoch_key.as_bytes())
+            ],
+        )?;
+    }
+    let no_members = BTreeMap::new();
+    let old_members = old.as_ref().map_or(&no_members, |o| &o.members);
+    let id = *new.header.id();
+    for (fingerprint, member) in &new.members {
+        if old_members.get(fingerprint) != Some(member) {
+            let member_key = sealer.member_key(&id, fingerprint);
+            tx.execute(
+                "INSERT INTO members (room, member, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (room, member) DO UPDATE SET record = excluded.record",
+                params![
+                    room_key,
+                    member_key,
+                    sealer.seal("members", &member_key, member)
+                ],
+            )?;
+        }
+    }
+    for fingerprint in old_members.keys() {
+        if !new.members.contains_key(fingerprint) {
+            tx.execute(
+                "DELETE FROM members WHERE room = ?1 AND member = ?2",
+                params![room_key, sealer.member_key(&id, fingerprint)],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The row keys of every room.
+pub(super) fn room_keys(conn: &Connection) -> Result<Vec<Vec<u8>>, rusqlite::Error> {
+    let mut statement = conn.prepare_cached("SELECT room FROM rooms")?;
+    let keys = statement
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(keys)
+}
