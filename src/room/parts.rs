@@ -54,6 +54,11 @@ pub struct RoomParts {
 }
 
 impl Room {
+    /// The sequence number our next message will take.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// Takes the room apart for storage.
     pub fn into_parts(self) -> RoomParts {
         RoomParts {

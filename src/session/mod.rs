@@ -19,6 +19,7 @@
 
 mod client_id;
 mod presence;
+mod receive;
 mod retire;
 mod send;
 mod warnings;
@@ -30,11 +31,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::identity::Identity;
+use crate::identity::{Fingerprint, Identity};
 use crate::protocol::OpenError;
 use crate::protocol::message::Body;
 use crate::protocol::presence::Status;
-use crate::room::{Delivery, Notice, PresenceUpdate, Received, Room, RoomError, RoomId};
+use crate::room::{Delivery, Notice, PresenceUpdate, Room, RoomError, RoomId};
 use crate::store::{Store, StoreError, StoreLock};
 use crate::topics::{RoomTopics, TopicKind};
 use crate::transport::{
@@ -175,13 +176,6 @@ enum Source {
     Retiring,
 }
 
-/// A message shown (or being shown) but not yet saved and acknowledged.
-struct Pending {
-    payload: Vec<u8>,
-    ack: Ack,
-    source: Source,
-}
-
 /// One member's live connection to one room.
 pub struct RoomSession {
     store: Store,
@@ -195,7 +189,11 @@ pub struct RoomSession {
     version: MqttVersion,
     transport: Transport,
     retiring: Option<Retiring>,
-    pending: Option<Pending>,
+    /// Messages handed to the front end, saved but still marked not yet
+    /// shown, and not acknowledged: sender, number, ack, where from.
+    unconfirmed: Vec<(Fingerprint, u64, Ack, Source)>,
+    /// The same for the messages still waiting in `buffered`, in order.
+    to_confirm: VecDeque<(Fingerprint, u64, Ack, Source)>,
     buffered: VecDeque<SessionEvent>,
     /// When to look for gaps that presence announced (see [`SETTLE`]).
     settle_at: Option<Instant>,
@@ -252,7 +250,8 @@ impl RoomSession {
             version: MqttVersion::V5,
             transport,
             retiring: None,
-            pending: None,
+            unconfirmed: Vec::new(),
+            to_confirm: VecDeque::new(),
             buffered: VecDeque::new(),
             settle_at: None,
             warnings: WarningBudget::default(),
@@ -302,29 +301,13 @@ impl RoomSession {
         Ok(())
     }
 
-    /// Saves the effect of the last [`SessionEvent::Message`] and
-    /// acknowledges it to the broker: call once it has been shown. An error
-    /// means it was not saved and not acknowledged (the broker sends it
-    /// again); the session should then end.
+    /// Counts every [`SessionEvent::Message`] returned so far as shown:
+    /// clears their "not yet shown" marks and acknowledges them to the
+    /// broker. Call once they are on screen or written out. An error means
+    /// nothing was acknowledged (the broker sends them again); the session
+    /// should then end.
     pub async fn delivered(&mut self) -> Result<(), SessionError> {
-        let Some(pending) = self.pending.take() else {
-            return Ok(());
-        };
-        let now = now_ms();
-        let saved = self.store.update_room(&self.room_id, |room| {
-            let outcome = room.receive_message(&pending.payload, now);
-            // The saved room is the truth, with whatever other processes
-            // (`verify`, `send`) changed since.
-            if let Ok(mut snapshot) = self.snapshot.lock() {
-                snapshot.clone_from(room);
-            }
-            outcome.map(|_| ())
-        })?;
-        // A refusal now (it was accepted a moment ago) means another
-        // process saved it first; either way there is nothing to keep.
-        let _ = saved;
-        self.ack(pending.ack, pending.source);
-        Ok(())
+        self.confirm_shown()
     }
 
     /// The next thing that happened. Counts the previous message as shown
@@ -332,9 +315,13 @@ impl RoomSession {
     /// broker refused something sotto needs, the connection task stopped,
     /// or the room's state could not be saved.
     pub async fn next_event(&mut self) -> Result<SessionEvent, SessionError> {
-        self.delivered().await?;
+        // Messages of one batch are confirmed together, once the last of
+        // them has been shown.
+        if !(self.buffered.iter()).any(|event| matches!(event, SessionEvent::Message(_))) {
+            self.delivered().await?;
+        }
         loop {
-            if let Some(event) = self.buffered.pop_front() {
+            if let Some(event) = self.take_buffered() {
                 return Ok(event);
             }
             let settle_at = self.settle_at;
@@ -429,42 +416,19 @@ impl RoomSession {
         {
             retiring.drained_one();
         }
-        let now = now_ms();
-        let outcome = match self.topics.classify(topic) {
-            TopicKind::Messages => {
-                // Checked against the room as this session last saved it,
-                // in memory (a flood of junk costs no disk reads), and not
-                // saved yet: that happens once the front end has shown it.
-                match self.snapshot().receive_message(&payload, now) {
-                    Ok(Received::Accepted(delivery)) => {
-                        self.pending = Some(Pending {
-                            payload,
-                            ack,
-                            source,
-                        });
-                        return Ok(Some(SessionEvent::Message(delivery)));
-                    }
-                    Ok(Received::OwnEcho) => Ok(None),
-                    Err(err) => Err(err),
-                }
-            }
+        match self.topics.classify(topic) {
+            TopicKind::Messages => self.on_messages(payload, duplicate, ack, source),
             TopicKind::Presence => {
                 self.ack(ack, source);
-                return self.on_presence(topic, payload, source);
+                self.on_presence(topic, payload, source)
             }
             // Key rotation comes with the membership log; a slot addressed
             // to us stays retained at the broker until then.
-            TopicKind::KeySlot | TopicKind::Other => Ok(None),
-        };
-        self.ack(ack, source);
-        Ok(match outcome {
-            Ok(event) => event,
-            // A message saved but not acknowledged when we went away comes
-            // back flagged as a redelivery, and while an old session is
-            // drained the same message can come from both: not attacks.
-            Err(OpenError::Replayed(_)) if duplicate || self.retiring.is_some() => None,
-            Err(err) => self.warnings.admit(err),
-        })
+            TopicKind::KeySlot | TopicKind::Other => {
+                self.ack(ack, source);
+                Ok(None)
+            }
+        }
     }
 
     /// The room as this session last read or saved it.
@@ -498,7 +462,10 @@ impl RoomSession {
     /// Says goodbye (offline presence) and disconnects. A message not yet
     /// counted as shown is not acknowledged: the broker keeps it.
     pub async fn close(mut self) {
-        self.pending = None;
+        // Messages not yet counted as shown stay unacknowledged: the
+        // broker keeps them, and their marks say to show them next time.
+        self.unconfirmed.clear();
+        self.to_confirm.clear();
         if let Some(retiring) = self.retiring.take() {
             retiring.abandon().await;
         }

@@ -3,8 +3,8 @@
 
 use crate::identity::Identity;
 use crate::protocol::message::Body;
-use crate::room::RoomId;
-use crate::store::Store;
+use crate::room::{RoomId, Trust};
+use crate::store::{Store, StoredMessage};
 use crate::topics::RoomTopics;
 use crate::transport::{Announcement, Publication, Transport};
 
@@ -56,9 +56,28 @@ pub(super) fn seal_saved(
     identity: &Identity,
     body: Body,
 ) -> Result<Vec<u8>, SessionError> {
-    let sealed = store.update_room(room_id, |room| {
-        room.seal_message(identity, body, now_ms(), &mut rand::rng())
-    })??;
+    let now = now_ms();
+    let sealed = store.update_room_with_history(
+        room_id,
+        |room| {
+            let seq = room.next_seq();
+            let sealed = room.seal_message(identity, body.clone(), now, &mut rand::rng())?;
+            // Our own line in the history, so it shows when the room is
+            // opened again.
+            let own = StoredMessage {
+                from: identity.name().to_owned(),
+                fingerprint: identity.fingerprint(),
+                trust: Trust::Own,
+                seq,
+                sent_at_ms: now,
+                received_ms: now,
+                body,
+                own: true,
+            };
+            Ok::<_, crate::room::RoomError>((sealed, vec![own]))
+        },
+        true,
+    )??;
     Ok(sealed)
 }
 

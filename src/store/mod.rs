@@ -25,6 +25,7 @@
 
 mod db;
 mod files;
+mod history;
 mod import;
 mod rows;
 
@@ -37,6 +38,7 @@ use std::sync::{Arc, OnceLock};
 
 use zeroize::Zeroizing;
 
+use crate::identity::Fingerprint;
 use crate::identity::PublicIdentity;
 use crate::keyfile::MAX_KEY_FILE_LEN;
 use crate::room::{Room, RoomId};
@@ -44,6 +46,7 @@ use crate::secret::SymmetricKey;
 use db::{Database, RoomLoadError};
 pub use files::write_atomic;
 use files::{create_private_dir, io_error, open_lock_file, read_bounded, read_json};
+pub use history::StoredMessage;
 
 const IDENTITY_KEY: &str = "identity.key";
 const IDENTITY_PUBLIC: &str = "identity.json";
@@ -409,6 +412,87 @@ impl Store {
                 db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
             }
             Ok(out)
+        })
+    }
+
+    /// Like [`Store::update_room`], and in the same transaction saves the
+    /// messages `change` returns to the history, marked not yet shown.
+    pub fn update_room_with_history<T, E>(
+        &self,
+        id: &RoomId,
+        change: impl FnOnce(&mut Room) -> Result<(T, Vec<StoredMessage>), E>,
+        shown: bool,
+    ) -> Result<Result<T, E>, StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            let old = match db::load_room(tx, sealer, &sealer.room_key(id)) {
+                Ok(Some(room)) => room,
+                Ok(None) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
+                Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
+                Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
+            };
+            let mut room = old.clone();
+            match change(&mut room) {
+                Ok((out, messages)) => {
+                    db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
+                    history::insert(tx, sealer, id, &messages, shown)
+                        .map_err(|err| db.error(err))?;
+                    Ok(Ok(out))
+                }
+                Err(err) => Ok(Err(err)),
+            }
+        })
+    }
+
+    /// Clears the "not yet shown" mark of messages once they are shown.
+    pub fn mark_shown(&self, id: &RoomId, shown: &[(Fingerprint, u64)]) -> Result<(), StoreError> {
+        if shown.is_empty() {
+            return Ok(());
+        }
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            history::mark_shown(tx, sealer, id, shown).map_err(|err| db.error(err))
+        })
+    }
+
+    /// A saved message still marked not yet shown, if this is one.
+    pub fn unshown_message(
+        &self,
+        id: &RoomId,
+        sender: &Fingerprint,
+        seq: u64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let db = self.db()?;
+        db.read(|conn, sealer| {
+            history::unshown(conn, sealer, id, sender, seq).map_err(|err| db.error(err))
+        })
+    }
+
+    /// The last `limit` messages of a room that arrived at or after
+    /// `since_ms`, oldest first, and how many records would not open.
+    pub fn history(
+        &self,
+        id: &RoomId,
+        limit: usize,
+        since_ms: u64,
+    ) -> Result<(Vec<StoredMessage>, usize), StoreError> {
+        let db = self.db()?;
+        db.read(|conn, sealer| {
+            history::recent(conn, sealer, id, limit, since_ms).map_err(|err| db.error(err))
+        })
+    }
+
+    /// Deletes a room's history older than `before_ms` and beyond the
+    /// newest `keep` messages; returns how many messages went.
+    pub fn prune_history(
+        &self,
+        id: &RoomId,
+        before_ms: Option<u64>,
+        keep: Option<usize>,
+    ) -> Result<usize, StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            history::prune(tx, sealer, id, before_ms, keep).map_err(|err| db.error(err))
         })
     }
 

@@ -1,0 +1,197 @@
+//! Messages in batches, with the store's guarantee: every message already
+//! waiting (up to [`BATCH`]) is checked in memory, then saved with the room
+//! state it changes in one transaction, marked "not yet shown"; the front
+//! end shows them; then their marks are cleared in one more transaction
+//! and they are acknowledged. A crash anywhere loses nothing: a message
+//! not acknowledged comes again, and if it was saved but its mark is still
+//! set it is shown (a line can appear twice only if the process died
+//! between showing it and clearing the mark).
+
+use std::convert::Infallible;
+
+use super::{RoomSession, SessionError, SessionEvent, Source, now_ms};
+use crate::protocol::OpenError;
+use crate::protocol::message;
+use crate::room::{Delivery, Received};
+use crate::store::StoredMessage;
+use crate::topics::TopicKind;
+use crate::transport::{Ack, TransportEvent};
+
+/// Most messages taken in one batch: the broker's in-flight window on
+/// MQTT 5 (sotto asks for 256).
+const BATCH: usize = 256;
+
+/// One message of a batch, on its way to being shown.
+enum Step {
+    /// Accepted in memory; saved with the batch.
+    Accepted(Vec<u8>, Ack),
+    /// Saved earlier but never shown (a crash came in between).
+    Unshown(Delivery, Ack),
+    /// Something to show that is not a message (a warning).
+    Event(SessionEvent),
+}
+
+impl RoomSession {
+    /// Handles a message and every other one already waiting.
+    pub(super) fn on_messages(
+        &mut self,
+        payload: Vec<u8>,
+        duplicate: bool,
+        ack: Ack,
+        source: Source,
+    ) -> Result<Option<SessionEvent>, SessionError> {
+        let mut batch = vec![(payload, duplicate, ack)];
+        if source == Source::Live {
+            while batch.len() < BATCH {
+                match self.transport.try_next_event() {
+                    Some(TransportEvent::Message {
+                        topic,
+                        payload,
+                        duplicate,
+                        ack,
+                        ..
+                    }) if self.topics.classify(&topic) == TopicKind::Messages => {
+                        batch.push((payload, duplicate, ack));
+                    }
+                    Some(other) => {
+                        self.transport.unread(other);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+        let now = now_ms();
+        // Checked in memory first, against the room as last saved: a flood
+        // of junk costs no disk I/O.
+        let mut trial = self.snapshot();
+        let mut steps = Vec::with_capacity(batch.len());
+        for (payload, duplicate, ack) in batch {
+            match trial.receive_message(&payload, now) {
+                Ok(Received::Accepted(_)) => steps.push(Step::Accepted(payload, ack)),
+                Ok(Received::OwnEcho) => self.ack(ack, source),
+                Err(OpenError::Replayed(seq)) => {
+                    match self.unshown(&trial, &payload, seq)? {
+                        Some(delivery) => steps.push(Step::Unshown(delivery, ack)),
+                        None => {
+                            self.ack(ack, source);
+                            // Acknowledged late, or arriving through an old
+                            // session being drained too: not an attack.
+                            if !duplicate
+                                && self.retiring.is_none()
+                                && let Some(event) = self.warnings.admit(OpenError::Replayed(seq))
+                            {
+                                steps.push(Step::Event(event));
+                            }
+                        }
+                    }
+                }
+                Err(err) => {
+                    self.ack(ack, source);
+                    if let Some(event) = self.warnings.admit(err) {
+                        steps.push(Step::Event(event));
+                    }
+                }
+            }
+        }
+        let accepted: Vec<&[u8]> = (steps.iter())
+            .filter_map(|step| match step {
+                Step::Accepted(payload, _) => Some(payload.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let mut saved = Vec::new();
+        if !accepted.is_empty() {
+            saved = self
+                .store
+                .update_room_with_history(
+                    &self.room_id,
+                    |room| {
+                        let mut deliveries = Vec::new();
+                        let mut history = Vec::new();
+                        for payload in &accepted {
+                            match room.receive_message(payload, now) {
+                                Ok(Received::Accepted(delivery)) => {
+                                    history.push(StoredMessage::received(&delivery, now));
+                                    deliveries.push(Some(delivery));
+                                }
+                                // Another process of this home saved it
+                                // first: nothing to show or keep.
+                                _ => deliveries.push(None),
+                            }
+                        }
+                        if let Ok(mut snapshot) = self.snapshot.lock() {
+                            snapshot.clone_from(room);
+                        }
+                        Ok::<_, Infallible>((deliveries, history))
+                    },
+                    false,
+                )?
+                .unwrap_or_else(|never| match never {});
+        }
+        let mut saved = saved.into_iter();
+        for step in steps {
+            match step {
+                Step::Accepted(_, ack) => match saved.next().flatten() {
+                    Some(delivery) => self.queue_message(delivery, ack, source),
+                    None => self.ack(ack, source),
+                },
+                Step::Unshown(delivery, ack) => self.queue_message(delivery, ack, source),
+                Step::Event(event) => self.buffered.push_back(event),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Queues a message to show; it is confirmed only once it has been
+    /// handed out (see [`RoomSession::take_buffered`]).
+    fn queue_message(&mut self, delivery: Delivery, ack: Ack, source: Source) {
+        self.to_confirm
+            .push_back((delivery.fingerprint, delivery.seq, ack, source));
+        self.buffered.push_back(SessionEvent::Message(delivery));
+    }
+
+    /// The next queued event; a message becomes one to confirm once shown.
+    pub(super) fn take_buffered(&mut self) -> Option<SessionEvent> {
+        let event = self.buffered.pop_front()?;
+        if matches!(event, SessionEvent::Message(_))
+            && let Some(confirm) = self.to_confirm.pop_front()
+        {
+            self.unconfirmed.push(confirm);
+        }
+        Some(event)
+    }
+
+    /// The saved, never shown message a replayed payload stands for, if so.
+    fn unshown(
+        &self,
+        room: &crate::room::Room,
+        payload: &[u8],
+        seq: u64,
+    ) -> Result<Option<Delivery>, SessionError> {
+        let Ok(opened) = message::open(room.context(), payload) else {
+            return Ok(None);
+        };
+        let sender = opened.sender.fingerprint();
+        Ok(self
+            .store
+            .unshown_message(&self.room_id, &sender, seq)?
+            .map(|stored| stored.to_delivery()))
+    }
+
+    /// Clears the marks of the messages shown so far and acknowledges
+    /// them. An error means nothing was acknowledged.
+    pub(super) fn confirm_shown(&mut self) -> Result<(), SessionError> {
+        if self.unconfirmed.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<_> = (self.unconfirmed.iter())
+            .map(|(sender, seq, _, _)| (*sender, *seq))
+            .collect();
+        self.store.mark_shown(&self.room_id, &shown)?;
+        for (_, _, ack, source) in std::mem::take(&mut self.unconfirmed) {
+            self.ack(ack, source);
+        }
+        Ok(())
+    }
+}
