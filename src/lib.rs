@@ -18,6 +18,7 @@
 //! - [`sanitize`]: untrusted text made safe for the terminal.
 //! - [`store`]: state on disk (atomic writes, 0600, locking).
 //! - [`topics`]: the MQTT topic layout of a room.
+//! - [`when`]: durations, dates and retention as people type them.
 //!
 //! The I/O shell around the core:
 //!
@@ -44,3 +45,4 @@ pub mod store;
 pub mod tls;
 pub mod topics;
 pub mod transport;
+pub mod when;

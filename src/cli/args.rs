@@ -114,6 +114,25 @@ pub enum Command {
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
     },
+    /// Show a room's message history (oldest first)
+    History {
+        /// The room's local name
+        room: String,
+        /// One JSON object per line, as `listen --json` prints them
+        #[arg(long)]
+        json: bool,
+        /// At most N messages, the newest
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+        /// Only messages since WHEN: a duration ago (30m, 7d) or a date (2026-11-20)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+    },
+    /// Delete a room's message history on this device
+    Forget {
+        /// The room's local name
+        room: String,
+    },
     /// The interactive chat client
     Chat {
         /// The room to open (default: your only room, or the first)
@@ -138,6 +157,13 @@ pub enum RoomCommand {
     Invite {
         /// The room's local name
         name: String,
+    },
+    /// How much history to keep: a duration (30d), a number of messages (500) or all
+    Keep {
+        /// The room's local name
+        name: String,
+        /// 30d, 500 or all
+        keep: String,
     },
 }
 

@@ -30,6 +30,9 @@ use actions::Flow;
 use setup::Asker;
 use terminal::{Ask, Input, Printer, Terminal};
 
+/// How many lines of history to show when a room opens.
+const SCREENFUL: usize = 20;
+
 /// How long to keep reading a room's pending events before leaving it.
 const DRAIN: Duration = Duration::from_millis(50);
 
@@ -98,6 +101,7 @@ impl Setup<'_> {
             verbose: self.verbose,
         };
         let session = chat.open(&room).await?;
+        chat.recall(&session);
         chat.announce(&session);
         chat.talk(term, session).await
     }
@@ -165,6 +169,22 @@ impl Chat {
             &self.broker,
         )
         .await
+    }
+
+    /// Shows the last screenful of the room's history, dimmed, so the
+    /// conversation picks up where it was; what arrives after it is new.
+    fn recall(&self, session: &RoomSession) {
+        let Ok(room) = session.room() else { return };
+        match self.store.history(room.id(), SCREENFUL, 0) {
+            Ok((messages, _)) if !messages.is_empty() => {
+                for message in &messages {
+                    self.out.line(self.style.history(message));
+                }
+                self.system("(earlier messages above; what arrived while you were away follows)");
+            }
+            Ok(_) => {}
+            Err(err) => self.warning(&format!("could not read the history: {err}")),
+        }
     }
 
     /// Says where the user is and whether sending is blocked.
@@ -245,6 +265,7 @@ impl Chat {
         old.close().await;
         match self.open(target).await {
             Ok(session) => {
+                self.recall(&session);
                 self.announce(&session);
                 Ok(session)
             }

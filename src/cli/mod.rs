@@ -4,6 +4,7 @@
 mod args;
 mod broker;
 mod chat;
+mod history;
 mod local;
 mod net;
 mod output;
@@ -60,7 +61,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Room { action } => match action {
             RoomCommand::Create { name } => local::room_create(&store, &name),
             RoomCommand::Invite { name } => local::room_invite(&store, &name),
+            RoomCommand::Keep { name, keep } => history::keep(&store, &name, &keep),
         },
+        Command::History {
+            room,
+            json,
+            limit,
+            since,
+        } => history::show(&store, &room, json, limit, since.as_deref()),
+        Command::Forget { room } => history::forget(&store, &room),
         Command::Join { invite, local_name } => local::join(&store, &invite, local_name.as_deref()),
         Command::Rooms => local::rooms(&store),
         Command::Members { room } => local::members(&store, &room),

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use sotto::protocol::message::Body;
 use sotto::room::{Delivery, Notice, PresenceUpdate};
 use sotto::sanitize::for_terminal;
+use sotto::store::StoredMessage;
 
 /// Whether to colour output: only on a terminal, and never with NO_COLOR.
 pub fn use_colour() -> bool {
@@ -75,6 +76,22 @@ impl Style {
             Body::Text(_) => format!("{} {}: {text}", self.paint(DIM, &time), name),
             Body::Action(_) => format!("{} * {} {text}", self.paint(DIM, &time), name),
         }
+    }
+
+    /// A line of history, dimmed, with the date when it is not today:
+    /// what was said before, not what is arriving now.
+    pub fn history(&self, message: &StoredMessage) -> String {
+        let delivery = message.to_delivery();
+        let line = if message.own {
+            Style { colour: false }.own_message(&message.from, &message.body, message.sent_at_ms)
+        } else {
+            Style { colour: false }.message(&delivery, None)
+        };
+        let line = match day_if_not_today(message.sent_at_ms) {
+            Some(day) => format!("{day} {line}"),
+            None => line,
+        };
+        self.paint(DIM, &line)
     }
 
     /// A system line: `-- text`. Only sotto writes these; member text can
@@ -147,6 +164,17 @@ pub fn presence_text(update: &PresenceUpdate) -> String {
 }
 
 /// The JSON object `listen --json` prints for one message.
+/// A line of history as `listen --json` prints messages (ours too, with
+/// `"own": true`).
+pub fn history_json(room: &str, message: &StoredMessage) -> String {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&message_json(room, &message.to_delivery())).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("own".into(), message.own.into());
+    }
+    value.to_string()
+}
+
 pub fn message_json(room: &str, delivery: &Delivery) -> String {
     let value = serde_json::json!({
         "room": room,
@@ -159,6 +187,16 @@ pub fn message_json(room: &str, delivery: &Delivery) -> String {
         "seq": delivery.seq,
     });
     value.to_string()
+}
+
+/// `YYYY-MM-DD` in local time, unless the moment is today.
+pub fn day_if_not_today(ms: u64) -> Option<String> {
+    use chrono::{Local, TimeZone};
+    let moment = Local
+        .timestamp_millis_opt(i64::try_from(ms).ok()?)
+        .single()?;
+    let today = Local::now().date_naive();
+    (moment.date_naive() != today).then(|| moment.format("%Y-%m-%d").to_string())
 }
 
 /// `HH:MM` in local time.

@@ -57,6 +57,10 @@ CREATE TABLE messages (
     UNIQUE (room, sender, seq)
 );
 CREATE INDEX messages_by_room ON messages (room, id);
+CREATE TABLE retention (
+    room BLOB PRIMARY KEY REFERENCES rooms(room) ON DELETE CASCADE,
+    keep TEXT NOT NULL
+);
 ";
 
 /// An open database and the key its rows are sealed under.

@@ -12,6 +12,7 @@ use super::rows::Sealer;
 use crate::identity::Fingerprint;
 use crate::protocol::message::Body;
 use crate::room::{Delivery, RoomId, Trust};
+use crate::when::Retention;
 
 /// One message as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,4 +218,35 @@ pub(super) fn prune(
         )?;
     }
     Ok(gone)
+}
+
+/// How much history a room keeps (everything unless set).
+pub(super) fn retention(
+    conn: &rusqlite::Connection,
+    sealer: &Sealer,
+    room: &RoomId,
+) -> Result<Retention, rusqlite::Error> {
+    let keep: Option<String> = conn
+        .query_row(
+            "SELECT keep FROM retention WHERE room = ?1",
+            params![sealer.room_key(room)],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(keep.and_then(|keep| keep.parse().ok()).unwrap_or_default())
+}
+
+/// Sets how much history a room keeps.
+pub(super) fn set_retention(
+    tx: &Transaction<'_>,
+    sealer: &Sealer,
+    room: &RoomId,
+    keep: Retention,
+) -> Result<(), rusqlite::Error> {
+    tx.execute(
+        "INSERT INTO retention (room, keep) VALUES (?1, ?2)
+         ON CONFLICT (room) DO UPDATE SET keep = excluded.keep",
+        params![sealer.room_key(room), keep.to_string()],
+    )?;
+    Ok(())
 }

@@ -43,6 +43,7 @@ use crate::identity::PublicIdentity;
 use crate::keyfile::MAX_KEY_FILE_LEN;
 use crate::room::{Room, RoomId};
 use crate::secret::SymmetricKey;
+use crate::when::Retention;
 use db::{Database, RoomLoadError};
 pub use files::write_atomic;
 use files::{create_private_dir, io_error, open_lock_file, read_bounded, read_json};
@@ -437,6 +438,12 @@ impl Store {
                     db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
                     history::insert(tx, sealer, id, &messages, shown)
                         .map_err(|err| db.error(err))?;
+                    let keep = history::retention(tx, sealer, id).map_err(|err| db.error(err))?;
+                    if keep != Retention::All {
+                        let (before, count) = keep.limits(crate::session::now_ms());
+                        history::prune(tx, sealer, id, before, count)
+                            .map_err(|err| db.error(err))?;
+                    }
                     Ok(Ok(out))
                 }
                 Err(err) => Ok(Err(err)),
@@ -493,6 +500,23 @@ impl Store {
         let db = self.db()?;
         db.write(|tx, sealer| {
             history::prune(tx, sealer, id, before_ms, keep).map_err(|err| db.error(err))
+        })
+    }
+
+    /// How much history a room keeps.
+    pub fn retention(&self, id: &RoomId) -> Result<Retention, StoreError> {
+        let db = self.db()?;
+        db.read(|conn, sealer| history::retention(conn, sealer, id).map_err(|err| db.error(err)))
+    }
+
+    /// Sets how much history a room keeps and prunes what is beyond it
+    /// now; returns how many messages went.
+    pub fn set_retention(&self, id: &RoomId, keep: Retention) -> Result<usize, StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            history::set_retention(tx, sealer, id, keep).map_err(|err| db.error(err))?;
+            let (before, count) = keep.limits(crate::session::now_ms());
+            history::prune(tx, sealer, id, before, count).map_err(|err| db.error(err))
         })
     }
 

@@ -466,6 +466,11 @@ impl Listener {
     }
 
     /// Sends SIGINT (as Ctrl-C would).
+    /// Kills it at once (SIGKILL), as a crash or a power cut would.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+    }
+
     pub fn send_interrupt(&self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-INT", &pid]).status();
