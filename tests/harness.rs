@@ -159,7 +159,8 @@ fn stop_then_start_again_keeps_port_and_a_crash_is_survivable() {
     let port = broker.port();
     broker.stop();
     assert!(!broker.is_running());
-    assert!(TcpStream::connect(broker.addr()).is_err());
+    // (Not checked: that nothing listens on the port now. Another test
+    // process may have been handed the freed port meanwhile.)
     broker.start_again();
     assert_eq!(broker.port(), port);
     broker.kill();
