@@ -176,10 +176,17 @@ fn word_starts(text: &str) -> Vec<(usize, &str)> {
     words
 }
 
-/// Whether a line may be kept in the history file. `/join` lines carry an
-/// invite, which holds the room key: never write those to disk.
+/// Whether a line may be recalled with the arrow keys during this chat.
+/// `/join` lines carry an invite, which holds the room key: never kept.
 pub fn worth_remembering(line: &str) -> bool {
     !matches!(parse(line), Command::Join { .. } | Command::Empty)
+}
+
+/// Whether a line may be written to the history file: commands only.
+/// Messages are recalled during the chat but never written to disk in
+/// the clear (the database keeps them, sealed).
+pub fn worth_saving(line: &str) -> bool {
+    worth_remembering(line) && !matches!(parse(line), Command::Say(_) | Command::Me(_))
 }
 
 #[cfg(test)]
@@ -299,5 +306,8 @@ mod tests {
         assert!(!worth_remembering("/join sotto1secret"));
         assert!(worth_remembering("hello"));
         assert!(worth_remembering("/who"));
+        assert!(worth_saving("/who"));
+        assert!(!worth_saving("hello") && !worth_saving("/me waves"));
+        assert!(!worth_saving("/join sotto1secret"));
     }
 }

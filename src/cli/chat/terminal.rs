@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rustyline::error::ReadlineError;
-use rustyline::history::FileHistory;
+use rustyline::history::{FileHistory, History};
 use rustyline::{
     Cmd, ConditionalEventHandler, Config, Editor, Event, EventContext, EventHandler,
     ExternalPrinter, KeyEvent, Movement, RepeatCount,
@@ -30,7 +30,7 @@ use rustyline::{
 use sotto::sanitize::for_terminal;
 use tokio::sync::{mpsc, oneshot};
 
-use super::commands::worth_remembering;
+use super::commands::{worth_remembering, worth_saving};
 
 /// How long to wait for the printer or the input thread when leaving.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -275,8 +275,9 @@ fn run_editor(
     save_history(&mut editor, history);
 }
 
-/// Appends new entries to the history file, which is kept 0600: it holds
-/// what the user typed, messages included.
+/// Writes the history file (0600) with the commands typed, never the
+/// messages: those stay in memory for the arrow keys, and sealed in the
+/// database.
 fn save_history(editor: &mut Editor<(), FileHistory>, path: &Path) {
     let created = OpenOptions::new()
         .create(true)
@@ -286,7 +287,13 @@ fn save_history(editor: &mut Editor<(), FileHistory>, path: &Path) {
     if created.is_err() {
         return;
     }
-    let _ = editor.append_history(path);
+    let mut kept = FileHistory::new();
+    for line in editor.history().iter() {
+        if worth_saving(line) {
+            let _ = kept.add(line);
+        }
+    }
+    let _ = kept.save(path);
     let _ = std::fs::set_permissions(path, Permissions::from_mode(0o600));
 }
 
