@@ -111,7 +111,10 @@ fn an_incoming_line_prints_above_a_half_typed_line_and_leaves_it_intact() {
     // Commands are kept; what was said is not written to disk in the clear.
     let saved = std::fs::read_to_string(&history).unwrap();
     assert!(saved.contains("/quit"), "{saved}");
-    assert!(!saved.contains("hello alice"), "a message was saved: {saved}");
+    assert!(
+        !saved.contains("hello alice"),
+        "a message was saved: {saved}"
+    );
     assert!(!saved.contains("sotto1"), "an invite was saved: {saved}");
     eprintln!("pty scenario took {:?}", started.elapsed());
 }

@@ -225,6 +225,46 @@ fn a_damaged_room_is_named_and_the_other_rooms_still_work() {
     let members = bob.run(&["members", "dev"]);
     assert_eq!(members.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&members.stderr).contains("\"dev\""));
+    let check = bob.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("\"dev\""));
+}
+
+#[test]
+fn init_force_keeps_rooms_and_history_and_the_old_key_stays_ours() {
+    let broker = Mosquitto::start();
+    let (alice, bob) = pair(&broker);
+    bob.register("ops");
+    alice.send("ops", "before the new key");
+    bob.send("ops", "bob's old key speaking");
+    assert!(
+        bob.listen_json("ops", &["--count", "1", "--timeout", "15"])
+            .finish()
+            .0
+    );
+    assert_eq!(bob.ok(&["check"]).lines().count(), 1);
+
+    let before = bob.public_keys_hex();
+    bob.ok(&["init", "--name", "bob", "--force"]);
+    assert_ne!(bob.public_keys_hex(), before);
+    let history = bob.ok(&["history", "ops", "--json"]);
+    assert_eq!(
+        texts(&json_lines(&history)),
+        ["bob's old key speaking", "before the new key"]
+    );
+    // The room goes on with the new key; alice sees a key change (true).
+    let listener = alice.listen_json("ops", &["--count", "1", "--timeout", "15"]);
+    bob.send("ops", "bob's new key speaking");
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(texts(&json_lines(&stdout)), ["bob's new key speaking"]);
+    // An identity file deleted by mistake: the same way back.
+    std::fs::remove_file(bob.path().join("identity.key")).unwrap();
+    let out = bob.run(&["rooms"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sotto init"));
+    bob.ok(&["init", "--name", "bob"]);
+    assert!(bob.ok(&["rooms"]).contains("ops"));
 }
 
 /// Seals `n` messages from `home`'s identity for its room `room`, numbered

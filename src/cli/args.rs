@@ -128,6 +128,8 @@ pub enum Command {
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
     },
+    /// Check this home's database, rooms and history for damage
+    Check,
     /// Delete a room's message history on this device
     Forget {
         /// The room's local name

@@ -67,3 +67,18 @@ pub fn keep(store: &Store, room: &str, keep: &str) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+pub fn check(store: &Store) -> anyhow::Result<()> {
+    let problems = store.check()?;
+    if problems.is_empty() {
+        println!("{} is sound.", store.database_path().display());
+        return Ok(());
+    }
+    for problem in &problems {
+        println!("{}", for_terminal(problem));
+    }
+    anyhow::bail!(
+        "{} problem(s) found; damaged rooms can be left and joined again",
+        problems.len()
+    )
+}

@@ -16,14 +16,16 @@ pub fn init(store: &Store, name: &str, force: bool, passphrase: bool) -> anyhow:
     if store.has_identity() && !force {
         return Err(sotto::store::StoreError::IdentityExists(store.home().to_owned()).into());
     }
-    // Replacing an identity keeps the home's rooms and history: the storage
-    // key is kept (it needs the old passphrase, if there was one).
-    let kept = if force {
+    // Replacing an identity (or making one where it was deleted) keeps the
+    // home's rooms and history: the storage key is kept (it needs the old
+    // passphrase, if there was one).
+    let replacing = force || store.storage_key_text()?.is_some();
+    let kept = if replacing {
         unlock::current_storage_key(store)
     } else {
         None
     };
-    if force
+    if replacing
         && kept.is_none()
         && store.storage_key_text()?.is_some()
         && let Some(aside) = store.set_database_aside()?

@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             since,
         } => history::show(&store, &room, json, limit, since.as_deref()),
         Command::Forget { room } => history::forget(&store, &room),
+        Command::Check => history::check(&store),
         Command::Join { invite, local_name } => local::join(&store, &invite, local_name.as_deref()),
         Command::Rooms => local::rooms(&store),
         Command::Members { room } => local::members(&store, &room),

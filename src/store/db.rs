@@ -153,6 +153,21 @@ impl Database {
         Ok(())
     }
 
+    /// SQLite's full integrity check: `None` when the file is sound, else
+    /// what it found (first lines).
+    pub(super) fn integrity(&self) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare("PRAGMA integrity_check(20)")
+            .map_err(|err| self.error(err))?;
+        let lines = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|err| self.error(err))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| self.error(err))?;
+        Ok((lines != ["ok"]).then(|| lines.join("; ")))
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }

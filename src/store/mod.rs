@@ -503,6 +503,32 @@ impl Store {
         })
     }
 
+    /// Checks the whole database: SQLite's integrity check, then every
+    /// room and every message record. Returns what is wrong, one line
+    /// each (nothing when all is well).
+    pub fn check(&self) -> Result<Vec<String>, StoreError> {
+        let db = self.db()?;
+        let mut problems = Vec::new();
+        if let Some(found) = db.integrity()? {
+            problems.push(format!(
+                "{}: the database file is damaged ({found})",
+                self.database_path().display()
+            ));
+        }
+        let (rooms, damage) = self.rooms_and_damage()?;
+        problems.extend(damage.iter().map(ToString::to_string));
+        for room in &rooms {
+            let (_, unreadable) = self.history(room.id(), usize::MAX, 0)?;
+            if unreadable > 0 {
+                problems.push(format!(
+                    "{unreadable} message(s) in the history of {:?} do not open",
+                    room.name()
+                ));
+            }
+        }
+        Ok(problems)
+    }
+
     /// How much history a room keeps.
     pub fn retention(&self, id: &RoomId) -> Result<Retention, StoreError> {
         let db = self.db()?;
