@@ -68,6 +68,8 @@ pub(super) struct Database {
     conn: Mutex<Connection>,
     pub(super) sealer: Sealer,
     path: PathBuf,
+    /// The shared lock that says this process uses the database.
+    users: Mutex<Option<std::fs::File>>,
 }
 
 impl Database {
@@ -87,6 +89,7 @@ impl Database {
             conn: Mutex::new(conn),
             sealer: Sealer::new(key),
             path: path.to_owned(),
+            users: Mutex::new(None),
         };
         db.prepare()?;
         Ok(db)
@@ -151,6 +154,11 @@ impl Database {
             return Err(StoreError::WrongStorageKey(self.path.clone()));
         }
         Ok(())
+    }
+
+    /// Keeps the "in use" lock for as long as the database is open.
+    pub(super) fn hold(&self, users: std::fs::File) {
+        *self.users.lock().unwrap_or_else(PoisonError::into_inner) = Some(users);
     }
 
     /// SQLite's full integrity check: `None` when the file is sound, else

@@ -9,6 +9,7 @@
 //! sotto.db             SQLite (WAL: also sotto.db-wal, sotto.db-shm): rooms,
 //!                      epoch keys, members and replay windows, message
 //!                      history; every value sealed under the storage key
+//! sotto.db.users       every process using the database holds it shared
 //! lock                 advisory lock around identity and small-file writes
 //! sessions/<id>.lock   held while a process is connected to a room's session
 //! sessions/<id>.client the MQTT client id last used for the room
@@ -58,6 +59,7 @@ const HISTORY_FILE: &str = "history";
 const CLIENT_SECRET_FILE: &str = "client.key";
 const STORAGE_KEY_FILE: &str = "storage.key";
 const DATABASE_FILE: &str = "sotto.db";
+const DATABASE_USERS_FILE: &str = "sotto.db.users";
 const MQTT_VERSIONS_FILE: &str = "mqtt-versions";
 /// Bound on the small text files (client ids, versions).
 const MAX_SMALL_FILE_LEN: u64 = 64 * 1024;
@@ -313,7 +315,27 @@ impl Store {
             return Ok(Vec::new());
         }
         self.ensure_dirs()?;
+        // Every process using the database holds a shared lock on this
+        // file. One that finds itself alone and a write-ahead log left
+        // behind knows the last user stopped without closing: the full
+        // integrity check runs then, not on every open.
+        let users_path = self.home.join(DATABASE_USERS_FILE);
+        let users = open_lock_file(&users_path)?;
+        let alone = users.try_lock().is_ok();
+        let wal = self.home.join(format!("{DATABASE_FILE}-wal"));
+        let unclean = alone && fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+        if alone {
+            let _ = users.unlock();
+        }
+        users.lock_shared().map_err(io_error("lock", &users_path))?;
         let db = Database::open(&self.database_path(), key)?;
+        if unclean && let Some(found) = db.integrity()? {
+            return Err(StoreError::Database {
+                path: self.database_path(),
+                reason: format!("it is damaged: {found}"),
+            });
+        }
+        db.hold(users);
         let imported = import::import_json_rooms(&db, &self.home.join(ROOMS_DIR))?;
         // Another thread may have opened it meanwhile; either is fine.
         let _ = self.db.set(db);
