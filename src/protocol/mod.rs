@@ -14,6 +14,7 @@ pub mod presence;
 mod sealed;
 pub mod wire;
 
+pub(crate) use sealed::BAD_SIGNER_KEY;
 pub use sealed::EpochContext;
 
 use crate::crypto::CryptoError;

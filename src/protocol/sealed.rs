@@ -13,7 +13,7 @@
 //! carries the sender's public identity; the signature is checked against
 //! that identity with `verify_strict`.
 
-use ed25519_dalek::Signature;
+use ed25519_dalek::{Signature, VerifyingKey};
 use rand_core::CryptoRng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -92,6 +92,24 @@ pub(crate) fn open<T: DeserializeOwned>(
     bytes: &[u8],
     signer: impl Fn(&T) -> &PublicIdentity,
 ) -> Result<T, OpenError> {
+    let unverified = open_unverified(kind, label, context, bytes, |content| {
+        Ok(wire::decode_exact(content, MAX_ENVELOPE_LEN)?)
+    })?;
+    let key = signing_key_of(signer(&unverified.content))?;
+    unverified.verify(&key)
+}
+
+/// Decrypts a payload sealed by [`seal`] and decodes its content with
+/// `decode`, leaving the signature to be checked by the caller (one by
+/// one with [`Unverified::verify`], or in a batch): the first half of
+/// [`open`].
+pub(crate) fn open_unverified<T>(
+    kind: Kind,
+    label: &[u8],
+    context: EpochContext<'_>,
+    bytes: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<T, OpenError>,
+) -> Result<Unverified<T>, OpenError> {
     let framed = wire::frame(bytes)?;
     if framed.header.kind != kind {
         return Err(OpenError::WrongKind(framed.header.kind));
@@ -109,12 +127,12 @@ pub(crate) fn open<T: DeserializeOwned>(
         &aad(context.room_id, framed.header_bytes),
         &body.ciphertext,
     )?;
-    verify_content(
+    split_signed(
         &plaintext,
         label,
         context.room_id,
         framed.header_bytes,
-        signer,
+        decode,
     )
 }
 
@@ -143,22 +161,69 @@ pub(crate) fn verify_content<T: DeserializeOwned>(
     header_bytes: &[u8],
     signer: impl Fn(&T) -> &PublicIdentity,
 ) -> Result<T, OpenError> {
+    let unverified = split_signed(plaintext, label, room_id, header_bytes, |content| {
+        Ok(wire::decode_exact(content, MAX_ENVELOPE_LEN)?)
+    })?;
+    let key = signing_key_of(signer(&unverified.content))?;
+    unverified.verify(&key)
+}
+
+/// The claimed signer's Ed25519 key, after checking the name it comes
+/// with: refused if the bytes are not a point or are a weak (small-order)
+/// key, which `verify_strict` would refuse anyway.
+pub(crate) fn signing_key_of(claimed: &PublicIdentity) -> Result<VerifyingKey, OpenError> {
+    validate_name(&claimed.name).map_err(|_| OpenError::Malformed)?;
+    claimed
+        .verifying_key()
+        .ok_or(OpenError::Forged(BAD_SIGNER_KEY))
+}
+
+/// Why a signature check failed (shared by one-by-one and batch checks,
+/// so both paths name a failure the same way).
+pub(crate) const BAD_SIGNATURE: &str = "the signature does not match the claimed signer";
+/// Why a claimed signer's key was refused.
+pub(crate) const BAD_SIGNER_KEY: &str = "the signer's key is invalid";
+
+fn split_signed<T>(
+    plaintext: &[u8],
+    label: &[u8],
+    room_id: &RoomId,
+    header_bytes: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<T, OpenError>,
+) -> Result<Unverified<T>, OpenError> {
     let split = plaintext
         .len()
         .checked_sub(SIGNATURE_LEN)
         .ok_or(OpenError::Malformed)?;
     let (content_bytes, signature_bytes) = plaintext.split_at(split);
-    let content: T = wire::decode_exact(content_bytes, MAX_ENVELOPE_LEN)?;
-    let claimed = signer(&content);
-    validate_name(&claimed.name).map_err(|_| OpenError::Malformed)?;
-    let key = claimed
-        .verifying_key()
-        .ok_or(OpenError::Forged("the signer's key is invalid"))?;
+    let content = decode(content_bytes)?;
     let signature = Signature::from_slice(signature_bytes).map_err(|_| OpenError::Malformed)?;
-    key.verify_strict(
-        &signed_bytes(label, room_id, header_bytes, content_bytes),
-        &signature,
-    )
-    .map_err(|_| OpenError::Forged("the signature does not match the claimed signer"))?;
-    Ok(content)
+    // The signed bytes hold the plaintext content: wiped when dropped.
+    let signed = Zeroizing::new(signed_bytes(label, room_id, header_bytes, content_bytes));
+    Ok(Unverified {
+        content,
+        signed,
+        signature,
+    })
+}
+
+/// A payload that decrypted and decoded, whose signature is not checked
+/// yet. Nothing in it may be believed before [`Unverified::verify`] (or a
+/// batch check over [`Unverified::signed`] and
+/// [`Unverified::signature`]) succeeds.
+pub(crate) struct Unverified<T> {
+    /// The decoded content (with the identity it claims).
+    pub(crate) content: T,
+    signed: Zeroizing<Vec<u8>>,
+    signature: Signature,
+}
+
+impl<T> Unverified<T> {
+    /// Checks the signature strictly against `key` (the claimed signer's,
+    /// from [`signing_key_of`] or a cache of it).
+    pub(crate) fn verify(self, key: &VerifyingKey) -> Result<T, OpenError> {
+        key.verify_strict(&self.signed, &self.signature)
+            .map_err(|_| OpenError::Forged(BAD_SIGNATURE))?;
+        Ok(self.content)
+    }
 }

@@ -614,4 +614,154 @@ fn at_the_cap_a_new_key_replaces_the_silent_member_seen_longest_ago() {
     let delivery = delivered(w.bob_room.receive_message(&hello[0], 70_000));
     assert_eq!(delivery.from, "alice");
     assert_eq!(w.bob_room.members().len(), MAX_MEMBERS + 1);
+    // Only the members who spoke have their keys cached (mallory, alice).
+    assert_eq!(w.bob_room.keys.len(), 2);
+}
+
+fn seq_range(first: u64, last: u64) -> SeqRange {
+    SeqRange { first, last }
+}
+
+/// Alice seals message `seq` declaring `skipped`, leaving her room's own
+/// counter alone.
+fn alice_numbered(w: &mut World, seq: u64, skipped: &[SeqRange]) -> Vec<u8> {
+    w.alice_room
+        .seal_numbered(&w.alice, seq, skipped, text("n"), 0, &mut w.rng)
+        .unwrap()
+}
+
+#[test]
+fn seal_numbered_uses_the_callers_numbers_and_leaves_the_counter_alone() {
+    let mut w = world();
+    let fifth = alice_numbered(&mut w, 5, &[seq_range(2, 3)]);
+    assert_eq!(w.alice_room.next_seq, 1);
+    let opened = message::open(w.bob_room.context(), &fifth).unwrap();
+    assert_eq!((opened.seq, opened.skipped), (5, vec![seq_range(2, 3)]));
+    assert_eq!(
+        w.alice_room
+            .seal_numbered(&w.alice, 5, &[seq_range(5, 5)], text("x"), 0, &mut w.rng),
+        Err(RoomError::Seal(message::SealError::BadSkipped))
+    );
+    assert_eq!(
+        w.alice_room
+            .seal_numbered(&w.alice, 0, &[], text("x"), 0, &mut w.rng),
+        Err(RoomError::Seal(message::SealError::ZeroSequence))
+    );
+    // Blocked by an unacknowledged key change like any send.
+    w.alice_room.blocked_by.push("bob".into());
+    assert_eq!(
+        w.alice_room
+            .seal_numbered(&w.alice, 6, &[], text("x"), 0, &mut w.rng),
+        Err(RoomError::SendBlocked("bob".into()))
+    );
+}
+
+#[test]
+fn numbers_declared_skipped_are_not_missed_and_are_refused_later() {
+    let mut w = world();
+    let first = alice_numbered(&mut w, 1, &[]);
+    delivered(w.bob_room.receive_message(&first, 0));
+    // 2 and 3 were abandoned; 4 was sent and lost.
+    let lost = alice_numbered(&mut w, 4, &[seq_range(2, 3)]);
+    let fifth = alice_numbered(&mut w, 5, &[seq_range(2, 3)]);
+    let delivery = delivered(w.bob_room.receive_message(&fifth, 0));
+    assert_eq!(delivery.notices, vec![missed(1)]);
+    // A payload claiming an abandoned number is a replay, and changes
+    // nothing.
+    let claims_two = alice_numbered(&mut w, 2, &[]);
+    let before = w.bob_room.clone();
+    assert_eq!(
+        w.bob_room.receive_message(&claims_two, 0),
+        Err(OpenError::Replayed(2))
+    );
+    assert_eq!(w.bob_room, before);
+    // The lost one, late, is shown once and reports nothing more.
+    assert!(
+        delivered(w.bob_room.receive_message(&lost, 0))
+            .notices
+            .is_empty()
+    );
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+}
+
+#[test]
+fn announced_numbers_covered_by_a_declaration_are_not_overdue() {
+    // The presence announcement (5) arrives before the message that
+    // declares 2..=4 skipped, as retained presence overtakes the queue.
+    let mut w = world();
+    let first = alice_numbered(&mut w, 1, &[]);
+    let fifth = alice_numbered(&mut w, 5, &[seq_range(2, 4)]);
+    delivered(w.bob_room.receive_message(&first, 0));
+    let record =
+        w.alice_room
+            .seal_presence_announcing(&w.alice, Status::Online, 1, 5, 0, &mut w.rng);
+    accept_presence(&mut w.bob_room, &w.alice, &record);
+    assert_eq!(
+        w.bob_room.members()[&w.alice.fingerprint()].announced_seq,
+        5
+    );
+    assert!(
+        delivered(w.bob_room.receive_message(&fifth, 0))
+            .notices
+            .is_empty()
+    );
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+}
+
+#[test]
+fn a_declaration_after_its_gap_was_reported_is_not_counted_again() {
+    let mut w = world();
+    let first = alice_numbered(&mut w, 1, &[]);
+    let fifth = alice_numbered(&mut w, 5, &[seq_range(2, 4)]);
+    let sixth = alice_numbered(&mut w, 6, &[]);
+    delivered(w.bob_room.receive_message(&first, 0));
+    let record =
+        w.alice_room
+            .seal_presence_announcing(&w.alice, Status::Online, 1, 5, 0, &mut w.rng);
+    accept_presence(&mut w.bob_room, &w.alice, &record);
+    // Caught up without message 5: the gap is reported once...
+    assert_eq!(w.bob_room.overdue_gaps(), vec![missed(4)]);
+    // ...and message 5, arriving late, adds nothing, nor does 6.
+    assert!(
+        delivered(w.bob_room.receive_message(&fifth, 0))
+            .notices
+            .is_empty()
+    );
+    assert!(
+        delivered(w.bob_room.receive_message(&sixth, 0))
+            .notices
+            .is_empty()
+    );
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+    let third = alice_numbered(&mut w, 3, &[]);
+    assert_eq!(
+        w.bob_room.receive_message(&third, 0),
+        Err(OpenError::Replayed(3))
+    );
+}
+
+#[test]
+fn the_key_cache_is_derived_bounded_and_never_saved() {
+    let mut w = world();
+    let fresh = w.bob_room.clone();
+    let hello = alice_sends(&mut w, 2);
+    delivered(w.bob_room.receive_message(&hello[0], 0));
+    assert_eq!(w.bob_room.keys.len(), 1);
+    // Keys of refused payloads are not kept.
+    let impostor = Identity::generate("bob", &mut w.rng).unwrap();
+    let room = Room::join(&w.alice_room.invite(), "ops", &impostor.public(), 0).unwrap();
+    let fake = room
+        .seal_numbered(&impostor, 1, &[], text("I am bob"), 0, &mut w.rng)
+        .unwrap();
+    assert!(w.bob_room.receive_message(&fake, 0).is_err());
+    assert_eq!(w.bob_room.keys.len(), 1);
+    // Not in the state file, and not part of a room's equality.
+    let saved = serde_json::to_string(&w.bob_room).unwrap();
+    let mut loaded: Room = serde_json::from_str(&saved).unwrap();
+    assert_eq!(loaded.keys.len(), 0);
+    assert_eq!(loaded, w.bob_room);
+    assert_ne!(loaded, fresh);
+    // A loaded room fills it again and gives the same results.
+    delivered(loaded.receive_message(&hello[1], 0));
+    assert_eq!(loaded.keys.len(), 1);
 }
