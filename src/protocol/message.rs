@@ -200,6 +200,34 @@ fn decode(content: &[u8]) -> Result<Message, OpenError> {
     Ok(message)
 }
 
+/// Seals `message` with whatever signature `sign` makes over the signed
+/// bytes: forged and malformed signatures for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn seal_signed_with<R: CryptoRng + ?Sized>(
+    context: EpochContext<'_>,
+    message: &Message,
+    sign: impl FnOnce(&[u8]) -> [u8; 64],
+    rng: &mut R,
+) -> Vec<u8> {
+    let header = wire::Header::new(Kind::Message, context.epoch);
+    let header_bytes = wire::to_bytes(&header);
+    let mut plaintext = wire::to_bytes(message);
+    let signature = sign(&sealed::signed_bytes(
+        MESSAGE_LABEL,
+        context.room_id,
+        &header_bytes,
+        &plaintext,
+    ));
+    plaintext.extend_from_slice(&signature);
+    let (nonce, ciphertext) = crate::crypto::seal(
+        context.key,
+        &sealed::aad(context.room_id, &header_bytes),
+        &plaintext,
+        rng,
+    );
+    [header_bytes, wire::to_bytes(&(nonce, ciphertext))].concat()
+}
+
 /// Decodes the skipped ranges, refusing more than [`MAX_SKIPPED_RANGES`]
 /// before reading (or allocating for) any beyond the limit.
 fn bounded_ranges<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SeqRange>, D::Error> {

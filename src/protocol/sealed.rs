@@ -13,6 +13,7 @@
 //! carries the sender's public identity; the signature is checked against
 //! that identity with `verify_strict`.
 
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, VerifyingKey};
 use rand_core::CryptoRng;
 use serde::de::DeserializeOwned;
@@ -219,6 +220,14 @@ pub(crate) struct Unverified<T> {
 }
 
 impl<T> Unverified<T> {
+    /// Whether a batch check would judge this signature exactly as
+    /// `verify_strict` does (see [`verify_many`]): its R decompresses to a
+    /// point that is not of small order, and the key is not weak.
+    fn batchable(&self, key: &VerifyingKey) -> bool {
+        let r = CompressedEdwardsY(self.signature.r_bytes().to_owned());
+        r.decompress().is_some_and(|r| !r.is_small_order()) && !key.is_weak()
+    }
+
     /// Checks the signature strictly against `key` (the claimed signer's,
     /// from [`signing_key_of`] or a cache of it).
     pub(crate) fn verify(self, key: &VerifyingKey) -> Result<T, OpenError> {
@@ -226,4 +235,73 @@ impl<T> Unverified<T> {
             .map_err(|_| OpenError::Forged(BAD_SIGNATURE))?;
         Ok(self.content)
     }
+}
+
+/// The most signatures checked in one batch. A batch that fails is checked
+/// again one by one to name the bad payload, so a bound keeps what one bad
+/// payload costs the others small; larger batches gain little per
+/// signature (see `benches/seal_open.rs`).
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// Checks the signatures of many decrypted payloads, giving for each what
+/// [`Unverified::verify`] would (the same error for the same payload), in
+/// order: items that are already errors stay as they are.
+///
+/// Signatures go through ed25519-dalek's batch check, in chunks of
+/// [`MAX_BATCH`]. A chunk that fails is checked one by one with
+/// `verify_strict`, so the bad payload is named and the good ones pass.
+/// Before batching, a signature whose R is not a valid point or is of
+/// small order, or whose key is weak, is left to `verify_strict` (which
+/// refuses it): the batch equation does not look at the small-order
+/// components `verify_strict` refuses. What is left can still differ in
+/// one way, documented in SECURITY.md: only the owner of a key can build a
+/// signature that the batch accepts and `verify_strict` refuses; nobody
+/// can make a batch accept a signature its key's owner did not make.
+pub(crate) fn verify_many<T, K>(
+    items: Vec<Result<(Unverified<T>, K), OpenError>>,
+    key_of: impl Fn(&K) -> &VerifyingKey,
+) -> Vec<Result<(T, K), OpenError>> {
+    let batchable: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| match item {
+            Ok((unverified, key)) if unverified.batchable(key_of(key)) => Some(i),
+            _ => None,
+        })
+        .collect();
+    let mut passed = vec![false; items.len()];
+    for chunk in batchable.chunks(MAX_BATCH) {
+        // One signature gains nothing from a batch.
+        if chunk.len() < 2 {
+            continue;
+        }
+        let mut messages = Vec::with_capacity(chunk.len());
+        let mut signatures = Vec::with_capacity(chunk.len());
+        let mut keys = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            if let Some(Ok((unverified, key))) = items.get(i) {
+                messages.push(&unverified.signed[..]);
+                signatures.push(unverified.signature);
+                keys.push(*key_of(key));
+            }
+        }
+        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+            for &i in chunk {
+                passed[i] = true;
+            }
+        }
+    }
+    items
+        .into_iter()
+        .zip(passed)
+        .map(|(item, passed)| {
+            let (unverified, key) = item?;
+            if passed {
+                Ok((unverified.content, key))
+            } else {
+                let content = unverified.verify(key_of(&key))?;
+                Ok((content, key))
+            }
+        })
+        .collect()
 }
