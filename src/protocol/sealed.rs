@@ -237,11 +237,14 @@ impl<T> Unverified<T> {
     }
 }
 
-/// The most signatures checked in one batch. A batch that fails is checked
-/// again one by one to name the bad payload, so a bound keeps what one bad
-/// payload costs the others small; larger batches gain little per
-/// signature (see `benches/seal_open.rs`).
-pub(crate) const MAX_BATCH: usize = 64;
+/// The most signatures checked in one batch: a broker's in-flight window
+/// of catch-up. Per signature a batch of 256 costs about half of one of 64
+/// (ed25519-dalek switches to Pippenger's method above about 190 points,
+/// and a batch of n has 2n + 1), which is a third of `verify_strict`
+/// (`baseline/ed25519_verify_batch` in `benches/seal_open.rs`). A batch
+/// that fails is checked again one by one to name the bad payload, so one
+/// bad payload costs its chunk what receiving it one by one would.
+pub(crate) const MAX_BATCH: usize = 256;
 
 /// Checks the signatures of many decrypted payloads, giving for each what
 /// [`Unverified::verify`] would (the same error for the same payload), in
