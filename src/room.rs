@@ -433,11 +433,14 @@ impl Room {
         now_ms: u64,
     ) -> Vec<Result<Received<Delivery>, OpenError>> {
         let context = self.context();
+        let mut fresh = keys::Fresh::new();
         let opened: Vec<_> = payloads
             .iter()
             .map(|payload| {
                 let unverified = message::open_unverified(context, payload.as_ref())?;
-                let signer = self.keys.resolve(&unverified.content.sender)?;
+                let signer = self
+                    .keys
+                    .resolve_in(&unverified.content.sender, &mut fresh)?;
                 Ok((unverified, signer))
             })
             .collect();

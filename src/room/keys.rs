@@ -31,6 +31,10 @@ pub(crate) struct SignerKey {
     pub(crate) key: VerifyingKey,
 }
 
+/// Keys resolved during one batch, by the same id as the cache (bounded by
+/// the batch's length, dropped with it).
+pub(super) type Fresh = HashMap<[u8; 64], SignerKey>;
+
 /// Members' keys by their public key bytes (Ed25519 then X25519: the
 /// fingerprint's whole input, so one entry per fingerprint).
 #[derive(Clone, Default)]
@@ -51,17 +55,32 @@ impl KeyCache {
     /// an invalid name (checked every time, since the name is not part of
     /// the cached keys) and a key that is not a point or is weak.
     pub(super) fn resolve(&self, claimed: &PublicIdentity) -> Result<SignerKey, OpenError> {
+        self.resolve_in(claimed, &mut Fresh::new())
+    }
+
+    /// Like [`resolve`](Self::resolve), also looking in and adding to
+    /// `fresh`: keys computed earlier in the same batch, whose senders are
+    /// not (yet) in the member table, so a batch from a sender the cache
+    /// does not know decompresses its key once, not once per message.
+    pub(super) fn resolve_in(
+        &self,
+        claimed: &PublicIdentity,
+        fresh: &mut Fresh,
+    ) -> Result<SignerKey, OpenError> {
         validate_name(&claimed.name).map_err(|_| OpenError::Malformed)?;
-        if let Some(hit) = self.entries.get(&cache_id(claimed)) {
+        let id = cache_id(claimed);
+        if let Some(hit) = self.entries.get(&id).or_else(|| fresh.get(&id)) {
             return Ok(*hit);
         }
         let key = claimed
             .verifying_key()
             .ok_or(OpenError::Forged(BAD_SIGNER_KEY))?;
-        Ok(SignerKey {
+        let signer = SignerKey {
             fingerprint: claimed.fingerprint(),
             key,
-        })
+        };
+        fresh.insert(id, signer);
+        Ok(signer)
     }
 
     /// Keeps a verified signer's key if the signer is in the member table,
