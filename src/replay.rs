@@ -9,6 +9,11 @@
 //! ([`ReplayWindow::skip_to`]), when the sender announces having used them:
 //! the gap is then reported once, and the numbers stay acceptable while
 //! they are inside the window in case they were only late.
+//!
+//! A message may also declare numbers its sender allocated and then never
+//! sent ([`ReplayWindow::accept_declaring`]): those are never counted as
+//! missed, and they are marked as received, so a payload claiming one of
+//! them later is refused as a duplicate.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +34,25 @@ pub enum ReplayError {
     /// Zero is never used by senders (they start at 1).
     #[error("sequence number 0 is invalid")]
     Zero,
+}
+
+/// An inclusive range of sequence numbers, `first..=last`: on the wire,
+/// the numbers a message declares its sender skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqRange {
+    /// The lowest number in the range.
+    pub first: u64,
+    /// The highest number in the range (at least `first`).
+    pub last: u64,
+}
+
+impl SeqRange {
+    /// How many numbers of this range lie in `low..=high` (0 for an empty
+    /// intersection, or a malformed range).
+    fn count_within(self, low: u64, high: u64) -> u64 {
+        let (from, to) = (self.first.max(low), self.last.min(high));
+        if from > to { 0 } else { to - from + 1 }
+    }
 }
 
 /// What accepting a sequence number revealed.
@@ -77,21 +101,53 @@ impl ReplayWindow {
 
     /// Records `seq` if [`check`](Self::check) allows it.
     pub fn accept(&mut self, seq: u64) -> Result<Accepted, ReplayError> {
+        self.accept_declaring(seq, &[])
+    }
+
+    /// Records `seq` if [`check`](Self::check) allows it, together with
+    /// the numbers its sender declares it allocated and never sent.
+    ///
+    /// `declared` must be sorted, disjoint and below `seq` (as
+    /// [`crate::protocol::message::open`] guarantees); a list that is not
+    /// can only make the reported gap smaller, never mark `seq` itself.
+    /// Declared numbers are not counted in [`Accepted::skipped`], and
+    /// those inside the window are marked received, so a later payload
+    /// claiming one is a duplicate. A declaration that arrives after its
+    /// gap was reported (a late message, or one after
+    /// [`skip_to`](Self::skip_to)) only marks the numbers: a gap is never
+    /// counted twice, and never taken back.
+    pub fn accept_declaring(
+        &mut self,
+        seq: u64,
+        declared: &[SeqRange],
+    ) -> Result<Accepted, ReplayError> {
         self.check(seq)?;
-        if seq <= self.highest {
-            // A late arrival inside the window: it was counted as skipped
-            // when the gap opened, which is the honest report at that time.
-            self.set_bit(self.highest - seq);
-            return Ok(Accepted::default());
+        let mut skipped = 0;
+        if seq > self.highest {
+            if self.highest > 0 {
+                // The gap is every number strictly between the old top
+                // and `seq`, less the ones the sender says it never used.
+                let gap = seq - self.highest - 1;
+                let excused: u64 = declared
+                    .iter()
+                    .map(|range| range.count_within(self.highest + 1, seq - 1))
+                    .sum();
+                skipped = gap.saturating_sub(excused);
+            }
+            self.shift(seq - self.highest);
+            self.highest = seq;
         }
-        let skipped = if self.highest == 0 {
-            0
-        } else {
-            seq - self.highest - 1
-        };
-        self.shift(seq - self.highest);
-        self.highest = seq;
-        self.set_bit(0);
+        // A number at or below the old top is a late arrival inside the
+        // window: it was counted as skipped when the gap opened, which is
+        // the honest report at that time.
+        self.set_bit(self.highest - seq);
+        let oldest = self.highest.saturating_sub(WINDOW - 1).max(1);
+        for range in declared {
+            let (from, to) = (range.first.max(oldest), range.last.min(self.highest));
+            for number in from..=to {
+                self.set_bit(self.highest - number);
+            }
+        }
         Ok(Accepted { skipped })
     }
 
@@ -231,7 +287,131 @@ mod tests {
         assert_eq!(window.accept(15), Ok(Accepted::default()));
     }
 
+    fn range(first: u64, last: u64) -> SeqRange {
+        SeqRange { first, last }
+    }
+
+    #[test]
+    fn declared_numbers_are_not_missed_and_cannot_be_claimed_later() {
+        let mut window = ReplayWindow::default();
+        window.accept(1).unwrap();
+        // 2 and 3 were allocated and abandoned; 4 was really lost.
+        assert_eq!(
+            window.accept_declaring(5, &[range(2, 3)]),
+            Ok(Accepted { skipped: 1 })
+        );
+        assert_eq!(window.accept(2), Err(ReplayError::Duplicate(2)));
+        assert_eq!(window.accept(3), Err(ReplayError::Duplicate(3)));
+        // The lost one may still turn up late, once.
+        assert_eq!(window.accept(4), Ok(Accepted::default()));
+        assert_eq!(window.accept(4), Err(ReplayError::Duplicate(4)));
+        // A whole gap declared: nothing missed.
+        assert_eq!(
+            window.accept_declaring(9, &[range(6, 6), range(7, 8)]),
+            Ok(Accepted { skipped: 0 })
+        );
+    }
+
+    #[test]
+    fn the_first_message_may_declare_numbers_and_ranges_may_reach_past_the_window() {
+        let mut window = ReplayWindow::default();
+        assert_eq!(
+            window.accept_declaring(3, &[range(1, 2)]),
+            Ok(Accepted::default())
+        );
+        assert_eq!(window.accept(1), Err(ReplayError::Duplicate(1)));
+        assert_eq!(
+            window.accept_declaring(1000, &[range(4, 998)]),
+            Ok(Accepted { skipped: 1 })
+        );
+        assert_eq!(window.accept(998), Err(ReplayError::Duplicate(998)));
+        assert_eq!(
+            window.accept(1001 - WINDOW),
+            Err(ReplayError::Duplicate(1001 - WINDOW))
+        );
+        assert_eq!(
+            window.accept(1000 - WINDOW),
+            Err(ReplayError::TooOld(1000 - WINDOW))
+        );
+        assert_eq!(window.accept(999), Ok(Accepted::default()));
+    }
+
+    #[test]
+    fn a_declaration_arriving_after_its_gap_was_reported_counts_nothing_twice() {
+        // Message 6 revealed 2..=5 as missing; 5, late, says 2 and 3 were
+        // never sent. The report stands; the numbers are closed.
+        let mut window = ReplayWindow::default();
+        window.accept(1).unwrap();
+        assert_eq!(window.accept(6), Ok(Accepted { skipped: 4 }));
+        assert_eq!(
+            window.accept_declaring(5, &[range(2, 3)]),
+            Ok(Accepted::default())
+        );
+        assert_eq!(window.accept(2), Err(ReplayError::Duplicate(2)));
+        assert_eq!(window.accept(4), Ok(Accepted::default()));
+        assert_eq!(window.accept(7), Ok(Accepted::default()));
+
+        // The same after an announced gap was passed over with skip_to.
+        let mut window = ReplayWindow::default();
+        window.accept(1).unwrap();
+        assert_eq!(window.skip_to(4), 3);
+        assert_eq!(
+            window.accept_declaring(5, &[range(2, 4)]),
+            Ok(Accepted::default())
+        );
+        assert_eq!(window.accept(3), Err(ReplayError::Duplicate(3)));
+    }
+
     proptest! {
+        /// Against a model that remembers everything, with declarations:
+        /// a jump reports exactly the numbers between the old top and the
+        /// new one that were not declared, declared numbers are never
+        /// accepted afterwards, and nothing is accepted twice.
+        #[test]
+        fn declarations_match_the_set_model(
+            steps in proptest::collection::vec(
+                (1u64..600, proptest::collection::vec((0u64..600, 0u64..8), 0..4)),
+                1..300,
+            )
+        ) {
+            let mut window = ReplayWindow::default();
+            let mut seen = BTreeSet::new();
+            let mut top = 0;
+            for (seq, raw) in steps {
+                // Sorted, disjoint ranges below seq, as the decoder allows.
+                let mut declared: Vec<SeqRange> = Vec::new();
+                let mut starts: Vec<(u64, u64)> = raw;
+                starts.sort();
+                for (first, len) in starts {
+                    let first = first.max(1);
+                    let last = (first + len).min(seq.saturating_sub(1));
+                    let after = declared.last().map_or(0, |r| r.last);
+                    if first > after && first <= last {
+                        declared.push(range(first, last));
+                    }
+                }
+                let fresh = !seen.contains(&seq);
+                let in_range = seq + WINDOW > top;
+                let result = window.accept_declaring(seq, &declared);
+                prop_assert_eq!(result.is_ok(), fresh && in_range, "seq {}", seq);
+                let Ok(accepted) = result else { continue };
+                let expected = if top == 0 || seq <= top {
+                    0
+                } else {
+                    (top + 1..seq)
+                        .filter(|n| !declared.iter().any(|r| r.first <= *n && *n <= r.last))
+                        .count() as u64
+                };
+                prop_assert_eq!(accepted.skipped, expected);
+                seen.insert(seq);
+                for r in &declared {
+                    seen.extend(r.first..=r.last);
+                }
+                top = top.max(seq);
+                prop_assert_eq!(window.highest(), top);
+            }
+        }
+
         /// Against a model that remembers everything: the window never
         /// accepts a number twice, and accepts every new number that is
         /// within WINDOW of the highest.

@@ -32,7 +32,7 @@ use sotto::identity::{Identity, PublicIdentity};
 use sotto::invite::Invite;
 use sotto::keyfile;
 use sotto::protocol::epoch_key;
-use sotto::protocol::message::{self, Body};
+use sotto::protocol::message::{self, Body, SeqRange};
 use sotto::protocol::presence::{self, Status};
 use sotto::protocol::{EpochContext, OpenError};
 use sotto::room::{Notice, Received, Room, RoomId, Trust};
@@ -62,7 +62,10 @@ const ROOM_NAME: &str = "ops";
 const CREATED_MS: u64 = 1_767_225_600_000;
 const PRESENCE_MS: u64 = CREATED_MS + 30_000;
 const MESSAGE_MS: u64 = CREATED_MS + 60_000;
-const MESSAGE_SEQ: u64 = 1;
+/// Alice's message is number 5 and declares 2 and 3 as allocated and never
+/// sent, so the vector shows a non-empty skipped list on the wire.
+const MESSAGE_SEQ: u64 = 5;
+const MESSAGE_SKIPPED: &[SeqRange] = &[SeqRange { first: 2, last: 3 }];
 const PRESENCE_SEQ: u64 = 1;
 /// Bob announces having sent this many messages, so the vector shows a
 /// non-zero `last_seq` on the wire.
@@ -337,10 +340,11 @@ fn message_vector(alice: &Identity) -> String {
     let room = alice_room();
     let context = room.context();
     let body = Body::Text(MESSAGE_TEXT.to_owned());
-    let bytes = message::seal(
+    let bytes = message::seal_numbered(
         context,
         alice,
         MESSAGE_SEQ,
+        MESSAGE_SKIPPED,
         MESSAGE_MS,
         body,
         &mut rng(MESSAGE_SEED),
@@ -354,6 +358,7 @@ fn message_vector(alice: &Identity) -> String {
         .header("epoch", context.epoch)
         .header("epoch key", hex::encode(context.key.as_bytes()))
         .header("seq", MESSAGE_SEQ)
+        .header("skipped", ranges_text(MESSAGE_SKIPPED))
         .header("sent at ms", MESSAGE_MS)
         .header("body", "text")
         .header("text", MESSAGE_TEXT)
@@ -361,11 +366,12 @@ fn message_vector(alice: &Identity) -> String {
         .header("expect sender", alice.name())
         .header("expect sender fingerprint", alice.fingerprint().to_hex())
         .header("expect seq", MESSAGE_SEQ)
+        .header("expect skipped", ranges_text(MESSAGE_SKIPPED))
         .header("expect sent at ms", MESSAGE_MS)
         .header("expect body", "text")
         .header("expect text", MESSAGE_TEXT)
         .hex_payload(&bytes)
-        .render("A text message from alice, sealed with message::seal under epoch 0 of the room in invite.txt.")
+        .render("A text message from alice, number 5, declaring 2-3 as never sent; sealed with message::seal_numbered under epoch 0 of the room in invite.txt.")
 }
 
 fn presence_vector(bob: &Identity) -> String {
@@ -434,6 +440,18 @@ fn epoch_key_vector(alice: &Identity, bob: &Identity) -> String {
         .header("expect key", hex::encode(new_key.as_bytes()))
         .hex_payload(&bytes)
         .render("Epoch 1's key sealed by alice to bob with epoch_key::seal; the RNG draws the new key, then the ephemeral X25519 secret, then the nonce.")
+}
+
+/// Skipped ranges as `first-last` pairs separated by `, ` (`none` if empty).
+fn ranges_text(ranges: &[SeqRange]) -> String {
+    if ranges.is_empty() {
+        return "none".to_owned();
+    }
+    let pairs: Vec<String> = ranges
+        .iter()
+        .map(|r| format!("{}-{}", r.first, r.last))
+        .collect();
+    pairs.join(", ")
 }
 
 fn status_name(status: Status) -> &'static str {
@@ -568,6 +586,8 @@ fn message_vector_opens_to_its_stated_fields() {
     );
     assert_eq!(message.seq, vector.get_u64("expect seq"));
     assert_eq!(message.seq, vector.get_u64("seq"));
+    assert_eq!(ranges_text(&message.skipped), vector.get("expect skipped"));
+    assert_eq!(ranges_text(&message.skipped), vector.get("skipped"));
     assert_eq!(message.sent_at_ms, vector.get_u64("expect sent at ms"));
     assert_eq!(message.sent_at_ms, vector.get_u64("sent at ms"));
     assert_eq!(body_kind(&message.body), vector.get("expect body"));
@@ -598,6 +618,31 @@ fn message_vector_opens_to_its_stated_fields() {
         room.receive_message(&bytes, 2),
         Err(OpenError::Replayed(message.seq))
     );
+    // The declared numbers are closed: a payload claiming one is a replay.
+    // An undeclared lower number (4) may still arrive late, once.
+    let claim = |seq| {
+        let sealed = message::seal(
+            stated.context(),
+            &sender,
+            seq,
+            MESSAGE_MS,
+            Body::Text("late".into()),
+            &mut rng(99),
+        );
+        sealed.unwrap()
+    };
+    for range in &message.skipped {
+        for seq in range.first..=range.last {
+            assert_eq!(
+                room.receive_message(&claim(seq), 3),
+                Err(OpenError::Replayed(seq))
+            );
+        }
+    }
+    let Ok(Received::Accepted(late)) = room.receive_message(&claim(4), 3) else {
+        panic!("an undeclared number below the vector's was refused");
+    };
+    assert!(late.notices.is_empty());
 
     // Any other epoch refuses it.
     let next = EpochContext {

@@ -1,19 +1,33 @@
 //! Chat messages: sign-then-encrypt under the epoch key (layout in
 //! `sealed.rs`), with the sender's public identity, a per-sender sequence
-//! number and a timestamp inside the encryption.
+//! number, a timestamp, and the numbers the sender allocated but never
+//! sent, all inside the encryption.
+
+use std::fmt;
 
 use rand_core::CryptoRng;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use super::wire::Kind;
+use super::sealed::Unverified;
+use super::wire::{self, Kind, MAX_ENVELOPE_LEN};
 use super::{EpochContext, OpenError, sealed};
 use crate::identity::{Identity, PublicIdentity};
+pub use crate::replay::SeqRange;
 
 const MESSAGE_LABEL: &[u8] = b"sotto/v1/message";
 
 /// Longest message text, in bytes: well inside the envelope limit once
 /// identity, signature, nonce and tag are added.
 pub const MAX_TEXT_LEN: usize = 32 * 1024;
+
+/// The most ranges of skipped numbers one message may declare. Numbers
+/// are allocated in bursts and abandoned rarely (a crash, a failed send),
+/// so a sender has few ranges to declare at a time; one with more carries
+/// the rest in its following messages. A bound keeps what a member can
+/// make every receiver do per message small (the work is per range, and
+/// at most one replay window's worth of numbers is marked).
+pub const MAX_SKIPPED_RANGES: usize = 32;
 
 /// What a message says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +59,23 @@ pub struct Message {
     pub sent_at_ms: u64,
     /// The text.
     pub body: Body,
+    /// Numbers below `seq` that the sender allocated and will never send
+    /// (sorted, disjoint, at most [`MAX_SKIPPED_RANGES`] ranges): the
+    /// receiver does not count them as missed, and refuses them later.
+    #[serde(deserialize_with = "bounded_ranges")]
+    pub skipped: Vec<SeqRange>,
+}
+
+/// A message as sotto 0.1 wrote it, before `skipped` existed: still
+/// accepted, so a room keeps working while its members upgrade. The two
+/// layouts never parse as each other (the newer one has one more field at
+/// the end, and decoding refuses trailing bytes).
+#[derive(Deserialize)]
+struct MessageV01 {
+    sender: PublicIdentity,
+    seq: u64,
+    sent_at_ms: u64,
+    body: Body,
 }
 
 /// Why a message could not be sealed.
@@ -53,9 +84,39 @@ pub enum SealError {
     /// The text is over [`MAX_TEXT_LEN`].
     #[error("the message is longer than {MAX_TEXT_LEN} bytes")]
     TooLong,
+    /// Sequence numbers start at 1.
+    #[error("message sequence number 0 is invalid")]
+    ZeroSequence,
+    /// More than [`MAX_SKIPPED_RANGES`] ranges of skipped numbers.
+    #[error("a message can declare at most {MAX_SKIPPED_RANGES} ranges of skipped numbers")]
+    TooManySkipped,
+    /// A range of skipped numbers is empty, includes 0, is not below the
+    /// message's own number, or is out of order with or overlaps another.
+    #[error("the skipped numbers must be sorted, disjoint ranges below the message's own number")]
+    BadSkipped,
 }
 
-/// Seals a message from `sender` for the room and epoch in `context`.
+/// Checks a message's own number and its declared skipped ranges: what
+/// [`seal_numbered`] requires and [`open`] enforces.
+pub fn check_numbers(seq: u64, skipped: &[SeqRange]) -> Result<(), SealError> {
+    if seq == 0 {
+        return Err(SealError::ZeroSequence);
+    }
+    if skipped.len() > MAX_SKIPPED_RANGES {
+        return Err(SealError::TooManySkipped);
+    }
+    let mut floor = 0;
+    for range in skipped {
+        if range.first <= floor || range.first > range.last || range.last >= seq {
+            return Err(SealError::BadSkipped);
+        }
+        floor = range.last;
+    }
+    Ok(())
+}
+
+/// Seals a message from `sender` for the room and epoch in `context`,
+/// declaring no skipped numbers.
 pub fn seal<R: CryptoRng + ?Sized>(
     context: EpochContext<'_>,
     sender: &Identity,
@@ -64,14 +125,30 @@ pub fn seal<R: CryptoRng + ?Sized>(
     body: Body,
     rng: &mut R,
 ) -> Result<Vec<u8>, SealError> {
+    seal_numbered(context, sender, seq, &[], sent_at_ms, body, rng)
+}
+
+/// Seals a message numbered `seq` that also declares the numbers in
+/// `skipped` as allocated and never sent (see [`Message::skipped`]).
+pub fn seal_numbered<R: CryptoRng + ?Sized>(
+    context: EpochContext<'_>,
+    sender: &Identity,
+    seq: u64,
+    skipped: &[SeqRange],
+    sent_at_ms: u64,
+    body: Body,
+    rng: &mut R,
+) -> Result<Vec<u8>, SealError> {
     if body.text().len() > MAX_TEXT_LEN {
         return Err(SealError::TooLong);
     }
+    check_numbers(seq, skipped)?;
     let message = Message {
         sender: sender.public(),
         seq,
         sent_at_ms,
         body,
+        skipped: skipped.to_vec(),
     };
     Ok(sealed::seal(
         Kind::Message,
@@ -87,17 +164,98 @@ pub fn seal<R: CryptoRng + ?Sized>(
 ///
 /// Replay and membership checks come after, in [`crate::room::Room`].
 pub fn open(context: EpochContext<'_>, bytes: &[u8]) -> Result<Message, OpenError> {
-    let message: Message = sealed::open(
-        Kind::Message,
-        MESSAGE_LABEL,
-        context,
-        bytes,
-        |m: &Message| &m.sender,
-    )?;
+    let unverified = open_unverified(context, bytes)?;
+    let key = sealed::signing_key_of(&unverified.content.sender)?;
+    unverified.verify(&key)
+}
+
+/// Decrypts and decodes a message (checking its text length and numbers)
+/// but leaves the signature for the caller: [`crate::room::Room`] checks
+/// it with a cached key, or many at once.
+pub(crate) fn open_unverified(
+    context: EpochContext<'_>,
+    bytes: &[u8],
+) -> Result<Unverified<Message>, OpenError> {
+    sealed::open_unverified(Kind::Message, MESSAGE_LABEL, context, bytes, decode)
+}
+
+fn decode(content: &[u8]) -> Result<Message, OpenError> {
+    let message = match wire::decode_exact::<Message>(content, MAX_ENVELOPE_LEN) {
+        Ok(message) => message,
+        Err(_) => {
+            let old: MessageV01 = wire::decode_exact(content, MAX_ENVELOPE_LEN)?;
+            Message {
+                sender: old.sender,
+                seq: old.seq,
+                sent_at_ms: old.sent_at_ms,
+                body: old.body,
+                skipped: Vec::new(),
+            }
+        }
+    };
     if message.body.text().len() > MAX_TEXT_LEN {
         return Err(OpenError::Malformed);
     }
+    check_numbers(message.seq, &message.skipped).map_err(|_| OpenError::Malformed)?;
     Ok(message)
+}
+
+/// Seals `message` with whatever signature `sign` makes over the signed
+/// bytes: forged and malformed signatures for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn seal_signed_with<R: CryptoRng + ?Sized>(
+    context: EpochContext<'_>,
+    message: &Message,
+    sign: impl FnOnce(&[u8]) -> [u8; 64],
+    rng: &mut R,
+) -> Vec<u8> {
+    let header = wire::Header::new(Kind::Message, context.epoch);
+    let header_bytes = wire::to_bytes(&header);
+    let mut plaintext = wire::to_bytes(message);
+    let signature = sign(&sealed::signed_bytes(
+        MESSAGE_LABEL,
+        context.room_id,
+        &header_bytes,
+        &plaintext,
+    ));
+    plaintext.extend_from_slice(&signature);
+    let (nonce, ciphertext) = crate::crypto::seal(
+        context.key,
+        &sealed::aad(context.room_id, &header_bytes),
+        &plaintext,
+        rng,
+    );
+    [header_bytes, wire::to_bytes(&(nonce, ciphertext))].concat()
+}
+
+/// Decodes the skipped ranges, refusing more than [`MAX_SKIPPED_RANGES`]
+/// before reading (or allocating for) any beyond the limit.
+fn bounded_ranges<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SeqRange>, D::Error> {
+    struct Bounded;
+
+    impl<'de> Visitor<'de> for Bounded {
+        type Value = Vec<SeqRange>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "at most {MAX_SKIPPED_RANGES} ranges")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            if seq.size_hint().is_some_and(|n| n > MAX_SKIPPED_RANGES) {
+                return Err(de::Error::invalid_length(MAX_SKIPPED_RANGES + 1, &self));
+            }
+            let mut ranges = Vec::new();
+            while let Some(range) = seq.next_element()? {
+                if ranges.len() == MAX_SKIPPED_RANGES {
+                    return Err(de::Error::invalid_length(MAX_SKIPPED_RANGES + 1, &self));
+                }
+                ranges.push(range);
+            }
+            Ok(ranges)
+        }
+    }
+
+    deserializer.deserialize_seq(Bounded)
 }
 
 #[cfg(test)]
@@ -220,6 +378,7 @@ mod tests {
             seq: 1,
             sent_at_ms: 0,
             body: Body::Text("send money".into()),
+            skipped: Vec::new(),
         };
         let plaintext = sealed::sign_content(signer, label, &f.room, &header_bytes, &claim);
         let (nonce, ciphertext) = crate::crypto::seal(
@@ -268,6 +427,154 @@ mod tests {
             &mut ChaCha20Rng::seed_from_u64(1),
         );
         assert_eq!(result, Err(SealError::TooLong));
+    }
+
+    fn range(first: u64, last: u64) -> SeqRange {
+        SeqRange { first, last }
+    }
+
+    /// Seals any content as a message signed by alice, bypassing the
+    /// checks `seal_numbered` makes: what a buggy or hostile sender could
+    /// put on the wire.
+    fn seal_raw<T: Serialize>(f: &Fixture, content: &T) -> Vec<u8> {
+        sealed::seal(
+            Kind::Message,
+            MESSAGE_LABEL,
+            f.context(3),
+            &f.alice,
+            content,
+            &mut ChaCha20Rng::seed_from_u64(8),
+        )
+    }
+
+    fn message_with(f: &Fixture, seq: u64, skipped: Vec<SeqRange>) -> Message {
+        Message {
+            sender: f.alice.public(),
+            seq,
+            sent_at_ms: 5,
+            body: Body::Text("hi".into()),
+            skipped,
+        }
+    }
+
+    #[test]
+    fn skipped_ranges_round_trip() {
+        let f = fixture();
+        let skipped = [range(2, 4), range(7, 7), range(9, 20)];
+        let bytes = seal_numbered(
+            f.context(3),
+            &f.alice,
+            21,
+            &skipped,
+            9,
+            Body::Action("waves".into()),
+            &mut ChaCha20Rng::seed_from_u64(5),
+        )
+        .unwrap();
+        let message = open(f.context(3), &bytes).unwrap();
+        assert_eq!(message.seq, 21);
+        assert_eq!(message.skipped, skipped);
+        assert_eq!(message.body, Body::Action("waves".into()));
+        assert_eq!(open(f.context(3), &f.sealed()).unwrap().skipped, vec![]);
+    }
+
+    #[test]
+    fn malformed_numbers_are_refused_when_sealing_and_when_opening() {
+        let f = fixture();
+        let too_many: Vec<SeqRange> = (1..=33).map(|i| range(2 * i, 2 * i)).collect();
+        let cases = [
+            (0, vec![], SealError::ZeroSequence),
+            (100, too_many.clone(), SealError::TooManySkipped),
+            (5, vec![range(0, 2)], SealError::BadSkipped),
+            (5, vec![range(3, 2)], SealError::BadSkipped),
+            (5, vec![range(2, 5)], SealError::BadSkipped),
+            (5, vec![range(6, 7)], SealError::BadSkipped),
+            (9, vec![range(4, 5), range(2, 3)], SealError::BadSkipped),
+            (9, vec![range(2, 4), range(4, 5)], SealError::BadSkipped),
+            (9, vec![range(2, 4), range(2, 4)], SealError::BadSkipped),
+        ];
+        for (seq, skipped, error) in cases {
+            let sealed = seal_numbered(
+                f.context(3),
+                &f.alice,
+                seq,
+                &skipped,
+                0,
+                Body::Text("x".into()),
+                &mut ChaCha20Rng::seed_from_u64(1),
+            );
+            assert_eq!(sealed, Err(error), "seq {seq}, {skipped:?}");
+            // The same content signed by its sender anyway is malformed.
+            let raw = seal_raw(&f, &message_with(&f, seq, skipped.clone()));
+            assert_eq!(
+                open(f.context(3), &raw),
+                Err(OpenError::Malformed),
+                "seq {seq}, {skipped:?}"
+            );
+        }
+        // The limit itself is fine, and adjacent ranges too.
+        let at_limit: Vec<SeqRange> = too_many[..MAX_SKIPPED_RANGES].to_vec();
+        let raw = seal_raw(&f, &message_with(&f, 100, at_limit.clone()));
+        assert_eq!(open(f.context(3), &raw).unwrap().skipped, at_limit);
+        let adjacent = vec![range(1, 2), range(3, 4)];
+        let raw = seal_raw(&f, &message_with(&f, 5, adjacent.clone()));
+        assert_eq!(open(f.context(3), &raw).unwrap().skipped, adjacent);
+    }
+
+    #[test]
+    fn a_huge_declared_count_is_refused_before_reading_the_ranges() {
+        // A content whose range count says a million, with nothing after:
+        // the decoder stops at the count.
+        #[derive(Serialize)]
+        struct Header<'a> {
+            sender: PublicIdentity,
+            seq: u64,
+            sent_at_ms: u64,
+            body: &'a Body,
+        }
+        let f = fixture();
+        let header = Header {
+            sender: f.alice.public(),
+            seq: 9,
+            sent_at_ms: 0,
+            body: &Body::Text("x".into()),
+        };
+        let mut content = wire::to_bytes(&header);
+        content.extend_from_slice(&wire::to_bytes(&1_000_000u32));
+        assert_eq!(decode(&content), Err(OpenError::Malformed));
+    }
+
+    #[test]
+    fn messages_in_the_0_1_layout_still_open() {
+        #[derive(Serialize)]
+        struct Old {
+            sender: PublicIdentity,
+            seq: u64,
+            sent_at_ms: u64,
+            body: Body,
+        }
+        let f = fixture();
+        let old = Old {
+            sender: f.alice.public(),
+            seq: 4,
+            sent_at_ms: 6,
+            body: Body::Text("from 0.1".into()),
+        };
+        let message = open(f.context(3), &seal_raw(&f, &old)).unwrap();
+        assert_eq!(message.seq, 4);
+        assert_eq!(message.body, Body::Text("from 0.1".into()));
+        assert!(message.skipped.is_empty());
+        // The new layout is the old one plus the list: never the same
+        // bytes, and decoding refuses trailing bytes, so neither parses as
+        // the other.
+        let new = Message {
+            skipped: Vec::new(),
+            ..message
+        };
+        assert_eq!(
+            wire::to_bytes(&new),
+            [wire::to_bytes(&old), vec![0]].concat()
+        );
     }
 
     proptest! {

@@ -14,7 +14,10 @@ pub mod presence;
 mod sealed;
 pub mod wire;
 
+#[cfg(test)]
+pub(crate) use sealed::BAD_SIGNATURE;
 pub use sealed::EpochContext;
+pub(crate) use sealed::{BAD_SIGNER_KEY, verify_many};
 
 use crate::crypto::CryptoError;
 use wire::{Kind, WireError};

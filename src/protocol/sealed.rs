@@ -13,7 +13,8 @@
 //! carries the sender's public identity; the signature is checked against
 //! that identity with `verify_strict`.
 
-use ed25519_dalek::Signature;
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signature, VerifyingKey};
 use rand_core::CryptoRng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,24 @@ pub(crate) fn open<T: DeserializeOwned>(
     bytes: &[u8],
     signer: impl Fn(&T) -> &PublicIdentity,
 ) -> Result<T, OpenError> {
+    let unverified = open_unverified(kind, label, context, bytes, |content| {
+        Ok(wire::decode_exact(content, MAX_ENVELOPE_LEN)?)
+    })?;
+    let key = signing_key_of(signer(&unverified.content))?;
+    unverified.verify(&key)
+}
+
+/// Decrypts a payload sealed by [`seal`] and decodes its content with
+/// `decode`, leaving the signature to be checked by the caller (one by
+/// one with [`Unverified::verify`], or in a batch): the first half of
+/// [`open`].
+pub(crate) fn open_unverified<T>(
+    kind: Kind,
+    label: &[u8],
+    context: EpochContext<'_>,
+    bytes: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<T, OpenError>,
+) -> Result<Unverified<T>, OpenError> {
     let framed = wire::frame(bytes)?;
     if framed.header.kind != kind {
         return Err(OpenError::WrongKind(framed.header.kind));
@@ -109,12 +128,12 @@ pub(crate) fn open<T: DeserializeOwned>(
         &aad(context.room_id, framed.header_bytes),
         &body.ciphertext,
     )?;
-    verify_content(
+    split_signed(
         &plaintext,
         label,
         context.room_id,
         framed.header_bytes,
-        signer,
+        decode,
     )
 }
 
@@ -143,22 +162,149 @@ pub(crate) fn verify_content<T: DeserializeOwned>(
     header_bytes: &[u8],
     signer: impl Fn(&T) -> &PublicIdentity,
 ) -> Result<T, OpenError> {
+    let unverified = split_signed(plaintext, label, room_id, header_bytes, |content| {
+        Ok(wire::decode_exact(content, MAX_ENVELOPE_LEN)?)
+    })?;
+    let key = signing_key_of(signer(&unverified.content))?;
+    unverified.verify(&key)
+}
+
+/// The claimed signer's Ed25519 key, after checking the name it comes
+/// with: refused if the bytes are not a point or are a weak (small-order)
+/// key, which `verify_strict` would refuse anyway.
+pub(crate) fn signing_key_of(claimed: &PublicIdentity) -> Result<VerifyingKey, OpenError> {
+    validate_name(&claimed.name).map_err(|_| OpenError::Malformed)?;
+    claimed
+        .verifying_key()
+        .ok_or(OpenError::Forged(BAD_SIGNER_KEY))
+}
+
+/// Why a signature check failed (shared by one-by-one and batch checks,
+/// so both paths name a failure the same way).
+pub(crate) const BAD_SIGNATURE: &str = "the signature does not match the claimed signer";
+/// Why a claimed signer's key was refused.
+pub(crate) const BAD_SIGNER_KEY: &str = "the signer's key is invalid";
+
+fn split_signed<T>(
+    plaintext: &[u8],
+    label: &[u8],
+    room_id: &RoomId,
+    header_bytes: &[u8],
+    decode: impl FnOnce(&[u8]) -> Result<T, OpenError>,
+) -> Result<Unverified<T>, OpenError> {
     let split = plaintext
         .len()
         .checked_sub(SIGNATURE_LEN)
         .ok_or(OpenError::Malformed)?;
     let (content_bytes, signature_bytes) = plaintext.split_at(split);
-    let content: T = wire::decode_exact(content_bytes, MAX_ENVELOPE_LEN)?;
-    let claimed = signer(&content);
-    validate_name(&claimed.name).map_err(|_| OpenError::Malformed)?;
-    let key = claimed
-        .verifying_key()
-        .ok_or(OpenError::Forged("the signer's key is invalid"))?;
+    let content = decode(content_bytes)?;
     let signature = Signature::from_slice(signature_bytes).map_err(|_| OpenError::Malformed)?;
-    key.verify_strict(
-        &signed_bytes(label, room_id, header_bytes, content_bytes),
-        &signature,
-    )
-    .map_err(|_| OpenError::Forged("the signature does not match the claimed signer"))?;
-    Ok(content)
+    // The signed bytes hold the plaintext content: wiped when dropped.
+    let signed = Zeroizing::new(signed_bytes(label, room_id, header_bytes, content_bytes));
+    Ok(Unverified {
+        content,
+        signed,
+        signature,
+    })
+}
+
+/// A payload that decrypted and decoded, whose signature is not checked
+/// yet. Nothing in it may be believed before [`Unverified::verify`] (or a
+/// batch check over [`Unverified::signed`] and
+/// [`Unverified::signature`]) succeeds.
+pub(crate) struct Unverified<T> {
+    /// The decoded content (with the identity it claims).
+    pub(crate) content: T,
+    signed: Zeroizing<Vec<u8>>,
+    signature: Signature,
+}
+
+impl<T> Unverified<T> {
+    /// Whether a batch check would judge this signature exactly as
+    /// `verify_strict` does (see [`verify_many`]): its R decompresses to a
+    /// point that is not of small order, and the key is not weak.
+    fn batchable(&self, key: &VerifyingKey) -> bool {
+        let r = CompressedEdwardsY(self.signature.r_bytes().to_owned());
+        r.decompress().is_some_and(|r| !r.is_small_order()) && !key.is_weak()
+    }
+
+    /// Checks the signature strictly against `key` (the claimed signer's,
+    /// from [`signing_key_of`] or a cache of it).
+    pub(crate) fn verify(self, key: &VerifyingKey) -> Result<T, OpenError> {
+        key.verify_strict(&self.signed, &self.signature)
+            .map_err(|_| OpenError::Forged(BAD_SIGNATURE))?;
+        Ok(self.content)
+    }
+}
+
+/// The most signatures checked in one batch: a broker's in-flight window
+/// of catch-up. Per signature a batch of 256 costs about half of one of 64
+/// (ed25519-dalek switches to Pippenger's method above about 190 points,
+/// and a batch of n has 2n + 1), which is a third of `verify_strict`
+/// (`baseline/ed25519_verify_batch` in `benches/seal_open.rs`). A batch
+/// that fails is checked again one by one to name the bad payload, so one
+/// bad payload costs its chunk what receiving it one by one would.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Checks the signatures of many decrypted payloads, giving for each what
+/// [`Unverified::verify`] would (the same error for the same payload), in
+/// order: items that are already errors stay as they are.
+///
+/// Signatures go through ed25519-dalek's batch check, in chunks of
+/// [`MAX_BATCH`]. A chunk that fails is checked one by one with
+/// `verify_strict`, so the bad payload is named and the good ones pass.
+/// Before batching, a signature whose R is not a valid point or is of
+/// small order, or whose key is weak, is left to `verify_strict` (which
+/// refuses it): the batch equation does not look at the small-order
+/// components `verify_strict` refuses. What is left can still differ in
+/// one way, documented in SECURITY.md: only the owner of a key can build a
+/// signature that the batch accepts and `verify_strict` refuses; nobody
+/// can make a batch accept a signature its key's owner did not make.
+pub(crate) fn verify_many<T, K>(
+    items: Vec<Result<(Unverified<T>, K), OpenError>>,
+    key_of: impl Fn(&K) -> &VerifyingKey,
+) -> Vec<Result<(T, K), OpenError>> {
+    let batchable: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| match item {
+            Ok((unverified, key)) if unverified.batchable(key_of(key)) => Some(i),
+            _ => None,
+        })
+        .collect();
+    let mut passed = vec![false; items.len()];
+    for chunk in batchable.chunks(MAX_BATCH) {
+        // One signature gains nothing from a batch.
+        if chunk.len() < 2 {
+            continue;
+        }
+        let mut messages = Vec::with_capacity(chunk.len());
+        let mut signatures = Vec::with_capacity(chunk.len());
+        let mut keys = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            if let Some(Ok((unverified, key))) = items.get(i) {
+                messages.push(&unverified.signed[..]);
+                signatures.push(unverified.signature);
+                keys.push(*key_of(key));
+            }
+        }
+        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+            for &i in chunk {
+                passed[i] = true;
+            }
+        }
+    }
+    items
+        .into_iter()
+        .zip(passed)
+        .map(|(item, passed)| {
+            let (unverified, key) = item?;
+            if passed {
+                Ok((unverified.content, key))
+            } else {
+                let content = unverified.verify(key_of(&key))?;
+                Ok((content, key))
+            }
+        })
+        .collect()
 }

@@ -59,7 +59,8 @@ impl Room {
         self.next_seq
     }
 
-    /// Takes the room apart for storage.
+    /// Takes the room apart for storage (the cache of members' decoded
+    /// keys is derived, and rebuilt as members speak).
     pub fn into_parts(self) -> RoomParts {
         RoomParts {
             header: RoomHeader {
@@ -95,6 +96,7 @@ impl Room {
             next_seq: header.next_seq,
             members,
             blocked_by: header.blocked_by,
+            keys: Default::default(),
         }
     }
 }

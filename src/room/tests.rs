@@ -614,4 +614,365 @@ fn at_the_cap_a_new_key_replaces_the_silent_member_seen_longest_ago() {
     let delivery = delivered(w.bob_room.receive_message(&hello[0], 70_000));
     assert_eq!(delivery.from, "alice");
     assert_eq!(w.bob_room.members().len(), MAX_MEMBERS + 1);
+    // Only the members who spoke have their keys cached (mallory, alice).
+    assert_eq!(w.bob_room.keys.len(), 2);
+}
+
+fn seq_range(first: u64, last: u64) -> SeqRange {
+    SeqRange { first, last }
+}
+
+/// Alice seals message `seq` declaring `skipped`, leaving her room's own
+/// counter alone.
+fn alice_numbered(w: &mut World, seq: u64, skipped: &[SeqRange]) -> Vec<u8> {
+    w.alice_room
+        .seal_numbered(&w.alice, seq, skipped, text("n"), 0, &mut w.rng)
+        .unwrap()
+}
+
+#[test]
+fn seal_numbered_uses_the_callers_numbers_and_leaves_the_counter_alone() {
+    let mut w = world();
+    let fifth = alice_numbered(&mut w, 5, &[seq_range(2, 3)]);
+    assert_eq!(w.alice_room.next_seq, 1);
+    let opened = message::open(w.bob_room.context(), &fifth).unwrap();
+    assert_eq!((opened.seq, opened.skipped), (5, vec![seq_range(2, 3)]));
+    assert_eq!(
+        w.alice_room
+            .seal_numbered(&w.alice, 5, &[seq_range(5, 5)], text("x"), 0, &mut w.rng),
+        Err(RoomError::Seal(message::SealError::BadSkipped))
+    );
+    assert_eq!(
+        w.alice_room
+            .seal_numbered(&w.alice, 0, &[], text("x"), 0, &mut w.rng),
+        Err(RoomError::Seal(message::SealError::ZeroSequence))
+    );
+    // Blocked by an unacknowledged key change like any send.
+    w.alice_room.blocked_by.push("bob".into());
+    assert_eq!(
+        w.alice_room
+            .seal_numbered(&w.alice, 6, &[], text("x"), 0, &mut w.rng),
+        Err(RoomError::SendBlocked("bob".into()))
+    );
+}
+
+#[test]
+fn numbers_declared_skipped_are_not_missed_and_are_refused_later() {
+    let mut w = world();
+    let first = alice_numbered(&mut w, 1, &[]);
+    delivered(w.bob_room.receive_message(&first, 0));
+    // 2 and 3 were abandoned; 4 was sent and lost.
+    let lost = alice_numbered(&mut w, 4, &[seq_range(2, 3)]);
+    let fifth = alice_numbered(&mut w, 5, &[seq_range(2, 3)]);
+    let delivery = delivered(w.bob_room.receive_message(&fifth, 0));
+    assert_eq!(delivery.notices, vec![missed(1)]);
+    // A payload claiming an abandoned number is a replay, and changes
+    // nothing.
+    let claims_two = alice_numbered(&mut w, 2, &[]);
+    let before = w.bob_room.clone();
+    assert_eq!(
+        w.bob_room.receive_message(&claims_two, 0),
+        Err(OpenError::Replayed(2))
+    );
+    assert_eq!(w.bob_room, before);
+    // The lost one, late, is shown once and reports nothing more.
+    assert!(
+        delivered(w.bob_room.receive_message(&lost, 0))
+            .notices
+            .is_empty()
+    );
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+}
+
+#[test]
+fn announced_numbers_covered_by_a_declaration_are_not_overdue() {
+    // The presence announcement (5) arrives before the message that
+    // declares 2..=4 skipped, as retained presence overtakes the queue.
+    let mut w = world();
+    let first = alice_numbered(&mut w, 1, &[]);
+    let fifth = alice_numbered(&mut w, 5, &[seq_range(2, 4)]);
+    delivered(w.bob_room.receive_message(&first, 0));
+    let record =
+        w.alice_room
+            .seal_presence_announcing(&w.alice, Status::Online, 1, 5, 0, &mut w.rng);
+    accept_presence(&mut w.bob_room, &w.alice, &record);
+    assert_eq!(
+        w.bob_room.members()[&w.alice.fingerprint()].announced_seq,
+        5
+    );
+    assert!(
+        delivered(w.bob_room.receive_message(&fifth, 0))
+            .notices
+            .is_empty()
+    );
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+}
+
+#[test]
+fn a_declaration_after_its_gap_was_reported_is_not_counted_again() {
+    let mut w = world();
+    let first = alice_numbered(&mut w, 1, &[]);
+    let fifth = alice_numbered(&mut w, 5, &[seq_range(2, 4)]);
+    let sixth = alice_numbered(&mut w, 6, &[]);
+    delivered(w.bob_room.receive_message(&first, 0));
+    let record =
+        w.alice_room
+            .seal_presence_announcing(&w.alice, Status::Online, 1, 5, 0, &mut w.rng);
+    accept_presence(&mut w.bob_room, &w.alice, &record);
+    // Caught up without message 5: the gap is reported once...
+    assert_eq!(w.bob_room.overdue_gaps(), vec![missed(4)]);
+    // ...and message 5, arriving late, adds nothing, nor does 6.
+    assert!(
+        delivered(w.bob_room.receive_message(&fifth, 0))
+            .notices
+            .is_empty()
+    );
+    assert!(
+        delivered(w.bob_room.receive_message(&sixth, 0))
+            .notices
+            .is_empty()
+    );
+    assert_eq!(w.bob_room.overdue_gaps(), vec![]);
+    let third = alice_numbered(&mut w, 3, &[]);
+    assert_eq!(
+        w.bob_room.receive_message(&third, 0),
+        Err(OpenError::Replayed(3))
+    );
+}
+
+#[test]
+fn the_key_cache_is_derived_bounded_and_never_saved() {
+    let mut w = world();
+    let fresh = w.bob_room.clone();
+    let hello = alice_sends(&mut w, 2);
+    delivered(w.bob_room.receive_message(&hello[0], 0));
+    assert_eq!(w.bob_room.keys.len(), 1);
+    // Keys of refused payloads are not kept.
+    let impostor = Identity::generate("bob", &mut w.rng).unwrap();
+    let room = Room::join(&w.alice_room.invite(), "ops", &impostor.public(), 0).unwrap();
+    let fake = room
+        .seal_numbered(&impostor, 1, &[], text("I am bob"), 0, &mut w.rng)
+        .unwrap();
+    assert!(w.bob_room.receive_message(&fake, 0).is_err());
+    assert_eq!(w.bob_room.keys.len(), 1);
+    // Not in the state file, and not part of a room's equality.
+    let saved = serde_json::to_string(&w.bob_room).unwrap();
+    let mut loaded: Room = serde_json::from_str(&saved).unwrap();
+    assert_eq!(loaded.keys.len(), 0);
+    assert_eq!(loaded, w.bob_room);
+    assert_ne!(loaded, fresh);
+    // A loaded room fills it again and gives the same results.
+    delivered(loaded.receive_message(&hello[1], 0));
+    assert_eq!(loaded.keys.len(), 1);
+}
+
+/// A message claiming `claimed`, sealed under the room key, with the
+/// signature `sign` makes.
+fn signed_with(
+    w: &mut World,
+    claimed: &Identity,
+    seq: u64,
+    sign: impl FnOnce(&[u8]) -> [u8; 64],
+) -> Vec<u8> {
+    let content = Message {
+        sender: claimed.public(),
+        seq,
+        sent_at_ms: 0,
+        body: text("signed with"),
+        skipped: Vec::new(),
+    };
+    message::seal_signed_with(w.alice_room.context(), &content, sign, &mut w.rng)
+}
+
+/// A message claiming to be alice's, signed by mallory.
+fn forged_as_alice(w: &mut World, seq: u64) -> Vec<u8> {
+    let mallory = Identity::from_secrets(
+        "mallory".into(),
+        &w.mallory.signing_seed(),
+        *w.mallory.agreement_bytes(),
+    );
+    let alice = Identity::from_secrets(
+        "alice".into(),
+        &w.alice.signing_seed(),
+        *w.alice.agreement_bytes(),
+    );
+    signed_with(w, &alice, seq, |bytes| mallory.sign(bytes).to_bytes())
+}
+
+/// A message claiming alice whose signature has the identity point as R
+/// (small order), which `verify_strict` refuses and a batch must not
+/// judge differently.
+fn small_order_r(w: &mut World, seq: u64) -> Vec<u8> {
+    let alice = Identity::from_secrets(
+        "alice".into(),
+        &w.alice.signing_seed(),
+        *w.alice.agreement_bytes(),
+    );
+    signed_with(w, &alice, seq, |_| {
+        let mut signature = [0u8; 64];
+        signature[0] = 1;
+        signature
+    })
+}
+
+fn receive_one_by_one(
+    room: &mut Room,
+    payloads: &[Vec<u8>],
+) -> Vec<Result<Received<Delivery>, OpenError>> {
+    payloads
+        .iter()
+        .map(|p| room.receive_message(p, 7))
+        .collect()
+}
+
+#[test]
+fn a_batch_names_the_bad_signature_and_accepts_the_rest() {
+    let mut w = world();
+    let mut payloads = alice_sends(&mut w, 10);
+    payloads[4] = forged_as_alice(&mut w, 5);
+    payloads[7] = small_order_r(&mut w, 8);
+    let mut one_by_one = w.bob_room.clone();
+    let expected = receive_one_by_one(&mut one_by_one, &payloads);
+    let results = w.bob_room.receive_batch(&payloads, 7);
+    assert_eq!(results, expected);
+    for (i, result) in results.iter().enumerate() {
+        match i {
+            4 | 7 => assert_eq!(
+                result,
+                &Err(OpenError::Forged(crate::protocol::BAD_SIGNATURE))
+            ),
+            _ => assert!(matches!(result, Ok(Received::Accepted(_))), "{i}"),
+        }
+    }
+    assert_eq!(w.bob_room, one_by_one);
+    // Batch and one by one agree on the same payloads again: replays.
+    let again = w.bob_room.receive_batch(&payloads, 8);
+    assert_eq!(again, receive_one_by_one(&mut one_by_one, &payloads));
+    assert!(
+        again
+            .iter()
+            .enumerate()
+            .all(|(i, r)| matches!(i, 4 | 7) || r == &Err(OpenError::Replayed(i as u64 + 1)))
+    );
+}
+
+#[test]
+fn an_empty_batch_and_a_batch_of_one_work() {
+    let mut w = world();
+    let none: Vec<Vec<u8>> = Vec::new();
+    assert!(w.bob_room.receive_batch(&none, 0).is_empty());
+    let one = alice_sends(&mut w, 1);
+    let results = w.bob_room.receive_batch(&one, 0);
+    assert!(matches!(results[..], [Ok(Received::Accepted(_))]));
+}
+
+mod batch_matches_one_by_one {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every kind of payload a catch-up can meet, from one world.
+    fn pool() -> (World, Vec<Vec<u8>>) {
+        let mut w = world();
+        let mut pool = Vec::new();
+        // Alice: 1..=3, then 6 declaring 4-5, then 4 (a declared number,
+        // signed: a replay once 6 is in), 7, 9 (8 lost).
+        for (seq, skipped) in [
+            (1, vec![]),
+            (2, vec![]),
+            (3, vec![]),
+            (6, vec![seq_range(4, 5)]),
+            (4, vec![]),
+            (7, vec![]),
+            (9, vec![]),
+        ] {
+            pool.push(alice_numbered(&mut w, seq, &skipped));
+        }
+        // Mallory, a new member.
+        let mallory_room =
+            Room::join(&w.alice_room.invite(), "ops", &w.mallory.public(), 0).unwrap();
+        for seq in 1..=3 {
+            pool.push(
+                mallory_room
+                    .seal_numbered(&w.mallory, seq, &[], text("m"), 0, &mut w.rng)
+                    .unwrap(),
+            );
+        }
+        // Forgeries: mallory's signature on alice's identity, mallory's
+        // key under alice's name, a key under our own name, a small-order R.
+        pool.push(forged_as_alice(&mut w, 10));
+        let posing = Identity::from_secrets(
+            "alice".into(),
+            &w.mallory.signing_seed(),
+            *w.mallory.agreement_bytes(),
+        );
+        pool.push(
+            mallory_room
+                .seal_numbered(&posing, 4, &[], text("I am alice"), 0, &mut w.rng)
+                .unwrap(),
+        );
+        let impostor = Identity::generate("bob", &mut w.rng).unwrap();
+        pool.push(
+            mallory_room
+                .seal_numbered(&impostor, 1, &[], text("I am bob"), 0, &mut w.rng)
+                .unwrap(),
+        );
+        pool.push(small_order_r(&mut w, 11));
+        // Our own message coming back, and garbage.
+        pool.push(
+            w.bob_room
+                .seal_numbered(&w.bob, 1, &[], text("echo"), 0, &mut w.rng)
+                .unwrap(),
+        );
+        pool.push(vec![1, 0, 0, 7]);
+        (w, pool)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any mix of valid, replayed, tampered and forged payloads, cut
+        /// into batches anywhere: the same results and the same room as
+        /// receiving them one by one.
+        #[test]
+        fn for_any_mix(
+            picks in proptest::collection::vec(
+                (any::<prop::sample::Index>(), proptest::option::of((any::<prop::sample::Index>(), 1u8..=255))),
+                0..40,
+            ),
+            cuts in proptest::collection::vec(1usize..20, 1..6),
+        ) {
+            let (w, pool) = pool();
+            let payloads: Vec<Vec<u8>> = picks
+                .iter()
+                .map(|(pick, flip)| {
+                    let mut payload = pool[pick.index(pool.len())].clone();
+                    if let Some((at, bits)) = flip {
+                        let at = at.index(payload.len());
+                        payload[at] ^= bits;
+                    }
+                    payload
+                })
+                .collect();
+            let mut one_by_one = w.bob_room.clone();
+            let expected = receive_one_by_one(&mut one_by_one, &payloads);
+
+            let mut batched = w.bob_room.clone();
+            let mut results = Vec::new();
+            let mut rest = &payloads[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (batch, after) = rest.split_at((*cut).min(rest.len()));
+                results.extend(batched.receive_batch(batch, 7));
+                rest = after;
+            }
+            prop_assert_eq!(results, expected);
+            prop_assert_eq!(&batched, &one_by_one);
+            prop_assert_eq!(
+                serde_json::to_string(&batched).unwrap(),
+                serde_json::to_string(&one_by_one).unwrap()
+            );
+        }
+    }
 }
