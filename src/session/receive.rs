@@ -23,8 +23,8 @@ const BATCH: usize = 256;
 
 /// One message of a batch, on its way to being shown.
 enum Step {
-    /// Accepted in memory; saved with the batch.
-    Accepted(Vec<u8>, Ack),
+    /// Accepted and saved with the batch.
+    Accepted(Delivery, Ack),
     /// Saved earlier but never shown (a crash came in between).
     Unshown(Delivery, Ack),
     /// Something to show that is not a message (a warning).
@@ -62,30 +62,55 @@ impl RoomSession {
             }
         }
         let now = now_ms();
-        // Checked in memory first, against the room as last saved: a flood
-        // of junk costs no disk I/O.
-        let mut trial = self.snapshot();
-        let mut steps = Vec::with_capacity(batch.len());
-        for (payload, duplicate, ack) in batch {
-            match trial.receive_message(&payload, now) {
-                Ok(Received::Accepted(_)) => steps.push(Step::Accepted(payload, ack)),
-                Ok(Received::OwnEcho) => self.ack(ack, source),
-                Err(OpenError::Replayed(seq)) => {
-                    match self.unshown(&trial, &payload, seq)? {
-                        Some(delivery) => steps.push(Step::Unshown(delivery, ack)),
-                        None => {
-                            self.ack(ack, source);
-                            // Acknowledged late, or arriving through an old
-                            // session being drained too: not an attack.
-                            if !duplicate
-                                && self.retiring.is_none()
-                                && let Some(event) = self.warnings.admit(OpenError::Replayed(seq))
-                            {
-                                steps.push(Step::Event(event));
+        // One pass, in one transaction: signatures checked in batches, the
+        // room's rules applied in order, the accepted ones saved with the
+        // room state they change (the store keeps the room cached, so
+        // this reads nothing while no other process has written).
+        let payloads: Vec<&[u8]> = batch
+            .iter()
+            .map(|(payload, _, _)| payload.as_slice())
+            .collect();
+        let (results, room) = self
+            .store
+            .update_room_with_history(
+                &self.room_id,
+                |room| {
+                    let results = room.receive_batch(&payloads, now);
+                    let history = (results.iter())
+                        .filter_map(|result| match result {
+                            Ok(Received::Accepted(delivery)) => {
+                                Some(StoredMessage::received(delivery, now))
                             }
+                            _ => None,
+                        })
+                        .collect();
+                    Ok::<_, Infallible>(((results, room.clone()), history))
+                },
+                false,
+            )?
+            .unwrap_or_else(|never| match never {});
+        if let Ok(mut snapshot) = self.snapshot.lock() {
+            *snapshot = room;
+        }
+        let mut steps = Vec::with_capacity(batch.len());
+        for ((payload, duplicate, ack), result) in batch.into_iter().zip(results) {
+            match result {
+                Ok(Received::Accepted(delivery)) => steps.push(Step::Accepted(delivery, ack)),
+                Ok(Received::OwnEcho) => self.ack(ack, source),
+                Err(OpenError::Replayed(seq)) => match self.unshown(&payload, seq)? {
+                    Some(delivery) => steps.push(Step::Unshown(delivery, ack)),
+                    None => {
+                        self.ack(ack, source);
+                        // Acknowledged late, or arriving through an old
+                        // session being drained too: not an attack.
+                        if !duplicate
+                            && self.retiring.is_none()
+                            && let Some(event) = self.warnings.admit(OpenError::Replayed(seq))
+                        {
+                            steps.push(Step::Event(event));
                         }
                     }
-                }
+                },
                 Err(err) => {
                     self.ack(ack, source);
                     if let Some(event) = self.warnings.admit(err) {
@@ -94,55 +119,16 @@ impl RoomSession {
                 }
             }
         }
-        let accepted: Vec<&[u8]> = (steps.iter())
-            .filter_map(|step| match step {
-                Step::Accepted(payload, _) => Some(payload.as_slice()),
-                _ => None,
-            })
-            .collect();
-        let mut saved = Vec::new();
-        if !accepted.is_empty() {
-            saved = self
-                .store
-                .update_room_with_history(
-                    &self.room_id,
-                    |room| {
-                        let mut deliveries = Vec::new();
-                        let mut history = Vec::new();
-                        for payload in &accepted {
-                            match room.receive_message(payload, now) {
-                                Ok(Received::Accepted(delivery)) => {
-                                    history.push(StoredMessage::received(&delivery, now));
-                                    deliveries.push(Some(delivery));
-                                }
-                                // Another process of this home saved it
-                                // first: nothing to show or keep.
-                                _ => deliveries.push(None),
-                            }
-                        }
-                        if let Ok(mut snapshot) = self.snapshot.lock() {
-                            snapshot.clone_from(room);
-                        }
-                        Ok::<_, Infallible>((deliveries, history))
-                    },
-                    false,
-                )?
-                .unwrap_or_else(|never| match never {});
-        }
-        let mut saved = saved.into_iter();
         for step in steps {
             match step {
-                Step::Accepted(_, ack) => match saved.next().flatten() {
-                    Some(delivery) => self.queue_message(delivery, ack, source),
-                    None => self.ack(ack, source),
-                },
-                Step::Unshown(delivery, ack) => self.queue_message(delivery, ack, source),
+                Step::Accepted(delivery, ack) | Step::Unshown(delivery, ack) => {
+                    self.queue_message(delivery, ack, source);
+                }
                 Step::Event(event) => self.buffered.push_back(event),
             }
         }
         Ok(None)
     }
-
     /// Queues a message to show; it is confirmed only once it has been
     /// handed out (see [`RoomSession::take_buffered`]).
     fn queue_message(&mut self, delivery: Delivery, ack: Ack, source: Source) {
@@ -163,12 +149,8 @@ impl RoomSession {
     }
 
     /// The saved, never shown message a replayed payload stands for, if so.
-    fn unshown(
-        &self,
-        room: &crate::room::Room,
-        payload: &[u8],
-        seq: u64,
-    ) -> Result<Option<Delivery>, SessionError> {
+    fn unshown(&self, payload: &[u8], seq: u64) -> Result<Option<Delivery>, SessionError> {
+        let room = self.snapshot();
         let Ok(opened) = message::open(room.context(), payload) else {
             return Ok(None);
         };

@@ -2,7 +2,7 @@
 //! [`Sealer`]. Opening checks the schema version and that the storage key
 //! is the one the database was made with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::StoreError;
 use super::rows::Sealer;
-use crate::room::{Member, Room, RoomHeader, RoomParts};
+use crate::room::{Member, Room, RoomHeader, RoomId, RoomParts};
 use crate::secret::SymmetricKey;
 
 /// The schema this build writes. Older databases are migrated on open
@@ -70,6 +70,10 @@ pub(super) struct Database {
     path: PathBuf,
     /// The shared lock that says this process uses the database.
     users: Mutex<Option<std::fs::File>>,
+    /// Rooms as this connection last read or wrote them, with SQLite's
+    /// `data_version` then: while no other connection has committed since,
+    /// the copy is current and a write needs no read.
+    cache: Mutex<HashMap<RoomId, (i64, Room)>>,
 }
 
 impl Database {
@@ -90,6 +94,7 @@ impl Database {
             sealer: Sealer::new(key),
             path: path.to_owned(),
             users: Mutex::new(None),
+            cache: Mutex::new(HashMap::new()),
         };
         db.prepare()?;
         Ok(db)
@@ -156,6 +161,35 @@ impl Database {
         Ok(())
     }
 
+    /// A room as saved, from the cache when no other process has written
+    /// since it was cached; with the version to [`Database::remember`] it
+    /// under after a successful commit.
+    pub(super) fn current_room(
+        &self,
+        conn: &Connection,
+        id: &RoomId,
+    ) -> Result<(Option<Room>, i64), RoomLoadError> {
+        let version: i64 = conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(RoomLoadError::Sql)?;
+        if let Some((cached, room)) = self.cache().get(id)
+            && *cached == version
+        {
+            return Ok((Some(room.clone()), version));
+        }
+        let room = load_room(conn, &self.sealer, &self.sealer.room_key(id))?;
+        Ok((room, version))
+    }
+
+    /// Caches a room as it now is in the database.
+    pub(super) fn remember(&self, version: i64, room: Room) {
+        self.cache().insert(*room.id(), (version, room));
+    }
+
+    fn cache(&self) -> MutexGuard<'_, HashMap<RoomId, (i64, Room)>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Keeps the "in use" lock for as long as the database is open.
     pub(super) fn hold(&self, users: std::fs::File) {
         *self.users.lock().unwrap_or_else(PoisonError::into_inner) = Some(users);
@@ -203,9 +237,16 @@ impl Database {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|err| self.error(err))?;
-        let out = work(&tx, &self.sealer)?;
-        tx.commit().map_err(|err| self.error(err))?;
-        Ok(out)
+        // Rooms cached during the transaction are only true once it
+        // commits; while the connection is held nobody else can look.
+        let done = work(&tx, &self.sealer).and_then(|out| {
+            tx.commit().map_err(|err| self.error(err))?;
+            Ok(out)
+        });
+        if done.is_err() {
+            self.cache().clear();
+        }
+        done
     }
 
     /// Runs `work` on a consistent snapshot, without writing.

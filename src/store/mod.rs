@@ -403,13 +403,15 @@ impl Store {
     pub fn save_room(&self, _lock: &StoreLock, room: &Room) -> Result<(), StoreError> {
         let db = self.db()?;
         db.write(|tx, sealer| {
-            let old = match db::load_room(tx, sealer, &sealer.room_key(room.id())) {
-                Ok(old) => old,
+            let (old, version) = match db.current_room(tx, room.id()) {
+                Ok(found) => found,
                 Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
                 // Replacing a damaged room: start from nothing.
-                Err(RoomLoadError::Unreadable(_)) => None,
+                Err(RoomLoadError::Unreadable(_)) => (None, 0),
             };
-            db::save_room(tx, sealer, old, room).map_err(|err| db.error(err))
+            db::save_room(tx, sealer, old, room).map_err(|err| db.error(err))?;
+            db.remember(version, room.clone());
+            Ok(())
         })
     }
 
@@ -421,21 +423,7 @@ impl Store {
         id: &RoomId,
         change: impl FnOnce(&mut Room) -> Result<T, E>,
     ) -> Result<Result<T, E>, StoreError> {
-        let db = self.db()?;
-        db.write(|tx, sealer| {
-            let old = match db::load_room(tx, sealer, &sealer.room_key(id)) {
-                Ok(Some(room)) => room,
-                Ok(None) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
-                Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
-                Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
-            };
-            let mut room = old.clone();
-            let out = change(&mut room);
-            if out.is_ok() {
-                db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
-            }
-            Ok(out)
-        })
+        self.update_room_with_history(id, |room| change(room).map(|out| (out, Vec::new())), true)
     }
 
     /// Like [`Store::update_room`], and in the same transaction saves the
@@ -448,9 +436,9 @@ impl Store {
     ) -> Result<Result<T, E>, StoreError> {
         let db = self.db()?;
         db.write(|tx, sealer| {
-            let old = match db::load_room(tx, sealer, &sealer.room_key(id)) {
-                Ok(Some(room)) => room,
-                Ok(None) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
+            let (old, version) = match db.current_room(tx, id) {
+                Ok((Some(room), version)) => (room, version),
+                Ok((None, _)) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
                 Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
                 Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
             };
@@ -458,14 +446,18 @@ impl Store {
             match change(&mut room) {
                 Ok((out, messages)) => {
                     db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
-                    history::insert(tx, sealer, id, &messages, shown)
-                        .map_err(|err| db.error(err))?;
-                    let keep = history::retention(tx, sealer, id).map_err(|err| db.error(err))?;
-                    if keep != Retention::All {
-                        let (before, count) = keep.limits(crate::session::now_ms());
-                        history::prune(tx, sealer, id, before, count)
+                    if !messages.is_empty() {
+                        history::insert(tx, sealer, id, &messages, shown)
                             .map_err(|err| db.error(err))?;
+                        let keep =
+                            history::retention(tx, sealer, id).map_err(|err| db.error(err))?;
+                        if keep != Retention::All {
+                            let (before, count) = keep.limits(crate::session::now_ms());
+                            history::prune(tx, sealer, id, before, count)
+                                .map_err(|err| db.error(err))?;
+                        }
                     }
+                    db.remember(version, room);
                     Ok(Ok(out))
                 }
                 Err(err) => Ok(Err(err)),
