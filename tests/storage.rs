@@ -360,3 +360,63 @@ fn listen_killed_in_the_middle_of_a_burst_loses_nothing() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_number_allocated_and_never_sent_is_declared_not_reported_missed() {
+    let broker = Mosquitto::start();
+    let (alice, bob) = pair(&broker);
+    bob.register("ops");
+    alice.send("ops", "first");
+    // A number taken and then refused by the broker (sealed, never
+    // delivered): what `send` records when its publish is refused.
+    let store = alice.store();
+    let id = *store.room("ops").unwrap().id();
+    let public: sotto::identity::PublicIdentity =
+        serde_json::from_slice(&std::fs::read(alice.path().join("identity.json")).unwrap())
+            .unwrap();
+    let key_text = std::fs::read_to_string(alice.path().join("identity.key")).unwrap();
+    let identity = sotto::keyfile::decode(&key_text, public.name, None).unwrap();
+    let (_, lost) = store
+        .allocate_and_seal(
+            &id,
+            sotto::session::now_ms(),
+            60_000,
+            |room, seq, skipped| {
+                let bytes = room
+                    .seal_numbered(
+                        &identity,
+                        seq,
+                        skipped,
+                        Body::Text("lost".into()),
+                        0,
+                        &mut rand::rng(),
+                    )
+                    .unwrap();
+                let own = sotto::store::StoredMessage {
+                    from: "alice".into(),
+                    fingerprint: identity.fingerprint(),
+                    trust: sotto::room::Trust::Own,
+                    seq,
+                    sent_at_ms: 0,
+                    received_ms: 0,
+                    body: Body::Text("lost".into()),
+                    own: true,
+                };
+                Ok::<_, std::convert::Infallible>((bytes, own))
+            },
+        )
+        .unwrap()
+        .unwrap();
+    store.abandon(&id, lost).unwrap();
+    drop(store);
+    alice.send("ops", "third");
+
+    let listener = bob.listen_json("ops", &["--count", "2", "--timeout", "15"]);
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(texts(&json_lines(&stdout)), ["first", "third"]);
+    assert!(
+        !stderr.contains("missed"),
+        "an abandoned number was reported: {stderr}"
+    );
+}

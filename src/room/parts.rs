@@ -59,6 +59,13 @@ impl Room {
         self.next_seq
     }
 
+    /// Takes the next sequence number for a message of ours.
+    pub fn allocate_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
     /// Takes the room apart for storage (the cache of members' decoded
     /// keys is derived, and rebuilt as members speak).
     pub fn into_parts(self) -> RoomParts {

@@ -199,6 +199,9 @@ pub struct RoomSession {
     settle_at: Option<Instant>,
     warnings: WarningBudget,
     last_attempt: Arc<AtomicU64>,
+    /// Our highest message number that may have gone out, announced in
+    /// presence records so others see a gap without waiting.
+    last_sent: Arc<AtomicU64>,
     snapshot: Arc<Mutex<Room>>,
     _session_lock: StoreLock,
 }
@@ -220,8 +223,9 @@ impl RoomSession {
         let topics = RoomTopics::new(&broker.prefix, &room);
         let client_id = client_id::client_id(&store.client_secret()?, &room);
         let last_attempt = Arc::new(AtomicU64::new(0));
+        let last_sent = Arc::new(AtomicU64::new(store.last_sent_seq(room.id())?));
         let snapshot = Arc::new(Mutex::new(room.clone()));
-        let announce = presence_announcer(&identity, &topics, &last_attempt, &snapshot);
+        let announce = presence_announcer(&identity, &topics, &last_attempt, &last_sent, &snapshot);
         let subscriptions = vec![
             Subscription {
                 filter: topics.messages.clone(),
@@ -256,6 +260,7 @@ impl RoomSession {
             settle_at: None,
             warnings: WarningBudget::default(),
             last_attempt,
+            last_sent,
             snapshot,
             _session_lock: session_lock,
         };
@@ -286,11 +291,7 @@ impl RoomSession {
     /// Seals and publishes a message; returns once it is queued. The
     /// sequence number is saved before publishing, so it is never reused.
     pub async fn send(&self, body: Body) -> Result<(), SessionError> {
-        let payload = send::seal_saved(&self.store, &self.room_id, &self.identity, body)?;
-        // The next presence record announces this message's number.
-        if let (Ok(room), Ok(mut snapshot)) = (self.room(), self.snapshot.lock()) {
-            *snapshot = room;
-        }
+        let (payload, seq) = send::seal_saved(&self.store, &self.room_id, &self.identity, body)?;
         self.transport
             .publish(Publication {
                 topic: self.topics.messages.clone(),
@@ -298,6 +299,10 @@ impl RoomSession {
                 retain: false,
             })
             .await?;
+        // The connection keeps trying until the broker has it, across
+        // reconnects: handed over. The next presence record announces it.
+        self.store.handed_over(&self.room_id, seq)?;
+        self.last_sent.fetch_max(seq, Ordering::SeqCst);
         Ok(())
     }
 
@@ -473,10 +478,11 @@ impl RoomSession {
         let room = self.room().ok();
         let goodbye = room.map(|room| Publication {
             topic: self.topics.own_presence.clone(),
-            payload: room.seal_presence(
+            payload: room.seal_presence_announcing(
                 &self.identity,
                 Status::Offline,
                 2 * k + 1,
+                self.last_sent.load(Ordering::SeqCst),
                 now_ms(),
                 &mut rand::rng(),
             ),

@@ -137,10 +137,12 @@ pub(super) fn presence_announcer(
     identity: &Arc<Identity>,
     topics: &RoomTopics,
     last_attempt: &Arc<AtomicU64>,
+    last_sent: &Arc<AtomicU64>,
     snapshot: &Arc<Mutex<Room>>,
 ) -> impl FnMut() -> Announcement + Send + 'static {
     let identity = identity.clone();
     let last_attempt = last_attempt.clone();
+    let last_sent = last_sent.clone();
     let snapshot = snapshot.clone();
     let presence_topic = topics.own_presence.clone();
     move || {
@@ -153,7 +155,14 @@ pub(super) fn presence_announcer(
         let now = now_ms();
         let mut record = |status, seq| Publication {
             topic: presence_topic.clone(),
-            payload: room.seal_presence(&identity, status, seq, now, &mut rng),
+            payload: room.seal_presence_announcing(
+                &identity,
+                status,
+                seq,
+                last_sent.load(std::sync::atomic::Ordering::SeqCst),
+                now,
+                &mut rng,
+            ),
             retain: true,
         };
         Announcement {

@@ -6,7 +6,7 @@ use crate::protocol::message::Body;
 use crate::room::{RoomId, Trust};
 use crate::store::{Store, StoredMessage};
 use crate::topics::RoomTopics;
-use crate::transport::{Announcement, Publication, Transport};
+use crate::transport::{Announcement, Publication, Transport, TransportError};
 
 use super::{BROKER_TIMEOUT, BrokerConfig, SessionError, now_ms};
 
@@ -33,7 +33,7 @@ pub async fn send_once(
     {
         store.remember_mqtt_version(&broker.url.to_string(), &version.to_string());
     }
-    let payload = seal_saved(store, room.id(), identity, body)?;
+    let (payload, seq) = seal_saved(store, room.id(), identity, body)?;
     let result = transport
         .publish_acked(
             Publication {
@@ -45,23 +45,39 @@ pub async fn send_once(
         )
         .await;
     transport.shutdown(None).await;
+    match &result {
+        // Refused: it reached nobody, so our next message declares its
+        // number skipped and nobody counts it as missed.
+        Err(TransportError::Refused(_) | TransportError::DroppedBeforeAck) => {
+            store.abandon(room.id(), seq)?;
+        }
+        // Sent, or maybe sent (no answer): never declared skipped, so it
+        // cannot hide the message if it did go out.
+        _ => store.handed_over(room.id(), seq)?,
+    }
     Ok(result?)
 }
 
-/// Seals a message from us under the store's lock, saving the sequence
-/// number it takes before it is published, so a number is never reused.
+/// Numbers allocated this long ago and never handed over were abandoned
+/// (the process died, or its `send` failed): declared skipped in our next
+/// message. Long enough that a `send` still waiting for its broker is not
+/// mistaken for one.
+const ABANDONED_AFTER_MS: u64 = 60_000;
+
+/// Seals a message from us with the next number of the room's shared
+/// counter, in one transaction with our own line in the history; returns
+/// it with its number, which waits in the outbox until handed over.
 pub(super) fn seal_saved(
     store: &Store,
     room_id: &RoomId,
     identity: &Identity,
     body: Body,
-) -> Result<Vec<u8>, SessionError> {
+) -> Result<(Vec<u8>, u64), SessionError> {
     let now = now_ms();
-    let sealed = store.update_room_with_history(
-        room_id,
-        |room| {
-            let seq = room.next_seq();
-            let sealed = room.seal_message(identity, body.clone(), now, &mut rand::rng())?;
+    let sealed =
+        store.allocate_and_seal(room_id, now, ABANDONED_AFTER_MS, |room, seq, skipped| {
+            let sealed =
+                room.seal_numbered(identity, seq, skipped, body.clone(), now, &mut rand::rng())?;
             // Our own line in the history, so it shows when the room is
             // opened again.
             let own = StoredMessage {
@@ -74,10 +90,8 @@ pub(super) fn seal_saved(
                 body,
                 own: true,
             };
-            Ok::<_, crate::room::RoomError>((sealed, vec![own]))
-        },
-        true,
-    )??;
+            Ok::<_, crate::room::RoomError>((sealed, own))
+        })??;
     Ok(sealed)
 }
 

@@ -57,6 +57,12 @@ CREATE TABLE messages (
     UNIQUE (room, sender, seq)
 );
 CREATE INDEX messages_by_room ON messages (room, id);
+CREATE TABLE outbox (
+    room BLOB NOT NULL REFERENCES rooms(room) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    allocated_ms INTEGER NOT NULL,
+    PRIMARY KEY (room, seq)
+);
 CREATE TABLE retention (
     room BLOB PRIMARY KEY REFERENCES rooms(room) ON DELETE CASCADE,
     keep TEXT NOT NULL

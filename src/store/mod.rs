@@ -28,6 +28,7 @@ mod db;
 mod files;
 mod history;
 mod import;
+mod outbox;
 mod rows;
 
 use std::fs::{self, File};
@@ -42,6 +43,7 @@ use zeroize::Zeroizing;
 use crate::identity::Fingerprint;
 use crate::identity::PublicIdentity;
 use crate::keyfile::MAX_KEY_FILE_LEN;
+use crate::replay::SeqRange;
 use crate::room::{Room, RoomId};
 use crate::secret::SymmetricKey;
 use crate::when::Retention;
@@ -463,6 +465,75 @@ impl Store {
                 Err(err) => Ok(Err(err)),
             }
         })
+    }
+
+    /// Takes the next message number of ours for a room and seals a
+    /// message with it, in one transaction with the history, declaring the
+    /// numbers allocated earlier and abandoned (allocated more than
+    /// `abandoned_after_ms` ago and never handed over: a crash, a failed
+    /// `send`). The number stays in the outbox until [`Store::handed_over`].
+    pub fn allocate_and_seal<E>(
+        &self,
+        id: &RoomId,
+        now_ms: u64,
+        abandoned_after_ms: u64,
+        seal: impl FnOnce(&mut Room, u64, &[SeqRange]) -> Result<(Vec<u8>, StoredMessage), E>,
+    ) -> Result<Result<(Vec<u8>, u64), E>, StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            let (old, version) = match db.current_room(tx, id) {
+                Ok((Some(room), version)) => (room, version),
+                Ok((None, _)) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
+                Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
+                Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
+            };
+            let cutoff = now_ms.saturating_sub(abandoned_after_ms);
+            let abandoned =
+                outbox::abandoned(tx, sealer, id, cutoff).map_err(|err| db.error(err))?;
+            let mut room = old.clone();
+            let seq = room.allocate_seq();
+            match seal(&mut room, seq, &outbox::ranges(&abandoned)) {
+                Ok((bytes, own)) => {
+                    db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
+                    history::insert(tx, sealer, id, &[own], true).map_err(|err| db.error(err))?;
+                    outbox::settle(tx, sealer, id, &abandoned, seq, now_ms)
+                        .map_err(|err| db.error(err))?;
+                    db.remember(version, room);
+                    Ok(Ok((bytes, seq)))
+                }
+                Err(err) => Ok(Err(err)),
+            }
+        })
+    }
+
+    /// Marks a message number handed to the broker (or to the connection
+    /// that will keep trying): it is no longer ours to declare skipped.
+    pub fn handed_over(&self, id: &RoomId, seq: u64) -> Result<(), StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| outbox::remove(tx, sealer, id, seq).map_err(|err| db.error(err)))
+    }
+
+    /// Marks a number as certainly never delivered (the broker refused
+    /// it): our next message declares it skipped.
+    pub fn abandon(&self, id: &RoomId, seq: u64) -> Result<(), StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| outbox::abandon(tx, sealer, id, seq).map_err(|err| db.error(err)))
+    }
+
+    /// The highest number of ours that may have reached others: below the
+    /// numbers still waiting in the outbox at the top.
+    pub fn last_sent_seq(&self, id: &RoomId) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        let Some(room) = self.room_by_id(id)? else {
+            return Err(StoreError::RoomNotFound("(left)".to_owned()));
+        };
+        let waiting =
+            db.read(|conn, sealer| outbox::waiting(conn, sealer, id).map_err(|err| db.error(err)))?;
+        let mut last = room.next_seq().saturating_sub(1);
+        while last > 0 && waiting.contains(&last) {
+            last -= 1;
+        }
+        Ok(last)
     }
 
     /// Clears the "not yet shown" mark of messages once they are shown.
