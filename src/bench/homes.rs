@@ -3,9 +3,12 @@
 //! live under one temporary directory (`TMPDIR`), removed at the end: its
 //! filesystem decides what an fsync costs.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use super::paths::failed;
 use super::{Bench, BenchError};
@@ -39,6 +42,26 @@ impl Homes {
     /// Where the homes are.
     pub fn root(&self) -> &Path {
         self.root.path()
+    }
+
+    /// Milliseconds for one 4 KiB write and fsync in the homes' directory,
+    /// the median of 20: what every durable step there pays at least.
+    pub fn fsync_ms(&self) -> Result<f64, BenchError> {
+        let path = self.root.path().join("fsync-probe");
+        let mut file =
+            File::create(&path).map_err(BenchError::io("create a file to time fsync"))?;
+        let block = [0u8; 4096];
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let start = Instant::now();
+            file.write_all(&block)
+                .and_then(|()| file.sync_all())
+                .map_err(BenchError::io("time a write and fsync"))?;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        drop(file);
+        let _ = std::fs::remove_file(&path);
+        Ok(super::median(&times))
     }
 
     /// Joins the first `count` members to `room` (made by its sender), as

@@ -46,10 +46,15 @@ pub(super) fn measure(bench: &Bench, exe: &Path, idle: Duration) -> Result<IdleM
     let mut processes = Processes::default();
     for name in &names {
         let command = sotto(exe, bench, &lister, &["listen", name]);
-        processes.start(command, format!("listen {name}"), "listening to")?;
+        processes.start(command, format!("listen {name}"), "listening to", None)?;
     }
     let chat = sotto(exe, bench, &chatter, &["chat", &names[0]]);
-    processes.start(chat, format!("chat {}", names[0]), "You are in")?;
+    processes.start(
+        chat,
+        format!("chat {}", names[0]),
+        "You are in",
+        Some("/quit"),
+    )?;
     processes.wait_ready()?;
     std::thread::sleep(idle);
     let mut peaks = processes
@@ -112,6 +117,8 @@ struct Process {
     /// Kept open: `chat` on pipes ends when its input does.
     stdin: Option<ChildStdin>,
     ready_line: &'static str,
+    /// What to type to end it, or None for Ctrl-C.
+    quit: Option<&'static str>,
     ready: bool,
     last_error: String,
 }
@@ -132,6 +139,7 @@ impl Processes {
         mut command: Command,
         what: String,
         ready_line: &'static str,
+        quit: Option<&'static str>,
     ) -> Result<(), BenchError> {
         let mut child = command
             .stdin(Stdio::piped())
@@ -152,6 +160,7 @@ impl Processes {
             child,
             what,
             ready_line,
+            quit,
             ready: false,
             last_error: String::new(),
         });
@@ -196,9 +205,9 @@ impl Processes {
     /// Stops every process as a user would, and waits for them.
     fn stop(&mut self) {
         for process in &mut self.all {
-            match process.stdin.as_mut() {
-                Some(stdin) if process.what.starts_with("chat") => {
-                    let _ = stdin.write_all(b"/quit\n");
+            match (process.stdin.as_mut(), process.quit) {
+                (Some(stdin), Some(quit)) => {
+                    let _ = writeln!(stdin, "{quit}");
                     let _ = stdin.flush();
                 }
                 _ => interrupt(&mut process.child),
@@ -246,6 +255,11 @@ fn interrupt(child: &mut Child) {
     if !sent {
         let _ = child.kill();
     }
+}
+
+/// Fails with a sentence where there is no `/proc` to read memory from.
+pub(super) fn check_proc() -> Result<(), BenchError> {
+    peak_kib(std::process::id()).map(|_| ())
 }
 
 /// A process's peak resident set size in KiB (VmHWM).

@@ -43,7 +43,7 @@ use paths::Kind;
 use runs::CATCH_UP;
 
 pub use mosquitto::{BROKER_INFLIGHT, BROKER_QUEUE};
-pub use report::{IdleMemory, Latency, PathFigures, Report};
+pub use report::{IdleMemory, Latency, PathFigures, Report, Window};
 pub use runs::{CREDIT, RECEIVE_MAXIMUM, SENDER_INFLIGHT};
 
 /// Which broker to measure against.
@@ -145,6 +145,8 @@ pub(crate) struct Bench {
 /// Runs every measurement and returns the figures. `progress` hears about
 /// each step before it starts.
 pub fn run(options: &Options, progress: &mut dyn FnMut(Progress)) -> Result<Report, BenchError> {
+    // Found out now rather than after a minute of measuring.
+    idle::check_proc()?;
     let (own, config) = match &options.broker {
         BrokerChoice::Own { version } => {
             let own = OwnBroker::start()?;
@@ -187,6 +189,7 @@ fn measure(
         progress(Progress { step, total, what });
     };
     say(format!("warming up: {} plain messages", n.min(500)));
+    let fsync_ms = bench.homes.fsync_ms()?;
     let warm = runs::stream(bench, Kind::Plain, n.min(500), 1, CREDIT)?;
     let version = warm.version;
     let mut figures = Figures::default();
@@ -245,12 +248,16 @@ fn measure(
         size: options.size,
         members: m,
         rounds: options.rounds,
-        mqtt: version.unwrap_or(MqttVersion::V5),
+        window: Window {
+            mqtt: version.unwrap_or(MqttVersion::V5),
+            own_broker: own.is_some(),
+        },
         broker: match own {
             Some(own) => own.describe(),
             None => format!("{}, given with --broker", bench.broker.url),
         },
         homes: bench.homes.root().to_owned(),
+        fsync_ms,
         plain_qos0: median(&figures.plain_qos0),
         plain: figures
             .plain

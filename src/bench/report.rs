@@ -58,6 +58,58 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// Unacknowledged messages in flight at once, each way: what MQTT lets a
+/// receiver or sender pipeline. `None` where only the broker knows.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// The MQTT version the broker took.
+    pub mqtt: MqttVersion,
+    /// Whether the broker is the bench's own (its settings are known).
+    pub own_broker: bool,
+}
+
+impl Window {
+    /// From the broker to each receiver: sotto's Receive Maximum on MQTT
+    /// 5, the broker's max_inflight_messages on 3.1.1.
+    pub fn to_receiver(&self) -> Option<u64> {
+        match (self.mqtt, self.own_broker) {
+            (MqttVersion::V5, _) => Some(RECEIVE_MAXIMUM),
+            (MqttVersion::V311, true) => Some(u64::from(BROKER_INFLIGHT)),
+            (MqttVersion::V311, false) => None,
+        }
+    }
+
+    /// From the sender to the broker: rumqttc's limit, or on MQTT 5 the
+    /// broker's Receive Maximum if lower (Mosquitto announces its
+    /// max_inflight_messages).
+    pub fn from_sender(&self) -> Option<u64> {
+        match (self.mqtt, self.own_broker) {
+            (MqttVersion::V5, true) => Some(SENDER_INFLIGHT.min(u64::from(BROKER_INFLIGHT))),
+            (MqttVersion::V5, false) => None,
+            (MqttVersion::V311, _) => Some(SENDER_INFLIGHT),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let to_receiver = match (self.to_receiver(), self.mqtt) {
+            (Some(n), MqttVersion::V5) => format!("{n} (sotto's Receive Maximum)"),
+            (Some(n), MqttVersion::V311) => format!("{n} (the broker's max_inflight_messages)"),
+            (None, _) => "the broker's max_inflight_messages".to_owned(),
+        };
+        let from_sender = match (self.from_sender(), self.mqtt) {
+            (Some(n), MqttVersion::V5) => format!("{n} (the broker's Receive Maximum)"),
+            (Some(n), MqttVersion::V311) => format!("{n} (rumqttc's limit)"),
+            (None, _) => format!("{SENDER_INFLIGHT}, or the broker's Receive Maximum if lower"),
+        };
+        format!(
+            "MQTT {}, QoS 1; unacknowledged in flight: broker to each receiver {to_receiver}, \
+             sender to broker {from_sender}; sent but not yet handled by every receiver: \
+             at most {CREDIT}",
+            self.mqtt
+        )
+    }
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -71,12 +123,14 @@ pub struct Report {
     pub members: usize,
     /// Rounds the figures are medians of.
     pub rounds: usize,
-    /// The MQTT version the broker took.
-    pub mqtt: MqttVersion,
     /// Which broker, in words.
     pub broker: String,
+    /// How many messages were in flight at once.
+    pub window: Window,
     /// Where the receivers' homes were.
     pub homes: PathBuf,
+    /// Milliseconds for a 4 KiB write and fsync there (median of 20).
+    pub fsync_ms: f64,
     /// Plain MQTT delivered at QoS 0, messages per second.
     pub plain_qos0: f64,
     /// Plain MQTT at QoS 1.
@@ -147,19 +201,13 @@ impl Report {
             "size": self.size,
             "members": self.members,
             "rounds": self.rounds,
-            "mqtt": self.mqtt.to_string(),
-            "receive_maximum": self.receive_window(),
+            "mqtt": self.window.mqtt.to_string(),
+            "inflight_to_receiver": self.window.to_receiver(),
+            "inflight_from_sender": self.window.from_sender(),
+            "fsync_4k_ms": self.fsync_ms,
             "sender_credit": CREDIT,
             "broker": self.broker,
         })
-    }
-
-    /// How many unacknowledged messages the broker may send each receiver.
-    fn receive_window(&self) -> u64 {
-        match self.mqtt {
-            MqttVersion::V5 => RECEIVE_MAXIMUM,
-            MqttVersion::V311 => u64::from(BROKER_INFLIGHT),
-        }
     }
 
     /// The table `sotto bench` prints.
@@ -169,17 +217,6 @@ impl Report {
             1 => String::new(),
             n => format!("; medians of {n} rounds"),
         };
-        let window = match self.mqtt {
-            MqttVersion::V5 => format!(
-                "up to {RECEIVE_MAXIMUM} unacknowledged messages from the broker to each receiver \
-                 (sotto's MQTT 5 Receive Maximum)"
-            ),
-            MqttVersion::V311 => {
-                "as many unacknowledged messages from the broker to each receiver \
-                 as its max_inflight_messages allows (MQTT 3.1.1 has no Receive Maximum)"
-                    .to_owned()
-            }
-        };
         let _ = writeln!(
             out,
             "sotto bench: {} messages of {} bytes; latency over {} sent one at a time; \
@@ -187,16 +224,13 @@ impl Report {
             self.messages, self.size, self.latency_messages, self.members
         );
         let _ = writeln!(out, "broker: {}", self.broker);
+        let _ = writeln!(out, "{}", self.window.describe());
         let _ = writeln!(
             out,
-            "MQTT {}, QoS 1; in flight: {window}, up to {SENDER_INFLIGHT} from the sender, \
-             and at most {CREDIT} sent but not yet handled by every receiver",
-            self.mqtt
-        );
-        let _ = writeln!(
-            out,
-            "homes: {} (its filesystem sets the cost of an fsync; set TMPDIR to measure another)",
-            self.homes.display()
+            "homes: {} (a 4 KiB write and fsync there: {:.2} ms; set TMPDIR to measure \
+             another filesystem)",
+            self.homes.display(),
+            self.fsync_ms
         );
         let _ = writeln!(out);
         let _ = writeln!(
