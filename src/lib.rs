@@ -24,7 +24,7 @@
 //! - [`transport`]: the MQTT connection (rumqttc), with reconnects and acks.
 //! - [`tls`]: certificate verification for `mqtts://` brokers.
 //! - [`session`]: one live room: transport + store + room logic, as events.
-//! - [`bench`]: `sotto bench`, sotto's cost against plain MQTT and the
+//! - [`mod@bench`]: `sotto bench`, sotto's cost against plain MQTT and the
 //!   crypto floor on a real broker.
 
 #![forbid(unsafe_code)]

@@ -11,14 +11,14 @@
 //! - **plain**: the text itself (also delivered at QoS 0, for context);
 //! - **floor**: one Ed25519 signature and one XChaCha20-Poly1305 seal per
 //!   message, opened and checked with `verify_strict` before the ack, and
-//!   nothing else: no storage, replay window or ratchet ([`floor`]);
+//!   nothing else: no storage, replay window or ratchet (`floor.rs`);
 //! - **sotto**: sealed by a member's [`Room`](crate::room::Room), received
 //!   by a [`RoomSession`](crate::session::RoomSession) in a temporary home
 //!   and acknowledged after `delivered()`, as `sotto listen` does.
 //!
 //! Each path is measured for throughput, latency one message at a time,
 //! fan-out to several members and catch-up of 1000 queued messages
-//! ([`runs`]); then [`idle`] measures the peak memory of real `sotto`
+//! (`runs.rs`); then `idle.rs` measures the peak memory of real `sotto`
 //! processes holding 10 rooms. Only public APIs of the session and the
 //! store are used, so the bench keeps measuring whatever they become.
 
@@ -181,7 +181,9 @@ fn measure(
     let n = options.messages;
     let m = options.members;
     let latency_n = n.min(1000);
-    let per_round = 13;
+    // Plain at QoS 0, then four measurements of each compared path.
+    let per_round = 1 + 4 * Kind::COMPARED.len();
+    // The warm-up, the rounds, the idle processes.
     let total = 1 + per_round * options.rounds + 1;
     let mut step = 0;
     let mut say = |what: String| {
@@ -190,6 +192,8 @@ fn measure(
     };
     say(format!("warming up: {} plain messages", n.min(500)));
     let fsync_ms = bench.homes.fsync_ms()?;
+    // The first run on a fresh broker pays for its allocations and the
+    // first connections; no figure should.
     let warm = runs::stream(bench, Kind::Plain, n.min(500), 1, CREDIT)?;
     let version = warm.version;
     let mut figures = Figures::default();
@@ -238,7 +242,8 @@ fn measure(
         }
     }
     say(format!(
-        "idle memory: sotto processes holding 10 rooms for {} s",
+        "idle memory: sotto processes holding {} rooms for {} s",
+        idle::ROOMS,
         options.idle.as_secs()
     ));
     let idle = idle::measure(bench, &options.sotto_exe, options.idle)?;

@@ -35,7 +35,8 @@ pub struct PathFigures {
     pub catch_up_ms: f64,
 }
 
-/// Peak memory of idle `sotto` processes (see [`super::idle`]).
+/// Peak memory of idle `sotto` processes: one `chat` and one `listen`
+/// per room, holding 10 rooms between them.
 #[derive(Debug, Clone)]
 pub struct IdleMemory {
     /// How long they were idle.
