@@ -25,10 +25,13 @@
 //! - [`transport`]: the MQTT connection (rumqttc), with reconnects and acks.
 //! - [`tls`]: certificate verification for `mqtts://` brokers.
 //! - [`session`]: one live room: transport + store + room logic, as events.
+//! - [`mod@bench`]: `sotto bench`, sotto's cost against plain MQTT and the
+//!   crypto floor on a real broker.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod crypto;
 pub mod hex;
 pub mod identity;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use sotto::protocol::message::MAX_TEXT_LEN;
 use sotto::transport::VersionChoice;
 
 /// End-to-end encrypted chat rooms over MQTT: the broker only relays ciphertext.
@@ -139,6 +140,31 @@ pub enum Command {
     Chat {
         /// The room to open (default: your only room, or the first)
         room: Option<String>,
+    },
+    /// Measure sotto against plain MQTT and the bare crypto on one broker, like `openssl speed`
+    ///
+    /// Starts its own Mosquitto on a free loopback port unless --broker is given; on a
+    /// broker you give, it deletes every retained record and session it created.
+    Bench {
+        /// Messages per throughput and fan-out run (latency uses at most 1000)
+        #[arg(long, value_name = "N", default_value_t = 5000,
+              value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        messages: u64,
+        /// Bytes of text per message
+        #[arg(long, value_name = "BYTES", default_value_t = 200,
+              value_parser = clap::value_parser!(u64).range(16..=MAX_TEXT_LEN as u64))]
+        size: u64,
+        /// Receiving members in the fan-out run
+        #[arg(long, value_name = "M", default_value_t = 5,
+              value_parser = clap::value_parser!(u64).range(1..=100))]
+        members: u64,
+        /// Repeat every run N times and report medians
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u64).range(1..=20))]
+        rounds: u64,
+        /// Also print every figure as one JSON object, on the last line
+        #[arg(long)]
+        json: bool,
     },
     /// Run a built-in MQTT broker for trying sotto out (use Mosquitto for real use)
     Broker {

@@ -2,6 +2,7 @@
 //! they load state through [`sotto::store`], call the core, print.
 
 mod args;
+mod bench;
 mod broker;
 mod chat;
 mod history;
@@ -48,6 +49,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Chat { room } => return chat::run(&cli, &store, room.as_deref()),
         Command::Broker { listen } => return broker::run(*listen),
+        Command::Bench {
+            messages,
+            size,
+            members,
+            rounds,
+            json,
+        } => {
+            let args = bench::BenchArgs {
+                messages: *messages,
+                size: *size,
+                members: *members,
+                rounds: *rounds,
+                json: *json,
+            };
+            return bench::run(&cli, &args);
+        }
         _ => {}
     }
     match cli.command {
@@ -82,7 +99,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send { .. }
         | Command::Listen { .. }
         | Command::Chat { .. }
-        | Command::Broker { .. } => Ok(()),
+        | Command::Broker { .. }
+        | Command::Bench { .. } => Ok(()),
     }
 }
 
