@@ -16,6 +16,7 @@ use crate::identity::Identity;
 use crate::invite::Invite;
 use crate::keyfile;
 use crate::room::Room;
+use crate::secret::SymmetricKey;
 use crate::session::{self, now_ms};
 use crate::store::Store;
 
@@ -96,6 +97,11 @@ impl Homes {
         let key_text = keyfile::encode(&identity, None, &mut rng);
         let lock = store.lock()?;
         store.write_identity(&lock, &identity.public(), &key_text, false)?;
+        drop(lock);
+        // The storage key that unlocks the home's database, as `init` makes it.
+        let storage_key = SymmetricKey::random(&mut rng);
+        store.write_storage_key(&keyfile::encode_storage_key(&storage_key, None, &mut rng))?;
+        store.open(storage_key)?;
         Ok((store, Arc::new(identity)))
     }
 }

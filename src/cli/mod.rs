@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Passphrase { .. }
             | Command::Chat { .. }
             | Command::Broker { .. }
+            | Command::Bench { .. }
     );
     if needs_rooms {
         unlock::open_home(&store)?;
