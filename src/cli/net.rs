@@ -134,12 +134,17 @@ async fn listen_loop(
         let event = tokio::select! {
             event = session.next_event() => event?,
             () = sleep => {
+                // What was written out counts as shown: marked and acknowledged.
+                session.delivered().await?;
                 return match (options.count, options.timeout) {
                     (Some(wanted), Some(secs)) => Err(Incomplete { got: received, wanted, secs }.into()),
                     _ => Ok(()),
                 };
             }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => {
+                session.delivered().await?;
+                return Ok(());
+            }
         };
         match event {
             SessionEvent::Message(delivery) => {

@@ -192,6 +192,9 @@ pub struct RoomSession {
     /// Messages handed to the front end, saved but still marked not yet
     /// shown, and not acknowledged: sender, number, ack, where from.
     unconfirmed: Vec<(Fingerprint, u64, Ack, Source)>,
+    /// When shown messages are marked and acknowledged if no batch comes
+    /// first to do it in its transaction.
+    flush_at: Option<Instant>,
     /// The same for the messages still waiting in `buffered`, in order.
     to_confirm: VecDeque<(Fingerprint, u64, Ack, Source)>,
     buffered: VecDeque<SessionEvent>,
@@ -256,6 +259,7 @@ impl RoomSession {
             retiring: None,
             unconfirmed: Vec::new(),
             to_confirm: VecDeque::new(),
+            flush_at: None,
             buffered: VecDeque::new(),
             settle_at: None,
             warnings: WarningBudget::default(),
@@ -320,15 +324,11 @@ impl RoomSession {
     /// broker refused something sotto needs, the connection task stopped,
     /// or the room's state could not be saved.
     pub async fn next_event(&mut self) -> Result<SessionEvent, SessionError> {
-        // Messages of one batch are confirmed together, once the last of
-        // them has been shown.
-        if !(self.buffered.iter()).any(|event| matches!(event, SessionEvent::Message(_))) {
-            self.delivered().await?;
-        }
         loop {
             if let Some(event) = self.take_buffered() {
                 return Ok(event);
             }
+            let flush_at = self.flush_at;
             let settle_at = self.settle_at;
             let summary_at = self.warnings.summary_due();
             let retire_at = self.retiring.as_ref().map(Retiring::quiet_deadline);
@@ -336,6 +336,7 @@ impl RoomSession {
                 event = self.transport.next_event() => Step::Event(event, Source::Live),
                 event = retire::next_event(&mut self.retiring) => Step::Event(event, Source::Retiring),
                 () = sleep_until(retire_at) => Step::RetireQuiet,
+                () = sleep_until(flush_at) => Step::Flush,
                 () = sleep_until(settle_at) => Step::Settled,
                 () = sleep_until(summary_at) => Step::Summary,
             };
@@ -348,7 +349,14 @@ impl RoomSession {
                     self.retiring = None;
                     None
                 }
-                Step::RetireQuiet => self.finish_retiring().await,
+                Step::Flush => {
+                    self.delivered().await?;
+                    None
+                }
+                Step::RetireQuiet => {
+                    self.delivered().await?;
+                    self.finish_retiring().await
+                }
                 Step::Settled => self.settled()?,
                 Step::Summary => self.warnings.summary(),
             };
@@ -494,6 +502,7 @@ impl RoomSession {
 
 enum Step {
     Event(Option<TransportEvent>, Source),
+    Flush,
     RetireQuiet,
     Settled,
     Summary,

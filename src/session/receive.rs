@@ -1,8 +1,9 @@
 //! Messages in batches, with the store's guarantee: every message already
-//! waiting (up to [`BATCH`]) is checked in memory, then saved with the room
-//! state it changes in one transaction, marked "not yet shown"; the front
-//! end shows them; then their marks are cleared in one more transaction
-//! and they are acknowledged. A crash anywhere loses nothing: a message
+//! waiting (up to [`BATCH`]) is checked and saved with the room state it
+//! changes in one transaction, marked "not yet shown"; the front end shows
+//! them; then their marks are cleared (in the next batch's transaction, or
+//! after [`FLUSH_DELAY`] in one of their own) and only then are they
+//! acknowledged. A crash anywhere loses nothing: a message
 //! not acknowledged comes again, and if it was saved but its mark is still
 //! set it is shown (a line can appear twice only if the process died
 //! between showing it and clearing the mark).
@@ -16,6 +17,11 @@ use crate::room::{Delivery, Received};
 use crate::store::StoredMessage;
 use crate::topics::TopicKind;
 use crate::transport::{Ack, TransportEvent};
+
+/// How long shown messages may wait to be marked and acknowledged, so a
+/// message arriving meanwhile does it in its own transaction and a lone
+/// message's mark costs nothing on the way to the screen.
+const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Most messages taken in one batch: the broker's in-flight window on
 /// MQTT 5 (sotto asks for 256).
@@ -70,6 +76,10 @@ impl RoomSession {
             .iter()
             .map(|(payload, _, _)| payload.as_slice())
             .collect();
+        // Messages shown since the last transaction are marked in this one.
+        let shown: Vec<_> = (self.unconfirmed.iter())
+            .map(|(sender, seq, _, _)| (*sender, *seq))
+            .collect();
         let (results, room) = self
             .store
             .update_room_with_history(
@@ -87,8 +97,13 @@ impl RoomSession {
                     Ok::<_, Infallible>(((results, room.clone()), history))
                 },
                 false,
+                &shown,
             )?
             .unwrap_or_else(|never| match never {});
+        for (_, _, ack, source) in std::mem::take(&mut self.unconfirmed) {
+            self.ack(ack, source);
+        }
+        self.flush_at = None;
         if let Ok(mut snapshot) = self.snapshot.lock() {
             *snapshot = room;
         }
@@ -144,6 +159,8 @@ impl RoomSession {
             && let Some(confirm) = self.to_confirm.pop_front()
         {
             self.unconfirmed.push(confirm);
+            self.flush_at
+                .get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_DELAY);
         }
         Some(event)
     }
@@ -174,6 +191,7 @@ impl RoomSession {
         for (_, _, ack, source) in std::mem::take(&mut self.unconfirmed) {
             self.ack(ack, source);
         }
+        self.flush_at = None;
         Ok(())
     }
 }

@@ -425,19 +425,27 @@ impl Store {
         id: &RoomId,
         change: impl FnOnce(&mut Room) -> Result<T, E>,
     ) -> Result<Result<T, E>, StoreError> {
-        self.update_room_with_history(id, |room| change(room).map(|out| (out, Vec::new())), true)
+        self.update_room_with_history(
+            id,
+            |room| change(room).map(|out| (out, Vec::new())),
+            true,
+            &[],
+        )
     }
 
     /// Like [`Store::update_room`], and in the same transaction saves the
-    /// messages `change` returns to the history, marked not yet shown.
+    /// messages `change` returns to the history (marked not yet shown
+    /// unless `shown`) and clears the marks of `now_shown`.
     pub fn update_room_with_history<T, E>(
         &self,
         id: &RoomId,
         change: impl FnOnce(&mut Room) -> Result<(T, Vec<StoredMessage>), E>,
         shown: bool,
+        now_shown: &[(Fingerprint, u64)],
     ) -> Result<Result<T, E>, StoreError> {
         let db = self.db()?;
         db.write(|tx, sealer| {
+            history::mark_shown(tx, sealer, id, now_shown).map_err(|err| db.error(err))?;
             let (old, version) = match db.current_room(tx, id) {
                 Ok((Some(room), version)) => (room, version),
                 Ok((None, _)) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
