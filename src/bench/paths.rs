@@ -307,9 +307,9 @@ impl Receiver {
             Self::Sotto(session) => loop {
                 match session.next_event().await? {
                     SessionEvent::Message(delivery) => {
-                        // Saved and acknowledged here, as `listen` does
-                        // once the line is written.
-                        session.delivered().await?;
+                        // Saved already; marked shown and acknowledged
+                        // with the next batch (or a few ms later), as for
+                        // `listen` once the line is written.
                         return seq_of(delivery.body.text().as_bytes());
                     }
                     SessionEvent::Presence(_)
@@ -334,7 +334,11 @@ impl Receiver {
             Self::Plain(transport, _) | Self::Floor(transport, _, _) => {
                 transport.shutdown(None).await;
             }
-            Self::Sotto(session) => session.close().await,
+            Self::Sotto(mut session) => {
+                // Everything handed out was handled: mark and acknowledge.
+                let _ = session.delivered().await;
+                session.close().await;
+            }
         }
     }
 }
