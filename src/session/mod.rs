@@ -328,6 +328,15 @@ impl RoomSession {
             if let Some(event) = self.take_buffered() {
                 return Ok(event);
             }
+            // Shown messages are marked in the next batch's transaction if
+            // one is already waiting; otherwise now, so the broker gets its
+            // acknowledgements (and sends more) without waiting.
+            if !self.unconfirmed.is_empty() {
+                match self.transport.try_next_event() {
+                    Some(event) => self.transport.unread(event),
+                    None => self.delivered().await?,
+                }
+            }
             let flush_at = self.flush_at;
             let settle_at = self.settle_at;
             let summary_at = self.warnings.summary_due();
