@@ -16,7 +16,6 @@ use crate::room::Room;
 use crate::room::{Notice, PresenceUpdate, Received};
 use crate::topics::RoomTopics;
 use crate::topics::TopicKind;
-use crate::transport::TransportEvent;
 use crate::transport::{Announcement, Publication};
 
 /// Most records taken in one batch.
@@ -35,24 +34,10 @@ impl RoomSession {
     ) -> Result<Option<SessionEvent>, SessionError> {
         let mut batch = vec![(topic.to_owned(), payload)];
         if source == Source::Live {
-            while batch.len() < BATCH {
-                match self.transport.try_next_event() {
-                    Some(TransportEvent::Message {
-                        topic,
-                        payload,
-                        ack,
-                        ..
-                    }) if self.topics.classify(&topic) == TopicKind::Presence => {
-                        // QoS 0: nothing owed, but keep the rule uniform.
-                        let _ = self.transport.ack(ack);
-                        batch.push((topic, payload));
-                    }
-                    Some(other) => {
-                        self.transport.unread(other);
-                        break;
-                    }
-                    None => break,
-                }
+            for waiting in self.take_waiting(TopicKind::Presence, BATCH - 1) {
+                // QoS 0: nothing owed, but keep the rule uniform.
+                self.ack(waiting.ack, source);
+                batch.push((waiting.topic, waiting.payload));
             }
         }
         let now = now_ms();

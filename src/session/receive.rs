@@ -27,6 +27,14 @@ const FLUSH_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
 /// MQTT 5 (sotto asks for 256).
 const BATCH: usize = 256;
 
+/// A publish taken from the connection together with others.
+pub(super) struct Waiting {
+    pub(super) topic: String,
+    pub(super) payload: Vec<u8>,
+    pub(super) duplicate: bool,
+    pub(super) ack: Ack,
+}
+
 /// One message of a batch, on its way to being shown.
 enum Step {
     /// Accepted and saved with the batch.
@@ -48,23 +56,8 @@ impl RoomSession {
     ) -> Result<Option<SessionEvent>, SessionError> {
         let mut batch = vec![(payload, duplicate, ack)];
         if source == Source::Live {
-            while batch.len() < BATCH {
-                match self.transport.try_next_event() {
-                    Some(TransportEvent::Message {
-                        topic,
-                        payload,
-                        duplicate,
-                        ack,
-                        ..
-                    }) if self.topics.classify(&topic) == TopicKind::Messages => {
-                        batch.push((payload, duplicate, ack));
-                    }
-                    Some(other) => {
-                        self.transport.unread(other);
-                        break;
-                    }
-                    None => break,
-                }
+            for waiting in self.take_waiting(TopicKind::Messages, BATCH - 1) {
+                batch.push((waiting.payload, waiting.duplicate, waiting.ack));
             }
         }
         let now = now_ms();
@@ -144,6 +137,35 @@ impl RoomSession {
         }
         Ok(None)
     }
+    /// Takes up to `max` publishes of one kind of topic that are already
+    /// waiting, in order, stopping at the first of another kind (left to
+    /// be read next).
+    pub(super) fn take_waiting(&mut self, kind: TopicKind, max: usize) -> Vec<Waiting> {
+        let mut taken = Vec::new();
+        while taken.len() < max {
+            match self.transport.try_next_event() {
+                Some(TransportEvent::Message {
+                    topic,
+                    payload,
+                    duplicate,
+                    ack,
+                    ..
+                }) if self.topics.classify(&topic) == kind => taken.push(Waiting {
+                    topic,
+                    payload,
+                    duplicate,
+                    ack,
+                }),
+                Some(other) => {
+                    self.transport.unread(other);
+                    break;
+                }
+                None => break,
+            }
+        }
+        taken
+    }
+
     /// Queues a message to show; it is confirmed only once it has been
     /// handed out (see [`RoomSession::take_buffered`]).
     fn queue_message(&mut self, delivery: Delivery, ack: Ack, source: Source) {

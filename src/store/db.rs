@@ -3,8 +3,6 @@
 //! is the one the database was made with.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -87,13 +85,7 @@ impl Database {
     pub(super) fn open(path: &Path, key: SymmetricKey) -> Result<Self, StoreError> {
         // Made 0600 before SQLite sees it: SQLite gives its -wal and -shm
         // files the mode of the database file.
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(super::files::io_error("create", path))?;
+        super::files::open_lock_file(path)?;
         let conn = Connection::open(path).map_err(|err| damaged_database(path, &err))?;
         let db = Self {
             conn: Mutex::new(conn),

@@ -36,6 +36,8 @@ pub(super) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(io_error("create", dir))
 }
 
+/// Opens a file for writing, creating it 0600 if missing, keeping what
+/// it holds (lock files, and the database before SQLite opens it).
 pub(super) fn open_lock_file(path: &Path) -> Result<File, StoreError> {
     OpenOptions::new()
         .create(true)
