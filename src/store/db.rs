@@ -121,6 +121,23 @@ impl Database {
                 ),
             });
         }
+        if version > 0 && version < SCHEMA_VERSION {
+            // Migrations (none yet: schema 1 is the first) run only after
+            // a copy of the database as it was, checked first.
+            drop(conn);
+            if let Some(found) = self.integrity()? {
+                return Err(StoreError::Database {
+                    path: self.path.clone(),
+                    reason: format!("it is damaged: {found}"),
+                });
+            }
+            self.backup(
+                &self
+                    .path
+                    .with_extension(format!("db.before-schema-{SCHEMA_VERSION}")),
+            )?;
+            conn = self.conn();
+        }
         if version == 0 {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -186,6 +203,20 @@ impl Database {
 
     fn cache(&self) -> MutexGuard<'_, HashMap<RoomId, (i64, Room)>> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Copies the database, as sealed as it is, to `to` (0600): taken
+    /// before every migration.
+    pub(super) fn backup(&self, to: &Path) -> Result<(), StoreError> {
+        // The copy is made 0600 before SQLite writes into it.
+        super::files::open_lock_file(to)?;
+        std::fs::remove_file(to).map_err(super::files::io_error("prepare", to))?;
+        let conn = self.conn();
+        conn.execute("VACUUM INTO ?1", params![to.to_string_lossy()])
+            .map_err(|err| self.error(err))?;
+        std::fs::set_permissions(to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(super::files::io_error("protect", to))?;
+        Ok(())
     }
 
     /// Keeps the "in use" lock for as long as the database is open.

@@ -839,6 +839,21 @@ mod tests {
     }
 
     #[test]
+    fn a_backup_is_a_private_copy_that_opens_with_the_same_key() {
+        let (_dir, store, id) = setup();
+        let room =
+            Room::create("ops", &id.public(), 5, &mut ChaCha20Rng::seed_from_u64(2)).unwrap();
+        store.save_room(&store.lock().unwrap(), &room).unwrap();
+        let copy_home = store.home().join("copy");
+        fs::create_dir(&copy_home).unwrap();
+        let copy = Store::new(&copy_home);
+        store.db().unwrap().backup(&copy.database_path()).unwrap();
+        assert_eq!(mode(&copy.database_path()), 0o600);
+        copy.open(SymmetricKey::from_bytes(KEY)).unwrap();
+        assert_eq!(copy.room("ops").unwrap(), room);
+    }
+
+    #[test]
     fn garbage_instead_of_a_database_is_one_sentence_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
