@@ -8,7 +8,8 @@
 //! - [`crypto`]: HKDF, XChaCha20-Poly1305, sealing to a member's X25519 key.
 //! - [`secret`]: newtypes that wipe themselves and never print.
 //! - [`identity`]: keys, public identities, fingerprints.
-//! - [`keyfile`]: the identity key file format (optionally passphrase-protected).
+//! - [`keyfile`]: the identity and storage key files (optionally
+//!   passphrase-protected).
 //! - [`invite`]: `sotto1…` invite strings.
 //! - [`protocol`]: the envelope, messages, presence, sealed epoch keys.
 //! - [`replay`]: per-sender replay windows.
@@ -16,12 +17,13 @@
 //!   `invite` and `room`, which all name rooms).
 //! - [`room`]: room state, members, trust, topic ids.
 //! - [`sanitize`]: untrusted text made safe for the terminal.
-//! - [`store`]: state on disk (atomic writes, 0600, locking).
 //! - [`topics`]: the MQTT topic layout of a room.
 //! - [`when`]: durations, dates and retention as people type them.
 //!
 //! The I/O shell around the core:
 //!
+//! - [`store`]: state on disk: one SQLite database per home, every value
+//!   sealed under the storage key; identity and small files (0600).
 //! - [`transport`]: the MQTT connection (rumqttc), with reconnects and acks.
 //! - [`tls`]: certificate verification for `mqtts://` brokers.
 //! - [`session`]: one live room: transport + store + room logic, as events.
