@@ -18,8 +18,8 @@
 //! history              the chat client's input history (commands only)
 //! ```
 //!
-//! Room state lives in the database ([`db`]), sealed row by row ([`rows`]);
-//! homes from sotto 0.1 (`rooms/*.json`) are imported once ([`import`]).
+//! Room state lives in the database (`db.rs`), sealed row by row (`rows.rs`);
+//! homes from sotto 0.1 (`rooms/*.json`) are imported once (`import.rs`).
 //! The small files are written atomically (temporary file, fsync, rename)
 //! and read with a size bound, so a damaged or hostile file cannot make
 //! sotto allocate without limit.

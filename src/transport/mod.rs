@@ -1,11 +1,11 @@
 //! The MQTT connection: bytes in, bytes out. Knows nothing about rooms or
 //! cryptography.
 //!
-//! One tokio task ([`driver`]) owns rumqttc's event loop and keeps polling
+//! One tokio task (`driver.rs`) owns rumqttc's event loop and keeps polling
 //! it; the rest of the program talks to it through a [`Transport`] handle.
 //! It speaks MQTT 5 and falls back to 3.1.1 when a broker refuses 5
-//! ([`client`]), never blocks on its reader ([`inbox`]), and turns broker
-//! answers into sentences ([`describe`]).
+//! (`client.rs`), never blocks on its reader (`inbox.rs`), and turns broker
+//! answers into sentences (`describe.rs`).
 //!
 //! Incoming publishes are acknowledged only when the caller says it has
 //! dealt with them ([`Transport::ack`]): rumqttc's automatic acks would tell
