@@ -458,7 +458,11 @@ impl Driver {
                 self.subscribing.push_back(index);
             }
         }
-        if self.subscribing.is_empty() {
+        // With the session present, every reliable subscription is already
+        // in place: messages can arrive now (the broker sends what it
+        // queued at once), and only live ones are being made again. A
+        // refusal of those still stops everything when its SUBACK comes.
+        if self.subscribing.is_empty() || session_present {
             self.report_connected(session_present);
         } else {
             self.pending_connect = Some(session_present);
