@@ -101,6 +101,9 @@ pub enum StoreError {
         "the storage key does not open {0}; the two files must come from the same home (restore both from one backup)"
     )]
     WrongStorageKey(PathBuf),
+    /// The room was removed from this home while in use.
+    #[error("this room is no longer in this home; `sotto rooms` lists your rooms")]
+    RoomGone,
     /// One room's records would not open; other rooms are fine.
     #[error("room {0:?} is damaged (its saved records do not open); leave it and join it again")]
     DamagedRoom(String),
@@ -448,7 +451,7 @@ impl Store {
             history::mark_shown(tx, sealer, id, now_shown).map_err(|err| db.error(err))?;
             let (old, version) = match db.current_room(tx, id) {
                 Ok((Some(room), version)) => (room, version),
-                Ok((None, _)) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
+                Ok((None, _)) => return Err(StoreError::RoomGone),
                 Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
                 Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
             };
@@ -491,7 +494,7 @@ impl Store {
         db.write(|tx, sealer| {
             let (old, version) = match db.current_room(tx, id) {
                 Ok((Some(room), version)) => (room, version),
-                Ok((None, _)) => return Err(StoreError::RoomNotFound("(left)".to_owned())),
+                Ok((None, _)) => return Err(StoreError::RoomGone),
                 Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
                 Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
             };
@@ -533,7 +536,7 @@ impl Store {
     pub fn last_sent_seq(&self, id: &RoomId) -> Result<u64, StoreError> {
         let db = self.db()?;
         let Some(room) = self.room_by_id(id)? else {
-            return Err(StoreError::RoomNotFound("(left)".to_owned()));
+            return Err(StoreError::RoomGone);
         };
         let waiting =
             db.read(|conn, sealer| outbox::waiting(conn, sealer, id).map_err(|err| db.error(err)))?;
