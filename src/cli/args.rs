@@ -98,8 +98,9 @@ pub enum Command {
     Send {
         /// The room's local name
         room: String,
-        /// The text ("/me waves" sends an action)
-        text: String,
+        /// The text ("/me waves" sends an action); "-" or none reads all of
+        /// standard input as one message
+        text: Option<String>,
     },
     /// Print decrypted messages as they arrive
     Listen {

@@ -34,7 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         unlock::open_home(&store)?;
     }
     match &cli.command {
-        Command::Send { room, text } => return net::send(&cli, &store, room, text),
+        Command::Send { room, text } => return net::send(&cli, &store, room, text.as_deref()),
         Command::Listen {
             room,
             json,

@@ -47,9 +47,17 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("could not start the async runtime")
 }
 
-pub fn send(cli: &Cli, store: &Store, room: &str, text: &str) -> anyhow::Result<()> {
+pub fn send(cli: &Cli, store: &Store, room: &str, text: Option<&str>) -> anyhow::Result<()> {
     let broker = broker_config(cli)?;
     store.room(room)?;
+    let text = match text {
+        Some(text) if text != "-" => text.to_owned(),
+        _ => read_stdin_message()?,
+    };
+    if text.trim().is_empty() {
+        anyhow::bail!("the message is empty; give some text, or pipe it in");
+    }
+    let text = text.as_str();
     let identity = unlock::load_identity(store)?;
     let body = match text.strip_prefix("/me ") {
         Some(action) => Body::Action(action.to_owned()),
@@ -57,6 +65,34 @@ pub fn send(cli: &Cli, store: &Store, room: &str, text: &str) -> anyhow::Result<
     };
     runtime()?.block_on(session::send_once(store, &identity, room, &broker, body))?;
     Ok(())
+}
+
+/// All of standard input as one message (a trailing newline dropped), for
+/// `send ROOM -` or `send ROOM` with text piped in.
+fn read_stdin_message() -> anyhow::Result<String> {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        anyhow::bail!("no text given; write it after the room's name, or pipe it in with `-`");
+    }
+    let max = sotto::protocol::message::MAX_TEXT_LEN;
+    let mut bytes = Vec::new();
+    stdin
+        .lock()
+        .take(max as u64 + 2)
+        .read_to_end(&mut bytes)
+        .context("could not read standard input")?;
+    if bytes.len() > max + 1 {
+        anyhow::bail!("the message on standard input is longer than {max} bytes");
+    }
+    let mut text = String::from_utf8(bytes).context("standard input is not UTF-8 text")?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 pub struct ListenOptions {
