@@ -70,7 +70,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("/kick MEMBER", "remove a member (not available yet)"),
     ("/me ACTION", "send an action: * you ACTION"),
     ("/help", "this list"),
-    ("/quit", "leave (also Ctrl-D, or Ctrl-C on an empty line)"),
+    (
+        "/quit",
+        "leave (also /q, Ctrl-D, or Ctrl-C on an empty line)",
+    ),
     ("//TEXT", "send a message that starts with /"),
 ];
 
@@ -98,7 +101,9 @@ pub fn parse(line: &str) -> Command<'_> {
 }
 
 fn command<'a>(name: &'a str, args: &'a str) -> Command<'a> {
-    match name {
+    // Commands are case-insensitive: `/WHO` after a stuck Caps Lock is
+    // still /who, not a message sent by mistake.
+    match name.to_ascii_lowercase().as_str() {
         "me" if !args.is_empty() => Command::Me(args),
         "me" => Command::Usage("/me ACTION"),
         "join" => join(args),
@@ -112,8 +117,8 @@ fn command<'a>(name: &'a str, args: &'a str) -> Command<'a> {
         "invite" => no_args(args, Command::Invite, "/invite"),
         "accept" => no_args(args, Command::Accept, "/accept"),
         "help" | "?" => Command::Help,
-        "quit" | "exit" => Command::Quit,
-        other => Command::Unknown(other),
+        "quit" | "exit" | "q" => Command::Quit,
+        _ => Command::Unknown(name),
     }
 }
 
@@ -194,6 +199,15 @@ mod tests {
     use super::*;
 
     const FP: &str = "12345 67890 12345 67890 12345 67890";
+
+    #[test]
+    fn commands_are_case_insensitive_and_q_quits() {
+        assert_eq!(parse("/WHO"), Command::Who);
+        assert_eq!(parse("/Quit"), Command::Quit);
+        assert_eq!(parse("/q"), Command::Quit);
+        assert_eq!(parse("/Me waves"), Command::Me("waves"));
+        assert_eq!(parse("/Nope"), Command::Unknown("Nope"));
+    }
 
     #[test]
     fn plain_lines_are_messages_and_double_slash_escapes() {
