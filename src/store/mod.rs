@@ -449,12 +449,7 @@ impl Store {
         let db = self.db()?;
         db.write(|tx, sealer| {
             history::mark_shown(tx, sealer, id, now_shown).map_err(|err| db.error(err))?;
-            let (old, version) = match db.current_room(tx, id) {
-                Ok((Some(room), version)) => (room, version),
-                Ok((None, _)) => return Err(StoreError::RoomGone),
-                Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
-                Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
-            };
+            let (old, version) = existing_room(db, tx, id)?;
             let mut room = old.clone();
             match change(&mut room) {
                 Ok((out, messages)) => {
@@ -492,12 +487,7 @@ impl Store {
     ) -> Result<Result<(Vec<u8>, u64), E>, StoreError> {
         let db = self.db()?;
         db.write(|tx, sealer| {
-            let (old, version) = match db.current_room(tx, id) {
-                Ok((Some(room), version)) => (room, version),
-                Ok((None, _)) => return Err(StoreError::RoomGone),
-                Err(RoomLoadError::Sql(err)) => return Err(db.error(err)),
-                Err(RoomLoadError::Unreadable(name)) => return Err(unreadable(name)),
-            };
+            let (old, version) = existing_room(db, tx, id)?;
             let cutoff = now_ms.saturating_sub(abandoned_after_ms);
             let abandoned =
                 outbox::abandoned(tx, sealer, id, cutoff).map_err(|err| db.error(err))?;
@@ -737,6 +727,28 @@ impl Store {
     /// Where interactive input history is kept.
     pub fn history_path(&self) -> PathBuf {
         self.home.join(HISTORY_FILE)
+    }
+}
+
+/// A room that must be there, as saved (from the cache when current),
+/// with the version to cache its next state under.
+fn existing_room(
+    db: &Database,
+    conn: &rusqlite::Connection,
+    id: &RoomId,
+) -> Result<(Room, i64), StoreError> {
+    match db.current_room(conn, id) {
+        Ok((Some(room), version)) => Ok((room, version)),
+        Ok((None, _)) => Err(StoreError::RoomGone),
+        Err(err) => Err(load_error(db, err)),
+    }
+}
+
+/// Why a room could not be read, as the store says it.
+fn load_error(db: &Database, err: RoomLoadError) -> StoreError {
+    match err {
+        RoomLoadError::Sql(err) => db.error(err),
+        RoomLoadError::Unreadable(name) => unreadable(name),
     }
 }
 
