@@ -146,27 +146,13 @@ fn an_unreachable_broker_is_one_clear_sentence_and_exit_1() {
 
 #[test]
 fn send_takes_a_multi_line_message_from_standard_input_and_refuses_an_empty_one() {
-    use std::io::Write;
     let broker = Mosquitto::start();
     let alice = Home::init("alice", &broker.url());
     let bob = Home::init("bob", &broker.url());
     bob.join(&alice.create_room("ops"));
     let listener = bob.listen("ops", &["--json", "--count", "2", "--timeout", "15"]);
     for args in [&["send", "ops", "-"][..], &["send", "ops"][..]] {
-        let mut child = alice
-            .command(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"line one\nline two\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = alice.run_with_stdin(args, "line one\nline two\n");
         assert!(
             out.status.success(),
             "{}",
@@ -180,14 +166,7 @@ fn send_takes_a_multi_line_message_from_standard_input_and_refuses_an_empty_one(
         ["line one\nline two", "line one\nline two"]
     );
 
-    let mut child = alice
-        .command(&["send", "ops", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"  \n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = alice.run_with_stdin(&["send", "ops", "-"], "  \n");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty"));
 }

@@ -234,9 +234,15 @@ impl Home {
 
     /// `chat` on a pipe, fed `input`.
     pub fn chat_piped(&self, args: &[&str], input: &str) -> Output {
+        let mut chat = vec!["chat"];
+        chat.extend_from_slice(args);
+        self.run_with_stdin(&chat, input)
+    }
+
+    /// Runs a command with `input` on its standard input, to the end.
+    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let mut child = self
-            .command(&["chat"])
-            .args(args)
+            .command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
