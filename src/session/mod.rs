@@ -226,7 +226,7 @@ impl RoomSession {
         let topics = RoomTopics::new(&broker.prefix, &room);
         let client_id = client_id::client_id(&store.client_secret()?, &room);
         let last_attempt = Arc::new(AtomicU64::new(0));
-        let last_sent = Arc::new(AtomicU64::new(store.last_sent_seq(room.id())?));
+        let last_sent = Arc::new(AtomicU64::new(store.last_sent_seq(&room)?));
         let snapshot = Arc::new(Mutex::new(room.clone()));
         let announce = presence_announcer(&identity, &topics, &last_attempt, &last_sent, &snapshot);
         let subscriptions = vec![

@@ -521,15 +521,13 @@ impl Store {
         db.write(|tx, sealer| outbox::abandon(tx, sealer, id, seq).map_err(|err| db.error(err)))
     }
 
-    /// The highest number of ours that may have reached others: below the
-    /// numbers still waiting in the outbox at the top.
-    pub fn last_sent_seq(&self, id: &RoomId) -> Result<u64, StoreError> {
+    /// The highest number of ours in `room` (as just read) that may have
+    /// reached others: below the numbers still waiting in the outbox.
+    pub fn last_sent_seq(&self, room: &Room) -> Result<u64, StoreError> {
         let db = self.db()?;
-        let Some(room) = self.room_by_id(id)? else {
-            return Err(StoreError::RoomGone);
-        };
-        let waiting =
-            db.read(|conn, sealer| outbox::waiting(conn, sealer, id).map_err(|err| db.error(err)))?;
+        let waiting = db.read(|conn, sealer| {
+            outbox::waiting(conn, sealer, room.id()).map_err(|err| db.error(err))
+        })?;
         let mut last = room.next_seq().saturating_sub(1);
         while last > 0 && waiting.contains(&last) {
             last -= 1;
