@@ -11,6 +11,7 @@
 //! - [`keyfile`]: the identity and storage key files (optionally
 //!   passphrase-protected).
 //! - [`invite`]: `sotto1…` invite strings.
+//! - [`log`]: the room's signed, hash-chained membership log.
 //! - [`protocol`]: the envelope, messages, presence, sealed epoch keys.
 //! - [`replay`]: per-sender replay windows.
 //! - [`room_id`]: a room's secret id and name rules (below `protocol`,
@@ -39,6 +40,7 @@ pub mod hex;
 pub mod identity;
 pub mod invite;
 pub mod keyfile;
+pub mod log;
 pub mod protocol;
 pub mod replay;
 pub mod room;

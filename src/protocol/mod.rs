@@ -18,6 +18,11 @@ pub mod wire;
 pub(crate) use sealed::BAD_SIGNATURE;
 pub use sealed::EpochContext;
 pub(crate) use sealed::{BAD_SIGNER_KEY, verify_many};
+pub(crate) mod sealing {
+    //! The sign-then-encrypt scheme, for payload kinds defined outside
+    //! this module (the membership log).
+    pub(crate) use super::sealed::{open_unverified, seal, signing_key_of};
+}
 
 use crate::crypto::CryptoError;
 use wire::{Kind, WireError};

@@ -220,6 +220,11 @@ pub(crate) struct Unverified<T> {
 }
 
 impl<T> Unverified<T> {
+    /// The signature's bytes (a commit's hash covers them).
+    pub(crate) fn signature_bytes(&self) -> [u8; SIGNATURE_LEN] {
+        self.signature.to_bytes()
+    }
+
     /// Whether a batch check would judge this signature exactly as
     /// `verify_strict` does (see [`verify_many`]): its R decompresses to a
     /// point that is not of small order, and the key is not weak.

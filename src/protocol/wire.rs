@@ -25,6 +25,10 @@ pub enum Kind {
     Presence,
     /// A new epoch key sealed to one member.
     EpochKey,
+    /// A membership commit (see [`crate::log`]).
+    Commit,
+    /// A part of the room's member list, for joiners.
+    Roster,
 }
 
 impl std::fmt::Display for Kind {
@@ -33,6 +37,8 @@ impl std::fmt::Display for Kind {
             Kind::Message => "a message",
             Kind::Presence => "a presence record",
             Kind::EpochKey => "a sealed epoch key",
+            Kind::Commit => "a membership change",
+            Kind::Roster => "a member list",
         })
     }
 }
