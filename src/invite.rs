@@ -13,11 +13,16 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 use crate::identity::Fingerprint;
+use crate::log::{CommitHash, LogState, Ticket};
 use crate::room_id::{MAX_ROOM_NAME_LEN, RoomId, validate_room_name};
 use crate::secret::SymmetricKey;
 
-/// The invite format version this build writes and reads.
-pub const INVITE_VERSION: u8 = 1;
+/// The invite format version this build writes: 2 carries a signed grant
+/// for a room with a membership log. Version 1 (a room without a log) is
+/// still read.
+pub const INVITE_VERSION: u8 = 2;
+
+const INVITE_VERSION_1: u8 = 1;
 
 /// Bech32m's code length: no longer invite can carry a valid checksum.
 pub const MAX_INVITE_LEN: usize = 1023;
@@ -40,6 +45,25 @@ pub struct Invite {
     /// identity verified when it first sees it, since the invite itself came
     /// over the out-of-band channel.
     pub inviter: Fingerprint,
+    /// For a room with a membership log: what the joiner's add carries and
+    /// where in the log it starts. `None` in a version 1 invite.
+    pub grant: Option<Grant>,
+}
+
+/// The part of an invite to a room with a membership log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The inviter's signed grant (name, key, expiry, uses).
+    pub ticket: Ticket,
+    /// The log's head when the invite was made.
+    pub head: CommitHash,
+    /// The hash of the log's state at that head ([`LogState::hash`]).
+    #[serde(with = "crate::hex::array")]
+    pub state_hash: [u8; 32],
+    /// The state itself, when it is small enough to travel in the invite
+    /// (a new room); otherwise the joiner fetches it from the broker and
+    /// checks it against `state_hash`.
+    pub state: Option<LogState>,
 }
 
 /// Why an invite string was refused. Messages are written for people.
@@ -60,6 +84,9 @@ pub enum InviteError {
     /// Checksum fine but the contents do not parse: made by a broken client.
     #[error("the invite's contents are malformed")]
     Malformed,
+    /// The inviter's signature does not match the invite: altered.
+    #[error("the invite's signature does not match its inviter; it was altered")]
+    Forged,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -73,6 +100,27 @@ struct InviteRecord {
     room_name: String,
     #[serde(with = "crate::hex::array")]
     inviter: [u8; 32],
+    grant: Option<Grant>,
+}
+
+/// Version 1: the same record without a grant.
+#[derive(Serialize, Deserialize)]
+struct InviteRecordV1 {
+    version: u8,
+    #[serde(with = "crate::hex::array")]
+    room_id: [u8; 16],
+    epoch: u64,
+    #[serde(with = "crate::hex::array")]
+    epoch_key: [u8; 32],
+    room_name: String,
+    #[serde(with = "crate::hex::array")]
+    inviter: [u8; 32],
+}
+
+impl Drop for InviteRecordV1 {
+    fn drop(&mut self) {
+        self.epoch_key.zeroize();
+    }
 }
 
 impl Drop for InviteRecord {
@@ -82,18 +130,44 @@ impl Drop for InviteRecord {
 }
 
 impl Invite {
-    /// The invite string, `sotto1...`.
+    /// The invite string, `sotto1...`. An inline log state that would make
+    /// the string longer than Bech32m's checksum covers is left out (the
+    /// joiner then fetches it from the broker).
     pub fn encode(&self) -> String {
-        let record = InviteRecord {
-            version: INVITE_VERSION,
-            room_id: self.room_id.0,
-            epoch: self.epoch,
-            epoch_key: *self.epoch_key.as_bytes(),
-            room_name: self.room_name.clone(),
-            inviter: self.inviter.0,
+        let text = self.encode_as_is();
+        match &self.grant {
+            Some(grant) if grant.state.is_some() && text.len() > MAX_INVITE_LEN => {
+                let mut lean = self.clone();
+                if let Some(grant) = lean.grant.as_mut() {
+                    grant.state = None;
+                }
+                lean.encode_as_is()
+            }
+            _ => text,
+        }
+    }
+
+    fn encode_as_is(&self) -> String {
+        let bytes = match &self.grant {
+            None => postcard::to_stdvec(&InviteRecordV1 {
+                version: INVITE_VERSION_1,
+                room_id: self.room_id.0,
+                epoch: self.epoch,
+                epoch_key: *self.epoch_key.as_bytes(),
+                room_name: self.room_name.clone(),
+                inviter: self.inviter.0,
+            }),
+            Some(grant) => postcard::to_stdvec(&InviteRecord {
+                version: INVITE_VERSION,
+                room_id: self.room_id.0,
+                epoch: self.epoch,
+                epoch_key: *self.epoch_key.as_bytes(),
+                room_name: self.room_name.clone(),
+                inviter: self.inviter.0,
+                grant: Some(grant.clone()),
+            }),
         };
-        let mut bytes = zeroize::Zeroizing::new(postcard::to_stdvec(&record).unwrap_or_default());
-        // Room names are bounded, so the invite always fits the code length.
+        let mut bytes = zeroize::Zeroizing::new(bytes.unwrap_or_default());
         let text = bech32::encode::<Bech32m>(hrp(), &bytes).unwrap_or_default();
         bytes.zeroize();
         text
@@ -126,25 +200,68 @@ impl Invite {
             return Err(InviteError::NotAnInvite);
         }
         let bytes = zeroize::Zeroizing::new(checked.byte_iter().collect::<Vec<u8>>());
-        match bytes.first() {
-            Some(&INVITE_VERSION) => {}
+        let invite = match bytes.first() {
+            Some(&INVITE_VERSION) => {
+                let mut record: InviteRecord =
+                    crate::protocol::wire::decode_exact(&bytes, MAX_INVITE_LEN)
+                        .map_err(|_| InviteError::Malformed)?;
+                Self {
+                    room_id: RoomId(record.room_id),
+                    epoch: record.epoch,
+                    epoch_key: SymmetricKey::from_bytes(record.epoch_key),
+                    room_name: record.room_name.clone(),
+                    inviter: Fingerprint(record.inviter),
+                    grant: record.grant.take(),
+                }
+            }
+            Some(&INVITE_VERSION_1) => {
+                let record: InviteRecordV1 =
+                    crate::protocol::wire::decode_exact(&bytes, MAX_INVITE_LEN)
+                        .map_err(|_| InviteError::Malformed)?;
+                Self {
+                    room_id: RoomId(record.room_id),
+                    epoch: record.epoch,
+                    epoch_key: SymmetricKey::from_bytes(record.epoch_key),
+                    room_name: record.room_name.clone(),
+                    inviter: Fingerprint(record.inviter),
+                    grant: None,
+                }
+            }
             Some(&other) => return Err(InviteError::UnknownVersion(other)),
             None => return Err(InviteError::Malformed),
-        }
-        let record: InviteRecord = crate::protocol::wire::decode_exact(&bytes, MAX_INVITE_LEN)
-            .map_err(|_| InviteError::Malformed)?;
-        if record.room_name.len() > MAX_ROOM_NAME_LEN
-            || validate_room_name(&record.room_name).is_err()
+        };
+        if invite.room_name.len() > MAX_ROOM_NAME_LEN
+            || validate_room_name(&invite.room_name).is_err()
         {
             return Err(InviteError::Malformed);
         }
-        Ok(Self {
-            room_id: RoomId(record.room_id),
-            epoch: record.epoch,
-            epoch_key: SymmetricKey::from_bytes(record.epoch_key),
-            room_name: record.room_name.clone(),
-            inviter: Fingerprint(record.inviter),
-        })
+        if let Some(grant) = &invite.grant {
+            let consistent = grant.ticket.room_id == invite.room_id
+                && grant.ticket.inviter.fingerprint() == invite.inviter
+                && grant.ticket.epoch == invite.epoch
+                && grant.ticket.verify().is_ok()
+                && grant
+                    .state
+                    .as_ref()
+                    .is_none_or(|state| state.hash(&invite.room_id) == grant.state_hash);
+            if !consistent {
+                return Err(InviteError::Forged);
+            }
+        }
+        Ok(invite)
+    }
+
+    /// Who made the invite, by name, when the invite says (version 2).
+    pub fn inviter_name(&self) -> Option<&str> {
+        self.grant
+            .as_ref()
+            .map(|grant| grant.ticket.inviter.name.as_str())
+    }
+
+    /// When the invite stops working (ms since the Unix epoch), for
+    /// version 2 invites.
+    pub fn expires_ms(&self) -> Option<u64> {
+        self.grant.as_ref().map(|grant| grant.ticket.expires_ms)
     }
 }
 
@@ -176,6 +293,7 @@ mod tests {
             epoch_key: SymmetricKey::from_bytes([5; 32]),
             room_name: "ops".into(),
             inviter: Fingerprint([9; 32]),
+            grant: None,
         }
     }
 
@@ -238,8 +356,8 @@ mod tests {
 
     #[test]
     fn unknown_versions_are_named() {
-        let text = bech32::encode::<Bech32m>(hrp(), &[2, 1, 2, 3]).unwrap();
-        assert_eq!(Invite::decode(&text), Err(InviteError::UnknownVersion(2)));
+        let text = bech32::encode::<Bech32m>(hrp(), &[3, 1, 2, 3]).unwrap();
+        assert_eq!(Invite::decode(&text), Err(InviteError::UnknownVersion(3)));
     }
 
     #[test]

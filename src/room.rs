@@ -23,11 +23,16 @@ pub use members::{MAX_MEMBERS, Member, Trust};
 
 use keys::{KeyCache, SignerKey};
 
+mod epochs;
 mod handover;
 mod keys;
 mod members;
 mod parts;
 
+pub use epochs::{
+    CommitRefused, LogParts, MAX_PAST_EPOCHS, Membership, MembershipChange, PAST_EPOCH_TTL_MS,
+    PastEpoch, Rotation,
+};
 pub use parts::{RoomHeader, RoomParts};
 
 const MESSAGE_TOPIC_LABEL: &str = "sotto/v1/topic/messages";
@@ -126,6 +131,17 @@ pub enum RoomError {
     /// No member by that name.
     #[error("no member called {0:?} in this room")]
     UnknownMember(String),
+    /// A membership change on a room made before the membership log.
+    #[error(
+        "this room was made by an older sotto and has no membership log; create a new room to remove members"
+    )]
+    NoLog,
+    /// The log refused our own change.
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+    /// We are not (or no longer) a member.
+    #[error("you are not a member of this room ({0})")]
+    NotAMember(String),
     /// The typed fingerprint matches no key of that member.
     #[error("the fingerprint does not match {0}'s key; do not trust this key")]
     FingerprintMismatch(String),
@@ -150,6 +166,9 @@ pub struct Room {
     /// Members' decompressed signing keys: derived, never saved.
     #[serde(skip)]
     keys: KeyCache,
+    /// The membership log and the epochs around it.
+    #[serde(default)]
+    log: LogParts,
 }
 
 impl fmt::Debug for Room {
@@ -191,7 +210,7 @@ impl Room {
         now_ms: u64,
     ) -> Result<Self, RoomNameError> {
         validate_room_name(local_name)?;
-        Ok(Self::with_keys(
+        let mut room = Self::with_keys(
             local_name,
             invite.room_id,
             invite.epoch,
@@ -199,7 +218,11 @@ impl Room {
             me,
             Some(invite.inviter),
             now_ms,
-        ))
+        );
+        if let Some(grant) = &invite.grant {
+            room.start_joining(grant);
+        }
+        Ok(room)
     }
 
     fn with_keys(
@@ -226,6 +249,7 @@ impl Room {
             members,
             blocked_by: Vec::new(),
             keys: KeyCache::default(),
+            log: LogParts::default(),
         }
     }
 
@@ -281,6 +305,7 @@ impl Room {
             epoch_key: self.epoch_key.clone(),
             room_name: self.name.clone(),
             inviter: self.own,
+            grant: None,
         }
     }
 
@@ -356,6 +381,14 @@ impl Room {
         if let Some(name) = self.blocked_by.first() {
             return Err(RoomError::SendBlocked(name.clone()));
         }
+        if let Some(by) = self.removed_by() {
+            return Err(RoomError::NotAMember(format!("removed by {by}")));
+        }
+        if self.is_joining() {
+            return Err(RoomError::NotAMember(
+                "the invite has not been redeemed yet".into(),
+            ));
+        }
         Ok(message::seal_numbered(
             self.context(),
             me,
@@ -415,7 +448,7 @@ impl Room {
         bytes: &[u8],
         now_ms: u64,
     ) -> Result<Received<Delivery>, OpenError> {
-        let unverified = message::open_unverified(self.context(), bytes)?;
+        let unverified = message::open_unverified(self.context_of_payload(bytes), bytes)?;
         let signer = self.keys.resolve(&unverified.content.sender)?;
         let message = unverified.verify(&signer.key)?;
         self.accept_verified(message, signer, now_ms)
@@ -436,11 +469,11 @@ impl Room {
         payloads: &[P],
         now_ms: u64,
     ) -> Vec<Result<Received<Delivery>, OpenError>> {
-        let context = self.context();
         let mut fresh = keys::Fresh::new();
         let opened: Vec<_> = payloads
             .iter()
             .map(|payload| {
+                let context = self.context_of_payload(payload.as_ref());
                 let unverified = message::open_unverified(context, payload.as_ref())?;
                 let signer = self
                     .keys

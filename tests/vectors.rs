@@ -56,6 +56,9 @@ const PRESENCE_SEED: u64 = 3;
 /// The rotation draws the new epoch key, then `epoch_key::seal` draws the
 /// ephemeral X25519 secret and the nonce.
 const EPOCH_KEY_SEED: u64 = 4;
+/// The hash of the commit the sealed epoch key belongs to (any 32 bytes:
+/// the slot only carries it).
+const ROTATION_COMMIT: [u8; 32] = [0xc0; 32];
 
 const ROOM_NAME: &str = "ops";
 /// 2026-01-01T00:00:00Z.
@@ -419,6 +422,7 @@ fn epoch_key_vector(alice: &Identity, bob: &Identity) -> String {
     let bytes = epoch_key::seal(
         room.id(),
         ROTATED_EPOCH,
+        ROTATION_COMMIT,
         &new_key,
         alice,
         &bob.public(),
@@ -433,6 +437,7 @@ fn epoch_key_vector(alice: &Identity, bob: &Identity) -> String {
         .header("room id", room.id().to_hex())
         .header("new epoch", ROTATED_EPOCH)
         .header("new epoch key", hex::encode(new_key.as_bytes()))
+        .header("commit hash", hex::encode(&ROTATION_COMMIT))
         .header("expect", "success")
         .header("expect rotator", alice.name())
         .header("expect rotator fingerprint", alice.fingerprint().to_hex())
@@ -731,6 +736,7 @@ fn epoch_key_vector_opens_only_for_its_recipient() {
     );
     assert_eq!(grant.epoch, vector.get_u64("expect epoch"));
     assert_eq!(grant.epoch, vector.get_u64("new epoch"));
+    assert_eq!(hex::encode(&grant.commit), vector.get("commit hash"));
     assert_eq!(
         grant.key,
         SymmetricKey::from_bytes(vector.get_hex("expect key"))

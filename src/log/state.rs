@@ -18,6 +18,7 @@ use crate::secret::SymmetricKey;
 pub const MAX_ROSTER: usize = 1024;
 
 const ROSTER_HASH_LABEL: &[u8] = b"sotto/v1/roster-hash";
+const STATE_HASH_LABEL: &[u8] = b"sotto/v1/log-state-hash";
 const RANK_LABEL: &str = "sotto/v1/commit-rank";
 
 /// One member as the log admitted them.
@@ -304,8 +305,7 @@ impl LogState {
                 if used >= ticket.uses {
                     return Err(LogError::InviteUsedUp);
                 }
-                if let Some(holder) = self.roster.name_taken(&commit.committer.name, &committer)
-                {
+                if let Some(holder) = self.roster.name_taken(&commit.committer.name, &committer) {
                     return Err(LogError::NameTaken(holder.identity.name.clone()));
                 }
                 if self.roster.len() >= MAX_ROSTER {
@@ -358,6 +358,16 @@ impl LogState {
         next.epoch = commit.epoch;
         next.head_ms = next.head_ms.max(commit.at_ms);
         Ok(next)
+    }
+
+    /// A hash of the whole state, which an invite names so a joiner can
+    /// check a copy fetched from the broker.
+    pub fn hash(&self, room_id: &RoomId) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        hash.update(STATE_HASH_LABEL);
+        hash.update(room_id.0);
+        hash.update(crate::protocol::wire::to_bytes(self));
+        hash.finalize().into()
     }
 
     fn admin(&self, committer: &Fingerprint) -> Result<&RosterEntry, LogError> {

@@ -39,6 +39,10 @@ struct SlotBody {
 struct SlotContent {
     rotator: PublicIdentity,
     recipient: Fingerprint,
+    /// The hash of the commit that starts the epoch, so a slot cannot be
+    /// paired with another commit for the same epoch number.
+    #[serde(with = "crate::hex::array")]
+    commit: [u8; 32],
     #[serde(with = "crate::hex::array")]
     epoch_key: [u8; 32],
 }
@@ -56,15 +60,18 @@ pub struct EpochKeyGrant {
     pub rotator: PublicIdentity,
     /// The new epoch number.
     pub epoch: u64,
+    /// The hash of the commit that starts it.
+    pub commit: [u8; 32],
     /// The new epoch's key.
     pub key: SymmetricKey,
 }
 
-/// Seals `key` for epoch `epoch` of `room_id` to `recipient`, signed by
-/// `rotator`.
+/// Seals `key` for epoch `epoch` of `room_id`, started by the commit whose
+/// hash is `commit`, to `recipient`, signed by `rotator`.
 pub fn seal<R: CryptoRng + ?Sized>(
     room_id: &RoomId,
     epoch: u64,
+    commit: [u8; 32],
     key: &SymmetricKey,
     rotator: &Identity,
     recipient: &PublicIdentity,
@@ -75,6 +82,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
     let content = SlotContent {
         rotator: rotator.public(),
         recipient: recipient.fingerprint(),
+        commit,
         epoch_key: *key.as_bytes(),
     };
     let plaintext = sign_content(rotator, EPOCH_KEY_LABEL, room_id, &header_bytes, &content);
@@ -124,6 +132,7 @@ pub fn open(room_id: &RoomId, own: &Identity, bytes: &[u8]) -> Result<EpochKeyGr
     Ok(EpochKeyGrant {
         rotator: content.rotator.clone(),
         epoch: framed.header.epoch,
+        commit: content.commit,
         key: SymmetricKey::from_bytes(content.epoch_key),
     })
 }
@@ -150,7 +159,7 @@ mod tests {
         let room = RoomId([4; 16]);
         let key = SymmetricKey::from_bytes([6; 32]);
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let slot = seal(&room, 2, &key, &alice, &bob.public(), &mut rng).unwrap();
+        let slot = seal(&room, 2, [3; 32], &key, &alice, &bob.public(), &mut rng).unwrap();
         assert!(!slot.windows(32).any(|w| w == key.as_bytes()));
         let grant = open(&room, &bob, &slot).unwrap();
         assert_eq!((grant.epoch, &grant.key), (2, &key));
@@ -170,6 +179,7 @@ mod tests {
         let slot = seal(
             &room,
             2,
+            [3; 32],
             &key,
             &alice,
             &bob.public(),
@@ -191,6 +201,7 @@ mod tests {
         let result = seal(
             &RoomId([4; 16]),
             2,
+            [3; 32],
             &SymmetricKey::from_bytes([6; 32]),
             &alice,
             &bad,

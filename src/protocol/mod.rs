@@ -77,6 +77,10 @@ pub enum OpenError {
     /// records on made-up topics, or the broker moving records around.
     #[error("a presence record on another member's topic")]
     WrongTopic,
+    /// Signed by a key the room's membership log does not list: someone
+    /// removed, or someone who never joined.
+    #[error("a payload from someone who is not a member of the room")]
+    NotMember,
     /// A payload from a key the room does not know, when the room already
     /// remembers as many members as it keeps: the key was not added.
     #[error("the room already has {limit} known members; a new key was ignored")]

@@ -95,6 +95,27 @@ impl Room {
         fingerprint: Fingerprint,
         now_ms: u64,
     ) -> Result<Admission, OpenError> {
+        // With a membership log, the log alone says who is in the room and
+        // which name each key carries.
+        if self.log().is_some() {
+            return match self.admitted(&fingerprint) {
+                Some(admitted) if admitted.name == claimed.name => {
+                    if self.members.contains_key(&fingerprint) {
+                        Ok(Admission::Known)
+                    } else {
+                        Ok(Admission::New {
+                            member: Box::new(Member::new(claimed.clone(), now_ms, Trust::Tofu)),
+                            previous: None,
+                            evict: None,
+                        })
+                    }
+                }
+                Some(_) => Err(OpenError::Forged(
+                    "a member's key is claiming another name than the room admitted",
+                )),
+                None => Err(OpenError::NotMember),
+            };
+        }
         if let Some(known) = self.members.get(&fingerprint) {
             if known.identity.name != claimed.name {
                 return Err(OpenError::Forged(

@@ -22,6 +22,8 @@ pub struct RoomHeader {
     created_ms: u64,
     next_seq: u64,
     blocked_by: Vec<String>,
+    #[serde(default)]
+    log: super::LogParts,
 }
 
 impl RoomHeader {
@@ -79,6 +81,7 @@ impl Room {
                 created_ms: self.created_ms,
                 next_seq: self.next_seq,
                 blocked_by: self.blocked_by,
+                log: self.log,
             },
             epoch_key: self.epoch_key,
             members: self.members,
@@ -104,6 +107,7 @@ impl Room {
             members,
             blocked_by: header.blocked_by,
             keys: Default::default(),
+            log: header.log,
         }
     }
 }

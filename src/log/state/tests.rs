@@ -59,8 +59,19 @@ fn ticket(by: &Identity, epoch: u64, expires_ms: u64, uses: u32) -> Ticket {
     Ticket::new(ROOM, [epoch as u8; 16], by, epoch, expires_ms, uses)
 }
 
-fn add(state: &LogState, joiner: &Identity, ticket: Ticket, at_ms: u64) -> Result<LogState, LogError> {
-    let commit = sign(joiner, state.epoch + 1, state.head, at_ms, Change::Add { ticket });
+fn add(
+    state: &LogState,
+    joiner: &Identity,
+    ticket: Ticket,
+    at_ms: u64,
+) -> Result<LogState, LogError> {
+    let commit = sign(
+        joiner,
+        state.epoch + 1,
+        state.head,
+        at_ms,
+        Change::Add { ticket },
+    );
     state.check(&ROOM, &commit)
 }
 
@@ -192,9 +203,15 @@ fn only_admins_remove_and_grant() {
 fn a_replayed_or_forked_commit_is_refused() {
     let p = people();
     let start = created(&p);
-    let first = sign(&p.bob, 1, start.head, 200, Change::Add {
-        ticket: ticket(&p.alice, 0, 1_000, 1),
-    });
+    let first = sign(
+        &p.bob,
+        1,
+        start.head,
+        200,
+        Change::Add {
+            ticket: ticket(&p.alice, 0, 1_000, 1),
+        },
+    );
     let state = start.check(&ROOM, &first).unwrap();
     assert_eq!(state.check(&ROOM, &first), Err(LogError::NotOnHead));
     let elsewhere = sign(&p.alice, 2, CommitHash([5; 32]), 300, Change::Rotate);
@@ -225,13 +242,22 @@ fn concurrent_commits_rank_the_same_whatever_the_order() {
     let key = SymmetricKey::from_bytes([1; 32]);
     let a = sign(&p.alice, 2, state.head, 300, Change::Rotate);
     let b = sign(&p.bob, 2, state.head, 300, Change::Rotate);
-    let kick = sign(&p.alice, 2, state.head, 300, Change::Remove {
-        member: p.bob.fingerprint(),
-    });
+    let kick = sign(
+        &p.alice,
+        2,
+        state.head,
+        300,
+        Change::Remove {
+            member: p.bob.fingerprint(),
+        },
+    );
     let ra = rank(&ROOM, &key, &a);
     let rb = rank(&ROOM, &key, &b);
     assert_ne!(ra, rb);
-    assert!(rank(&ROOM, &key, &kick) < ra.min(rb), "a removal beats rotations");
+    assert!(
+        rank(&ROOM, &key, &kick) < ra.min(rb),
+        "a removal beats rotations"
+    );
     // The draw depends on the parent epoch's key: nobody can pick a
     // fingerprint that wins before the epoch exists.
     let other = SymmetricKey::from_bytes([2; 32]);
@@ -250,9 +276,15 @@ fn the_roster_hash_changes_with_any_member() {
 #[test]
 fn a_genesis_lists_the_known_members_under_its_creator() {
     let p = people();
-    let genesis = sign(&p.alice, 5, CommitHash::default(), 100, Change::Genesis {
-        members: vec![p.bob.public(), p.carol.public()],
-    });
+    let genesis = sign(
+        &p.alice,
+        5,
+        CommitHash::default(),
+        100,
+        Change::Genesis {
+            members: vec![p.bob.public(), p.carol.public()],
+        },
+    );
     let state = LogState::first(&ROOM, &genesis).unwrap();
     assert_eq!(state.roster.len(), 3);
     assert_eq!(state.epoch, 5);
