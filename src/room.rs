@@ -318,31 +318,23 @@ impl Room {
     /// derived from the epoch key, so it changes when the key rotates and
     /// a removed member can no longer even find the traffic.
     pub fn epoch_topic_id(&self) -> String {
-        let mut id = [0u8; 16];
-        crypto::derive_into(
-            self.epoch_key.as_bytes(),
-            &self.id.0,
-            MESSAGE_TOPIC_LABEL,
-            &self.epoch.to_be_bytes(),
-            &mut id,
-        );
-        crate::hex::encode(&id)
+        epoch_topic_id(self.context())
     }
 
-    /// The opaque topic segment for the room's key slots: stable across
-    /// epochs, so a member who missed a rotation can still find its slot.
+    /// The opaque topic segment of the room's first epoch that is not
+    /// derived from an epoch key: kept only to read key slots an older
+    /// sotto left.
     pub fn room_topic_id(&self) -> String {
         let mut id = [0u8; 16];
         crypto::derive_into(&self.id.0, &[], ROOM_TOPIC_LABEL, &[], &mut id);
         crate::hex::encode(&id)
     }
 
-    /// A member's opaque id inside this room's topics: different in every
-    /// room, so the broker cannot link one person across rooms by it.
+    /// A member's opaque id inside this epoch's topics: different in every
+    /// room and every epoch, so the broker cannot link one person across
+    /// rooms by it, and a removed member cannot recognise anyone's new id.
     pub fn member_topic_id(&self, member: &Fingerprint) -> String {
-        let mut id = [0u8; 8];
-        crypto::derive_into(&self.id.0, &[], MEMBER_TOPIC_LABEL, &member.0, &mut id);
-        crate::hex::encode(&id)
+        member_topic_id(self.context(), member)
     }
 
     /// Seals a message from us, taking the next sequence number. Save the
@@ -629,6 +621,34 @@ impl Room {
         }
         notices
     }
+}
+
+/// The topic segment of an epoch (see [`Room::epoch_topic_id`]).
+pub fn epoch_topic_id(context: EpochContext<'_>) -> String {
+    let mut id = [0u8; 16];
+    crypto::derive_into(
+        context.key.as_bytes(),
+        &context.room_id.0,
+        MESSAGE_TOPIC_LABEL,
+        &context.epoch.to_be_bytes(),
+        &mut id,
+    );
+    crate::hex::encode(&id)
+}
+
+/// A member's id in an epoch's topics (see [`Room::member_topic_id`]).
+pub fn member_topic_id(context: EpochContext<'_>, member: &Fingerprint) -> String {
+    let mut id = [0u8; 8];
+    let mut info = context.epoch.to_be_bytes().to_vec();
+    info.extend_from_slice(&member.0);
+    crypto::derive_into(
+        context.key.as_bytes(),
+        &context.room_id.0,
+        MEMBER_TOPIC_LABEL,
+        &info,
+        &mut id,
+    );
+    crate::hex::encode(&id)
 }
 
 mod stored_key {

@@ -336,6 +336,10 @@ impl Chat {
                     self.system(&text);
                 }
             }
+            SessionEvent::Membership { change, epoch } => {
+                self.system(&net::membership_text(&change, epoch));
+            }
+            SessionEvent::Removed { by } => self.warning(&net::removed_text("this room", &by)),
             SessionEvent::Connected { reconnect: true } => self.system("reconnected"),
             SessionEvent::Connected { reconnect: false } => {}
             SessionEvent::Disconnected { reason } => {

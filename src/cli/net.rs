@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sotto::protocol::message::Body;
+use sotto::room::MembershipChange;
 use sotto::sanitize::for_terminal;
 use sotto::session::{self, BrokerConfig, RoomSession, SessionEvent};
 use sotto::store::Store;
@@ -243,8 +244,39 @@ async fn listen_loop(
                     eprintln!("sotto: {}", for_terminal(&text));
                 }
             }
+            SessionEvent::Membership { change, epoch } => {
+                eprintln!("sotto: {}", for_terminal(&membership_text(&change, epoch)));
+            }
+            SessionEvent::Removed { by } => {
+                session.delivered().await?;
+                anyhow::bail!(removed_text(&room, &by));
+            }
         }
     }
+}
+
+/// A membership change, as one line.
+pub fn membership_text(change: &MembershipChange, epoch: u64) -> String {
+    let what = match change {
+        MembershipChange::Joined { name, inviter, .. } => {
+            format!("{name} joined (invited by {inviter})")
+        }
+        MembershipChange::Removed { name, by } => format!("{by} removed {name}"),
+        MembershipChange::Left { name } => format!("{name} left"),
+        MembershipChange::Admin { name, by } => format!("{by} made {name} an admin"),
+        MembershipChange::Rotated { by } => format!("{by} rotated the room key"),
+        MembershipChange::Created { by } => format!("{by} created the room"),
+    };
+    format!("{what}; the room is now at epoch {epoch}")
+}
+
+/// What a member removed from a room is told.
+pub fn removed_text(room: &str, by: &str) -> String {
+    format!(
+        "you were removed from {} by {}",
+        for_terminal(room),
+        for_terminal(by)
+    )
 }
 
 /// The warning for a publish too large to be a sotto payload.

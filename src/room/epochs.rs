@@ -257,6 +257,57 @@ impl Room {
         self.log.expected_state.is_some()
     }
 
+    /// The ticket a joining room will redeem.
+    pub fn joining_ticket(&self) -> Option<&Ticket> {
+        self.log.joining.as_ref()
+    }
+
+    /// The name of the member whose invite we joined with, when the
+    /// invite said (a room with a log).
+    pub fn inviter_name(&self) -> Option<&str> {
+        let inviter = self.inviter?;
+        self.log
+            .joining
+            .as_ref()
+            .map(|ticket| &ticket.inviter)
+            .filter(|identity| identity.fingerprint() == inviter)
+            .or_else(|| self.admitted(&inviter))
+            .map(|identity| identity.name.as_str())
+    }
+
+    /// The member of the log that `text` names: a name (ignoring case),
+    /// or a fingerprint prefix of at least 8 digits.
+    pub fn roster_member(&self, text: &str) -> Result<Fingerprint, RoomError> {
+        let state = self.log.state.as_ref().ok_or(RoomError::NoLog)?;
+        let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
+        let by_digits = digits.len() >= 8
+            && digits.len() == text.chars().filter(|c| !matches!(c, ' ' | '-')).count();
+        let found: Vec<Fingerprint> = state
+            .roster
+            .iter()
+            .filter(|(fingerprint, entry)| {
+                if by_digits {
+                    let ours: String = fingerprint
+                        .digits()
+                        .iter()
+                        .map(|g| format!("{g:05}"))
+                        .collect();
+                    ours.starts_with(&digits)
+                } else {
+                    entry.identity.name.to_lowercase() == text.to_lowercase()
+                }
+            })
+            .map(|(fingerprint, _)| *fingerprint)
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(RoomError::UnknownMember(text.to_owned())),
+            _ => Err(RoomError::UnknownMember(format!(
+                "{text} (several members match; give more digits)"
+            ))),
+        }
+    }
+
     /// Who removed us, once a commit has.
     pub fn removed_by(&self) -> Option<&str> {
         self.log.removed_by.as_deref()

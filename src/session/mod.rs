@@ -18,6 +18,7 @@
 //! the will at connect time.
 
 mod client_id;
+mod membership;
 mod presence;
 mod receive;
 mod retire;
@@ -39,14 +40,15 @@ use crate::room::{Delivery, Notice, PresenceUpdate, Room, RoomError, RoomId};
 use crate::store::{Store, StoreError, StoreLock};
 use crate::topics::{RoomTopics, TopicKind};
 use crate::transport::{
-    Ack, BrokerUrl, ConnectOptions, MqttVersion, Publication, Subscription, SubscriptionKind,
-    Transport, TransportError, TransportEvent, VersionChoice,
+    Ack, BrokerUrl, ConnectOptions, MqttVersion, Publication, Transport, TransportError,
+    TransportEvent, VersionChoice,
 };
 use presence::presence_announcer;
 use retire::Retiring;
 use warnings::WarningBudget;
 
 pub use client_id::MAX_CLIENT_ID_LEN;
+pub use membership::MembershipError;
 pub use send::send_once;
 
 /// How long to wait for the broker to answer a connect or a publish.
@@ -116,6 +118,9 @@ pub enum SessionError {
     /// The room refused (blocked by a key change, text too long).
     #[error(transparent)]
     Room(#[from] RoomError),
+    /// Our own membership change could not be made.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
     /// Another process of this home is connected to the room.
     #[error(
         "another sotto process (chat or listen) is already connected to room {0:?} from this home; close it first"
@@ -130,6 +135,19 @@ pub enum SessionEvent {
     /// saved and acknowledged, at the next call to
     /// [`RoomSession::next_event`] or [`RoomSession::delivered`].
     Message(Delivery),
+    /// The room moved to a new epoch through a membership change.
+    Membership {
+        /// What changed.
+        change: crate::room::MembershipChange,
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// A commit removed us from the room; the session has nothing more to
+    /// show.
+    Removed {
+        /// Who removed us (our own name if we left).
+        by: String,
+    },
     /// A member came online or went offline (or announced a new key).
     Presence(PresenceUpdate),
     /// Things to tell the user that came with no message (messages a
@@ -206,6 +224,9 @@ pub struct RoomSession {
     /// presence records so others see a gap without waiting.
     last_sent: Arc<AtomicU64>,
     snapshot: Arc<Mutex<Room>>,
+    /// A commit moved the room to a new epoch: move the connection once
+    /// what was shown has been acknowledged.
+    switch_pending: bool,
     _session_lock: StoreLock,
 }
 
@@ -229,20 +250,7 @@ impl RoomSession {
         let last_sent = Arc::new(AtomicU64::new(store.last_sent_seq(&room)?));
         let snapshot = Arc::new(Mutex::new(room.clone()));
         let announce = presence_announcer(&identity, &topics, &last_attempt, &last_sent, &snapshot);
-        let subscriptions = vec![
-            Subscription {
-                filter: topics.messages.clone(),
-                kind: SubscriptionKind::Reliable,
-            },
-            Subscription {
-                filter: topics.presence_filter.clone(),
-                kind: SubscriptionKind::Live,
-            },
-            Subscription {
-                filter: topics.own_key_slot.clone(),
-                kind: SubscriptionKind::Reliable,
-            },
-        ];
+        let subscriptions = membership::subscriptions(&topics, room.needs_log_state());
         let options = broker.options(client_id.clone(), false);
         let mut transport = Transport::start(options, subscriptions, announce)?;
         let (connected, notes) = transport.wait_connected(BROKER_TIMEOUT).await?;
@@ -266,6 +274,7 @@ impl RoomSession {
             last_attempt,
             last_sent,
             snapshot,
+            switch_pending: false,
             _session_lock: session_lock,
         };
         for note in notes {
@@ -277,6 +286,15 @@ impl RoomSession {
             session.buffered.push_back(event);
         }
         session.start_retiring(&room).await;
+        if let Some(by) = room.removed_by() {
+            session
+                .buffered
+                .push_back(SessionEvent::Removed { by: by.to_owned() });
+        } else if room.is_joining() {
+            session.redeem_invite().await?;
+        } else {
+            session.publish_state(&room).await;
+        }
         Ok(session)
     }
 
@@ -327,6 +345,10 @@ impl RoomSession {
         loop {
             if let Some(event) = self.take_buffered() {
                 return Ok(event);
+            }
+            if self.switch_pending && self.to_confirm.is_empty() {
+                self.switch_epoch().await?;
+                continue;
             }
             // Shown messages are marked in the next batch's transaction if
             // one is already waiting; otherwise now, so the broker gets its
@@ -439,14 +461,20 @@ impl RoomSession {
             retiring.drained_one();
         }
         match self.topics.classify(topic) {
-            TopicKind::Messages => self.on_messages(payload, duplicate, ack, source),
+            TopicKind::Messages => {
+                // A copy on a past epoch's topic (forwarded, or sent before
+                // its sender saw a commit) of what we had is no replay.
+                let duplicate = duplicate || self.topics.is_past_messages(topic);
+                self.on_messages(payload, duplicate, ack, source)
+            }
+            kind @ (TopicKind::Commit | TopicKind::KeySlot | TopicKind::State) => {
+                self.on_membership(kind, payload, ack, source)
+            }
             TopicKind::Presence => {
                 self.ack(ack, source);
                 self.on_presence(topic, payload, source)
             }
-            // Key rotation comes with the membership log; a slot addressed
-            // to us stays retained at the broker until then.
-            TopicKind::KeySlot | TopicKind::Other => {
+            TopicKind::Other => {
                 self.ack(ack, source);
                 Ok(None)
             }

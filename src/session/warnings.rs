@@ -24,6 +24,16 @@ pub(super) struct WarningBudget {
 impl WarningBudget {
     /// The warning for `err`, or `None` when the budget is spent.
     pub(super) fn admit(&mut self, err: OpenError) -> Option<SessionEvent> {
+        self.spend().then_some(SessionEvent::Dropped(err))
+    }
+
+    /// A refusal that is not an [`OpenError`] (a membership change the log
+    /// refused), under the same budget.
+    pub(super) fn admit_text(&mut self, text: String) -> Option<SessionEvent> {
+        self.spend().then_some(SessionEvent::Warning(text))
+    }
+
+    fn spend(&mut self) -> bool {
         let now = Instant::now();
         let start = *self.window_start.get_or_insert(now);
         if now.duration_since(start) >= WARNING_WINDOW && self.suppressed == 0 {
@@ -32,10 +42,10 @@ impl WarningBudget {
         }
         if self.shown < WARNINGS_PER_WINDOW {
             self.shown += 1;
-            Some(SessionEvent::Dropped(err))
+            true
         } else {
             self.suppressed += 1;
-            None
+            false
         }
     }
 

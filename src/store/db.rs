@@ -201,7 +201,7 @@ impl Database {
         self.cache().insert(*room.id(), (version, room));
     }
 
-    fn cache(&self) -> MutexGuard<'_, HashMap<RoomId, (i64, Room)>> {
+    pub(super) fn cache(&self) -> MutexGuard<'_, HashMap<RoomId, (i64, Room)>> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -420,6 +420,22 @@ impl Store {
         })
     }
 
+    /// Deletes a room and everything kept about it (its keys, members,
+    /// history and outbox), as leaving it does.
+    pub fn delete_room(&self, id: &RoomId) -> Result<(), StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            // The other tables follow through ON DELETE CASCADE.
+            tx.execute(
+                "DELETE FROM rooms WHERE room = ?1",
+                rusqlite::params![sealer.room_key(id)],
+            )
+            .map_err(|err| db.error(err))?;
+            db.cache().clear();
+            Ok(())
+        })
+    }
+
     /// Loads a room, applies `change`, and saves what it changed if it
     /// succeeded, in one transaction, so concurrent processes never lose
     /// each other's updates and a refused payload costs no write.
