@@ -4,12 +4,15 @@
 //! - [`message`]: chat messages, signed then encrypted under the epoch key.
 //! - [`presence`]: presence records, signed then encrypted the same way.
 //! - [`epoch_key`]: a new epoch key sealed to one member (for rotation).
+//! - [`padding`]: the sizes every sealed plaintext is padded to, so the
+//!   broker learns a size class rather than a length.
 //!
 //! Nothing here touches the network, the disk or the clock: callers pass
 //! bytes, keys, the time and an RNG, and get typed results back.
 
 pub mod epoch_key;
 pub mod message;
+pub mod padding;
 pub mod presence;
 mod sealed;
 pub mod wire;
