@@ -35,7 +35,8 @@ pub enum OpenError {
     /// Made by a client speaking a wire version we do not know.
     #[error("unknown wire version {0} (a newer sotto?)")]
     UnknownVersion(u8),
-    /// Truncated, garbage, or fields that do not parse.
+    /// Truncated, garbage, fields that do not parse, or (after the AEAD)
+    /// padding other than exactly what sealing makes.
     #[error("malformed payload")]
     Malformed,
     /// A payload of another kind arrived where this one was expected.
