@@ -95,9 +95,9 @@ pub struct Delivery {
     /// It arrived late: more than [`DELAYED_AFTER_MS`] after the time its
     /// sender gives, or after a later message from the same sender or a
     /// report of it as missed (its number was not above the top of the
-    /// sender's replay window). Front ends
-    /// show the sender's date with it, so a message the broker held back
-    /// is not taken for a current one. Never set on recalled history.
+    /// sender's replay window). Front ends show the sender's date with it,
+    /// so a message the broker held back is not taken for a current one.
+    /// Never set on recalled history.
     pub delayed: bool,
 }
 
