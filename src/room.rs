@@ -74,6 +74,12 @@ pub enum Notice {
     },
 }
 
+/// How long after its sender's timestamp a message may arrive before it
+/// is marked [`Delivery::delayed`]: two minutes, far above ordinary broker
+/// latency and clock drift between members, short enough that a message
+/// held back long enough to change its meaning in the conversation shows.
+pub const DELAYED_AFTER_MS: u64 = 2 * 60 * 1000;
+
 /// A message that passed every check, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -91,6 +97,13 @@ pub struct Delivery {
     pub body: Body,
     /// Things to tell the user before the message.
     pub notices: Vec<Notice>,
+    /// It arrived late: more than [`DELAYED_AFTER_MS`] after the time its
+    /// sender gives, or after a later message from the same sender or a
+    /// report of it as missed (its number was not above the top of the
+    /// sender's replay window). Front ends show the sender's date with it,
+    /// so a message the broker held back is not taken for a current one.
+    /// Never set on recalled history.
+    pub delayed: bool,
 }
 
 /// What a received payload turned out to be.
@@ -501,6 +514,12 @@ impl Room {
             .get(&fingerprint)
             .map(|m| m.replay.clone())
             .unwrap_or_default();
+        // Judged before accepting moves the top. A number at or below it
+        // that the window still accepts is late: a later message from this
+        // sender came first, or its gap was already reported (the top was
+        // moved to a number announced but never received).
+        let delayed = message.seq <= window.highest()
+            || now_ms.saturating_sub(message.sent_at_ms) > DELAYED_AFTER_MS;
         let accepted = window
             .accept_declaring(message.seq, &message.skipped)
             .map_err(|err| match err {
@@ -530,6 +549,7 @@ impl Room {
             sent_at_ms: message.sent_at_ms,
             body: message.body,
             notices,
+            delayed,
         };
         self.keys.remember(&message.sender, signer, &self.members);
         Ok(Received::Accepted(delivery))

@@ -27,13 +27,16 @@ use std::sync::OnceLock;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
+use sotto::crypto::TAG_LEN;
 use sotto::hex;
 use sotto::identity::{Identity, PublicIdentity};
 use sotto::invite::Invite;
 use sotto::keyfile;
 use sotto::protocol::epoch_key;
 use sotto::protocol::message::{self, Body, SeqRange};
+use sotto::protocol::padding::{KEY_SLOT_PADDED_LEN, MIN_BUCKET, PRESENCE_PADDED_LEN};
 use sotto::protocol::presence::{self, Status};
+use sotto::protocol::wire::{self, MAX_ENVELOPE_LEN};
 use sotto::protocol::{EpochContext, OpenError};
 use sotto::room::{Notice, Received, Room, RoomId, Trust};
 use sotto::secret::SymmetricKey;
@@ -373,8 +376,9 @@ fn message_vector(alice: &Identity) -> String {
         .header("expect sent at ms", MESSAGE_MS)
         .header("expect body", "text")
         .header("expect text", MESSAGE_TEXT)
+        .header("expect ciphertext length", MIN_BUCKET + TAG_LEN)
         .hex_payload(&bytes)
-        .render("A text message from alice, number 5, declaring 2-3 as never sent; sealed with message::seal_numbered under epoch 0 of the room in invite.txt.")
+        .render("A text message from alice, number 5, declaring 2-3 as never sent; sealed with message::seal_numbered under epoch 0 of the room in invite.txt; the signed plaintext is padded with 0x80 then zeros to the smallest bucket, 256 bytes.")
 }
 
 fn presence_vector(bob: &Identity) -> String {
@@ -411,8 +415,9 @@ fn presence_vector(bob: &Identity) -> String {
             "expect member topic id",
             room.member_topic_id(&bob.fingerprint()),
         )
+        .header("expect ciphertext length", PRESENCE_PADDED_LEN + TAG_LEN)
         .hex_payload(&bytes)
-        .render("Bob's presence record (online), sealed with presence::seal under epoch 0 of the room in invite.txt.")
+        .render("Bob's presence record (online), sealed with presence::seal under epoch 0 of the room in invite.txt; the signed plaintext is padded with 0x80 then zeros to 256 bytes, the size of every presence record.")
 }
 
 fn epoch_key_vector(alice: &Identity, bob: &Identity) -> String {
@@ -443,8 +448,9 @@ fn epoch_key_vector(alice: &Identity, bob: &Identity) -> String {
         .header("expect rotator fingerprint", alice.fingerprint().to_hex())
         .header("expect epoch", ROTATED_EPOCH)
         .header("expect key", hex::encode(new_key.as_bytes()))
+        .header("expect ciphertext length", KEY_SLOT_PADDED_LEN + TAG_LEN)
         .hex_payload(&bytes)
-        .render("Epoch 1's key sealed by alice to bob with epoch_key::seal; the RNG draws the new key, then the ephemeral X25519 secret, then the nonce.")
+        .render("Epoch 1's key sealed by alice to bob with epoch_key::seal; the RNG draws the new key, then the ephemeral X25519 secret, then the nonce; the signed plaintext is padded with 0x80 then zeros to 512 bytes, the size of every key slot.")
 }
 
 /// Skipped ranges as `first-last` pairs separated by `, ` (`none` if empty).
@@ -567,6 +573,16 @@ impl StatedContext {
     }
 }
 
+/// The length of the ciphertext in a payload sealed under the epoch key
+/// (`nonce[24] | ciphertext`): the padded plaintext plus the tag, the only
+/// length the broker learns.
+fn sealed_ciphertext_len(bytes: &[u8]) -> usize {
+    let framed = wire::frame(bytes).unwrap();
+    let (_nonce, ciphertext): ([u8; 24], Vec<u8>) =
+        wire::decode_exact(framed.body, MAX_ENVELOPE_LEN).unwrap();
+    ciphertext.len()
+}
+
 /// The invite vector, as bob and alice would join with it.
 fn stated_invite() -> Invite {
     Invite::decode(&VectorFile::parse(INVITE_VECTOR).payload).unwrap()
@@ -598,6 +614,10 @@ fn message_vector_opens_to_its_stated_fields() {
     assert_eq!(body_kind(&message.body), vector.get("expect body"));
     assert_eq!(message.body.text(), vector.get("expect text"));
     assert_eq!(message.body.text(), vector.get("text"));
+    assert_eq!(
+        sealed_ciphertext_len(&bytes),
+        vector.get_u64("expect ciphertext length") as usize
+    );
 
     // The stated room is the invite's, and the broker sees no text.
     let invite = stated_invite();
@@ -685,6 +705,10 @@ fn presence_vector_opens_to_its_stated_fields() {
     assert_eq!(status_name(record.status), vector.get("status"));
     assert_eq!(record.last_seq, vector.get_u64("expect last seq"));
     assert_eq!(record.last_seq, vector.get_u64("last seq"));
+    assert_eq!(
+        sealed_ciphertext_len(&bytes),
+        vector.get_u64("expect ciphertext length") as usize
+    );
     assert!(!bytes.windows(3).any(|w| w == b"bob"));
 
     // Alice's side accepts it once, and only on bob's own presence topic;
@@ -747,6 +771,13 @@ fn epoch_key_vector_opens_only_for_its_recipient() {
     );
     assert!(!bytes.windows(32).any(|w| w == grant.key.as_bytes()));
     assert_eq!(stated_invite().room_id, room_id);
+    let framed = wire::frame(&bytes).unwrap();
+    let (_ephemeral, _nonce, ciphertext): ([u8; 32], [u8; 24], Vec<u8>) =
+        wire::decode_exact(framed.body, MAX_ENVELOPE_LEN).unwrap();
+    assert_eq!(
+        ciphertext.len(),
+        vector.get_u64("expect ciphertext length") as usize
+    );
 
     // Not the rotator, not another room.
     assert_eq!(

@@ -38,17 +38,29 @@ impl Style {
     }
 
     /// A chat line: `12:34 alice: text`, with `(unverified)` after names
-    /// whose key was never compared. The sender's colour is fixed by their
-    /// fingerprint, so an impostor with the same name gets another colour.
+    /// whose key was never compared and `(delayed: sent 2026-11-24 14:03)`
+    /// after a message that arrived late. The sender's colour is fixed by
+    /// their fingerprint, so an impostor with the same name gets another
+    /// colour.
+    ///
+    /// Both marks come before the text, in the part of the line only sotto
+    /// writes: a member can type "(delayed: ...)" into a message, but
+    /// cannot move it before the colon or hide a real mark.
     pub fn message(&self, delivery: &Delivery, room: Option<&str>) -> String {
         let time = clock(delivery.sent_at_ms);
         let name = for_terminal(&delivery.from);
         let colour = PALETTE[usize::from(delivery.fingerprint.0[0]) % PALETTE.len()];
-        let mark = if delivery.trust.is_verified() {
+        let mut mark = if delivery.trust.is_verified() {
             String::new()
         } else {
             self.paint(DIM, " (unverified)")
         };
+        if delivery.delayed {
+            // The full date: a held-back message may be from another day,
+            // which the clock at the start of the line does not show.
+            let sent = format!(" (delayed: sent {})", date_and_clock(delivery.sent_at_ms));
+            mark.push_str(&self.paint(SYSTEM, &sent));
+        }
         let room = room
             .map(|r| format!("[{}] ", for_terminal(r)))
             .unwrap_or_default();
@@ -199,14 +211,28 @@ pub fn day_if_not_today(ms: u64) -> Option<String> {
     (moment.date_naive() != today).then(|| moment.format("%Y-%m-%d").to_string())
 }
 
+/// `YYYY-MM-DD HH:MM` in local time.
+pub fn date_and_clock(ms: u64) -> String {
+    local_time(ms, "%Y-%m-%d %H:%M", "----------- --:--")
+}
+
 /// `HH:MM` in local time.
 pub fn clock(ms: u64) -> String {
+    local_time(ms, "%H:%M", "--:--")
+}
+
+/// `ms` after the Unix epoch in local time, in `format`; `invalid` for a
+/// moment local time cannot show (a sender's timestamp is untrusted).
+fn local_time(ms: u64, format: &str, invalid: &str) -> String {
     use chrono::{Local, TimeZone};
-    match Local.timestamp_millis_opt(ms as i64) {
+    let Ok(ms) = i64::try_from(ms) else {
+        return invalid.to_owned();
+    };
+    match Local.timestamp_millis_opt(ms) {
         chrono::LocalResult::Single(time) | chrono::LocalResult::Ambiguous(time, _) => {
-            time.format("%H:%M").to_string()
+            time.format(format).to_string()
         }
-        chrono::LocalResult::None => "--:--".to_owned(),
+        chrono::LocalResult::None => invalid.to_owned(),
     }
 }
 
@@ -225,6 +251,7 @@ mod tests {
             sent_at_ms: 0,
             body: Body::Text(text.into()),
             notices: vec![],
+            delayed: false,
         }
     }
 
@@ -256,6 +283,51 @@ mod tests {
             assert!(json.get(key).is_some(), "{key}");
         }
         assert_eq!(json["verified"], true);
+    }
+
+    #[test]
+    fn a_delayed_message_shows_the_senders_date_before_its_text() {
+        let style = Style { colour: false };
+        // 2026-11-24 12:00 UTC: the 24th or 25th in every time zone.
+        let sent = 1_795_521_600_000;
+        let mut d = delivery("alice", "the meeting moved", Trust::Verified);
+        d.sent_at_ms = sent;
+        assert!(!style.message(&d, None).contains("delayed"));
+        d.delayed = true;
+        let mark = format!("(delayed: sent {})", date_and_clock(sent));
+        let date = mark
+            .strip_prefix("(delayed: sent 2026-11-2")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{mark}"));
+        // The day's last digit, then " HH:MM".
+        assert!(
+            date.len() == 7 && date.as_bytes()[1] == b' ' && date.as_bytes()[4] == b':',
+            "{mark}"
+        );
+        let line = style.message(&d, None);
+        assert!(
+            line.ends_with(&format!("alice {mark}: the meeting moved")),
+            "{line}"
+        );
+        d.body = Body::Action("waves".into());
+        d.trust = Trust::Tofu;
+        let line = style.message(&d, Some("ops"));
+        assert!(
+            line.ends_with(&format!("* alice (unverified) {mark} waves")),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn recalled_history_is_never_marked_delayed() {
+        let style = Style { colour: false };
+        let mut d = delivery("alice", "old news", Trust::Verified);
+        d.delayed = true;
+        // Saved long after it was sent, as a delayed message is.
+        let stored = StoredMessage::received(&d, d.sent_at_ms + 3_600_000);
+        let line = style.history(&stored);
+        assert!(line.contains("alice: old news"), "{line}");
+        assert!(!line.contains("delayed"), "{line}");
     }
 
     #[test]

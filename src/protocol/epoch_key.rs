@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! payload    = header(kind EpochKey, new epoch) || postcard(ephemeral[32], nonce[24], ciphertext)
-//! ciphertext = seal_to_member(recipient X25519, aad, content || signature[64])
+//! ciphertext = seal_to_member(recipient X25519, aad, pad(content || signature[64]))
 //! aad        = "sotto/v1/aad" || room_id[16] || header
 //! content    = postcard(rotator public identity, recipient fingerprint, epoch key)
 //! signature  = Ed25519(rotator, "sotto/v1/epoch-key" || room_id || header || content)
@@ -11,12 +11,15 @@
 //!
 //! Only the recipient can open it (ephemeral-static X25519 with a
 //! contributory check), and the signature shows which member rotated.
+//! `pad` fills every slot to the same size (`padding.rs`), so the
+//! broker cannot tell rotators apart by the length of their names.
 
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 use super::OpenError;
+use super::padding::{self, Padding};
 use super::sealed::{aad, sign_content, verify_content};
 use super::wire::{self, Header, Kind, MAX_ENVELOPE_LEN};
 use crate::crypto::{self, CryptoError, NONCE_LEN, SealedToMember};
@@ -86,10 +89,11 @@ pub fn seal<R: CryptoRng + ?Sized>(
         epoch_key: *key.as_bytes(),
     };
     let plaintext = sign_content(rotator, EPOCH_KEY_LABEL, room_id, &header_bytes, &content);
+    let padded = padding::pad(&plaintext, Padding::of(Kind::EpochKey));
     let sealed = crypto::seal_to_member(
         &recipient.agreement_key(),
         &aad(room_id, &header_bytes),
-        &plaintext,
+        &padded,
         rng,
     )?;
     Ok(wire::encode(
@@ -114,13 +118,14 @@ pub fn open(room_id: &RoomId, own: &Identity, bytes: &[u8]) -> Result<EpochKeyGr
         nonce: body.nonce,
         ciphertext: body.ciphertext,
     };
-    let plaintext = crypto::open_from_member(
+    let padded = crypto::open_from_member(
         own.agreement_secret(),
         &sealed,
         &aad(room_id, framed.header_bytes),
     )?;
+    let plaintext = padding::unpad(&padded, Padding::of(Kind::EpochKey))?;
     let content: SlotContent = verify_content(
-        &plaintext,
+        plaintext,
         EPOCH_KEY_LABEL,
         room_id,
         framed.header_bytes,
@@ -140,6 +145,7 @@ pub fn open(room_id: &RoomId, own: &Identity, bytes: &[u8]) -> Result<EpochKeyGr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::MAX_NAME_LEN;
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
@@ -208,6 +214,80 @@ mod tests {
             &mut ChaCha20Rng::seed_from_u64(1),
         );
         assert_eq!(result.unwrap_err(), CryptoError::NonContributory);
+    }
+
+    #[test]
+    fn slots_have_one_length_whatever_the_rotators_name() {
+        let (_, bob, _) = people();
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let short = Identity::generate("a", &mut rng).unwrap();
+        let longest = Identity::generate(&"r".repeat(MAX_NAME_LEN), &mut rng).unwrap();
+        let key = SymmetricKey::from_bytes([6; 32]);
+        let room = RoomId([4; 16]);
+        let lengths: Vec<usize> = [(&short, 1), (&longest, u64::MAX)]
+            .into_iter()
+            .map(|(rotator, epoch)| {
+                let slot = seal(
+                    &room,
+                    epoch,
+                    [1; 32],
+                    &key,
+                    rotator,
+                    &bob.public(),
+                    &mut rng,
+                )
+                .unwrap();
+                assert_eq!(open(&room, &bob, &slot).unwrap().epoch, epoch);
+                // The epoch is in the clear header: compare the rest.
+                slot.len() - wire::frame(&slot).unwrap().header_bytes.len()
+            })
+            .collect();
+        // ephemeral 32 | nonce 24 | length 2 | fixed size | tag 16
+        let expected = 32 + 24 + 2 + padding::KEY_SLOT_PADDED_LEN + 16;
+        assert_eq!(lengths, [expected; 2]);
+    }
+
+    #[test]
+    fn a_slot_without_its_padding_is_malformed() {
+        let (alice, bob, _) = people();
+        let room = RoomId([4; 16]);
+        let header = Header::new(Kind::EpochKey, 2);
+        let header_bytes = wire::to_bytes(&header);
+        let content = SlotContent {
+            rotator: alice.public(),
+            recipient: bob.fingerprint(),
+            commit: [1; 32],
+            epoch_key: [6; 32],
+        };
+        let signed = sign_content(&alice, EPOCH_KEY_LABEL, &room, &header_bytes, &content);
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut slot_of = |plaintext: &[u8]| {
+            let sealed = crypto::seal_to_member(
+                &bob.public().agreement_key(),
+                &aad(&room, &header_bytes),
+                plaintext,
+                &mut rng,
+            )
+            .unwrap();
+            let body = SlotBody {
+                ephemeral: sealed.ephemeral,
+                nonce: sealed.nonce,
+                ciphertext: sealed.ciphertext,
+            };
+            wire::encode(&header, &body)
+        };
+        let padded = padding::pad(&signed, Padding::of(Kind::EpochKey));
+        assert!(open(&room, &bob, &slot_of(&padded)).is_ok());
+        let unpadded = slot_of(&signed);
+        assert_eq!(
+            open(&room, &bob, &unpadded).unwrap_err(),
+            OpenError::Malformed
+        );
+        let bucketed = slot_of(&padding::pad(&signed, Padding::Bucket));
+        assert_eq!(
+            open(&room, &bob, &bucketed).unwrap_err(),
+            OpenError::Malformed
+        );
     }
 
     proptest! {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::sealed::Unverified;
 use super::wire::{self, Kind, MAX_ENVELOPE_LEN};
 use super::{EpochContext, OpenError, sealed};
-use crate::identity::{Identity, PublicIdentity};
+use crate::identity::{Identity, MAX_NAME_LEN, PublicIdentity};
 pub use crate::replay::SeqRange;
 
 const MESSAGE_LABEL: &[u8] = b"sotto/v1/message";
@@ -28,6 +28,33 @@ pub const MAX_TEXT_LEN: usize = 32 * 1024;
 /// make every receiver do per message small (the work is per range, and
 /// at most one replay window's worth of numbers is marked).
 pub const MAX_SKIPPED_RANGES: usize = 32;
+
+/// The longest signed plaintext a valid message can have, before padding:
+/// its content at the largest (a sender with the longest name, a
+/// [`MAX_TEXT_LEN`] text, [`MAX_SKIPPED_RANGES`] ranges, every number at
+/// `u64::MAX`) plus the signature. The largest padding bucket is exactly
+/// this plus one byte, so the largest message fits and nothing larger is
+/// ever sent (see [`super::padding`]).
+pub const MAX_SIGNED_LEN: usize = {
+    // postcard: a string or list is a varint length then its items, an
+    // enum a varint variant index, a u64 a varint of at most 10 bytes,
+    // a key 32 raw bytes.
+    const U64: usize = 10;
+    let sender = varint_len(MAX_NAME_LEN) + MAX_NAME_LEN + 32 + 32;
+    let body = 1 + varint_len(MAX_TEXT_LEN) + MAX_TEXT_LEN;
+    let skipped = varint_len(MAX_SKIPPED_RANGES) + MAX_SKIPPED_RANGES * 2 * U64;
+    sender + U64 + U64 + body + skipped + sealed::SIGNATURE_LEN
+};
+
+/// How many bytes postcard's LEB128 varint takes for `n`.
+const fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
 
 /// What a message says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,13 +246,7 @@ pub(crate) fn seal_signed_with<R: CryptoRng + ?Sized>(
         &plaintext,
     ));
     plaintext.extend_from_slice(&signature);
-    let (nonce, ciphertext) = crate::crypto::seal(
-        context.key,
-        &sealed::aad(context.room_id, &header_bytes),
-        &plaintext,
-        rng,
-    );
-    [header_bytes, wire::to_bytes(&(nonce, ciphertext))].concat()
+    sealed::encrypt_signed(Kind::Message, context, &header_bytes, &plaintext, rng)
 }
 
 /// Decodes the skipped ranges, refusing more than [`MAX_SKIPPED_RANGES`]
@@ -261,7 +282,7 @@ fn bounded_ranges<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SeqR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::wire;
+    use crate::protocol::{padding, wire};
     use crate::room_id::RoomId;
     use crate::secret::SymmetricKey;
     use proptest::prelude::*;
@@ -381,13 +402,13 @@ mod tests {
             skipped: Vec::new(),
         };
         let plaintext = sealed::sign_content(signer, label, &f.room, &header_bytes, &claim);
-        let (nonce, ciphertext) = crate::crypto::seal(
-            &f.key,
-            &sealed::aad(&f.room, &header_bytes),
+        sealed::encrypt_signed(
+            Kind::Message,
+            f.context(3),
+            &header_bytes,
             &plaintext,
             &mut ChaCha20Rng::seed_from_u64(1),
-        );
-        [header_bytes, wire::to_bytes(&(nonce, ciphertext))].concat()
+        )
     }
 
     #[test]
@@ -575,6 +596,150 @@ mod tests {
             wire::to_bytes(&new),
             [wire::to_bytes(&old), vec![0]].concat()
         );
+    }
+
+    /// The payload length of a text message from alice.
+    fn sealed_len(f: &Fixture, text: &str) -> usize {
+        seal(
+            f.context(3),
+            &f.alice,
+            7,
+            1_700_000_000_000,
+            Body::Text(text.into()),
+            &mut ChaCha20Rng::seed_from_u64(5),
+        )
+        .unwrap()
+        .len()
+    }
+
+    #[test]
+    fn a_one_byte_and_a_hundred_byte_message_have_the_same_length() {
+        let f = fixture();
+        let short = sealed_len(&f, "k");
+        let long = sealed_len(&f, &"k".repeat(100));
+        assert_eq!(short, long);
+        // header 3 | nonce 24 | length 2 | smallest bucket | tag 16
+        assert_eq!(short, 3 + 24 + 2 + padding::MIN_BUCKET + 16);
+        // Past the smallest bucket, the next one.
+        assert_eq!(sealed_len(&f, &"k".repeat(300)), 3 + 24 + 2 + 512 + 16);
+    }
+
+    #[test]
+    fn the_largest_message_fills_the_largest_bucket_inside_the_envelope() {
+        let f = fixture();
+        let longest_name = "n".repeat(MAX_NAME_LEN);
+        let sender = Identity::generate(&longest_name, &mut ChaCha20Rng::seed_from_u64(4)).unwrap();
+        // Every number as long as a varint gets, the most ranges.
+        let skipped: Vec<SeqRange> = (0..MAX_SKIPPED_RANGES as u64)
+            .map(|i| range(u64::MAX - 100 + 2 * i, u64::MAX - 100 + 2 * i))
+            .collect();
+        let body = Body::Action("x".repeat(MAX_TEXT_LEN));
+        assert_eq!(body.text().len(), MAX_TEXT_LEN);
+        let content = Message {
+            sender: sender.public(),
+            seq: u64::MAX,
+            sent_at_ms: u64::MAX,
+            body: body.clone(),
+            skipped: skipped.clone(),
+        };
+        let header_bytes = wire::to_bytes(&wire::Header::new(Kind::Message, u64::MAX));
+        let signed = sealed::sign_content(&sender, MESSAGE_LABEL, &f.room, &header_bytes, &content);
+        assert_eq!(signed.len(), MAX_SIGNED_LEN);
+        assert_eq!(signed.len() + 1, padding::LARGEST_BUCKET);
+
+        let context = EpochContext {
+            epoch: u64::MAX,
+            ..f.context(3)
+        };
+        let rng = &mut ChaCha20Rng::seed_from_u64(6);
+        let bytes =
+            seal_numbered(context, &sender, u64::MAX, &skipped, u64::MAX, body, rng).unwrap();
+        // header 12 | nonce 24 | length 3 | largest bucket | tag 16
+        assert_eq!(bytes.len(), 12 + 24 + 3 + padding::LARGEST_BUCKET + 16);
+        assert!(bytes.len() <= MAX_ENVELOPE_LEN);
+        assert_eq!(open(context, &bytes).unwrap(), content);
+    }
+
+    /// Encrypts `padded` as a message payload, as a member holding the key
+    /// could with any padding at all.
+    fn seal_padded(f: &Fixture, key: &SymmetricKey, padded: &[u8]) -> Vec<u8> {
+        let header_bytes = wire::to_bytes(&wire::Header::new(Kind::Message, 3));
+        let (nonce, ciphertext) = crate::crypto::seal(
+            key,
+            &sealed::aad(&f.room, &header_bytes),
+            padded,
+            &mut ChaCha20Rng::seed_from_u64(2),
+        );
+        [header_bytes, wire::to_bytes(&(nonce, ciphertext))].concat()
+    }
+
+    #[test]
+    fn malformed_padding_is_refused_after_the_aead() {
+        let f = fixture();
+        let header_bytes = wire::to_bytes(&wire::Header::new(Kind::Message, 3));
+        let signed = sealed::sign_content(
+            &f.alice,
+            MESSAGE_LABEL,
+            &f.room,
+            &header_bytes,
+            &message_with(&f, 1, Vec::new()),
+        );
+        let padded_with = |marker: u8, tail: &[u8], len: usize| {
+            let mut padded = [&signed[..], &[marker], tail].concat();
+            padded.resize(len, 0);
+            padded
+        };
+        // The helper pads correctly: the same construction opens.
+        let good = padded_with(0x80, &[], padding::MIN_BUCKET);
+        assert_eq!(
+            open(f.context(3), &seal_padded(&f, &f.key, &good))
+                .unwrap()
+                .seq,
+            1
+        );
+
+        let cases = [
+            ("no padding (the layout before padding)", signed.to_vec()),
+            (
+                "0x01 as the marker",
+                padded_with(0x01, &[], padding::MIN_BUCKET),
+            ),
+            (
+                "no marker, zeros only",
+                padded_with(0x00, &[], padding::MIN_BUCKET),
+            ),
+            (
+                "a stray byte after the marker",
+                padded_with(0x80, &[0, 7], padding::MIN_BUCKET),
+            ),
+            ("a larger bucket than needed", padded_with(0x80, &[], 512)),
+            ("a size that is no bucket", padded_with(0x80, &[], 300)),
+        ];
+        let other_key = SymmetricKey::from_bytes([3; 32]);
+        for (what, padded) in cases {
+            let bytes = seal_padded(&f, &f.key, &padded);
+            assert_eq!(
+                open(f.context(3), &bytes),
+                Err(OpenError::Malformed),
+                "{what}"
+            );
+            // The AEAD comes first: under another key, or modified in
+            // transit, the same padding is never looked at.
+            let foreign = seal_padded(&f, &other_key, &padded);
+            assert_eq!(
+                open(f.context(3), &foreign),
+                Err(OpenError::Tampered),
+                "{what}"
+            );
+            let mut flipped = bytes.clone();
+            let last = flipped.len() - 1;
+            flipped[last] ^= 1;
+            assert_eq!(
+                open(f.context(3), &flipped),
+                Err(OpenError::Tampered),
+                "{what}"
+            );
+        }
     }
 
     proptest! {

@@ -4,12 +4,15 @@
 //! - [`message`]: chat messages, signed then encrypted under the epoch key.
 //! - [`presence`]: presence records, signed then encrypted the same way.
 //! - [`epoch_key`]: a new epoch key sealed to one member (for rotation).
+//! - [`padding`]: the sizes every sealed plaintext is padded to, so the
+//!   broker learns a size class rather than a length.
 //!
 //! Nothing here touches the network, the disk or the clock: callers pass
 //! bytes, keys, the time and an RNG, and get typed results back.
 
 pub mod epoch_key;
 pub mod message;
+pub mod padding;
 pub mod presence;
 mod sealed;
 pub mod wire;
@@ -37,7 +40,8 @@ pub enum OpenError {
     /// Made by a client speaking a wire version we do not know.
     #[error("unknown wire version {0} (a newer sotto?)")]
     UnknownVersion(u8),
-    /// Truncated, garbage, or fields that do not parse.
+    /// Truncated, garbage, fields that do not parse, or (after the AEAD)
+    /// padding other than exactly what sealing makes.
     #[error("malformed payload")]
     Malformed,
     /// A payload of another kind arrived where this one was expected.

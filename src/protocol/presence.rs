@@ -84,6 +84,8 @@ pub fn open(context: EpochContext<'_>, bytes: &[u8]) -> Result<Presence, OpenErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::MAX_NAME_LEN;
+    use crate::protocol::padding;
     use crate::room_id::RoomId;
     use crate::secret::SymmetricKey;
     use proptest::prelude::*;
@@ -120,6 +122,55 @@ mod tests {
             super::super::message::open(context, &bytes),
             Err(OpenError::WrongKind(Kind::Presence))
         );
+    }
+
+    #[test]
+    fn records_have_one_length_whatever_the_name_and_numbers() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let room = RoomId([1; 16]);
+        let key = SymmetricKey::from_bytes([2; 32]);
+        let context = EpochContext {
+            room_id: &room,
+            epoch: 0,
+            key: &key,
+        };
+        let short = Identity::generate("a", &mut rng).unwrap();
+        let longest = Identity::generate(&"z".repeat(MAX_NAME_LEN), &mut rng).unwrap();
+        let small = seal(context, &short, 1, 0, Status::Online, 0, &mut rng);
+        let large = seal(
+            context,
+            &longest,
+            u64::MAX,
+            u64::MAX,
+            Status::Offline,
+            u64::MAX,
+            &mut rng,
+        );
+        // A 64-byte name (twice today's limit) and the largest numbers: what
+        // a longer name limit could put in a record still has the size.
+        let roomy = Presence {
+            member: PublicIdentity {
+                name: "y".repeat(padding::NAME_ROOM),
+                ..longest.public()
+            },
+            seq: u64::MAX,
+            at_ms: u64::MAX,
+            status: Status::Offline,
+            last_seq: u64::MAX,
+        };
+        let roomiest = sealed::seal(
+            Kind::Presence,
+            PRESENCE_LABEL,
+            context,
+            &longest,
+            &roomy,
+            &mut rng,
+        );
+        // header 3 | nonce 24 | length 2 | fixed size | tag 16
+        let expected = 3 + 24 + 2 + padding::PRESENCE_PADDED_LEN + 16;
+        assert_eq!([small.len(), large.len(), roomiest.len()], [expected; 3]);
+        assert_eq!(open(context, &small).unwrap().member.name, "a");
+        assert_eq!(open(context, &large).unwrap().seq, u64::MAX);
     }
 
     proptest! {

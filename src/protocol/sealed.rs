@@ -3,7 +3,7 @@
 //! ```text
 //! payload    = header || postcard(nonce[24], ciphertext)
 //! aad        = "sotto/v1/aad" || room_id[16] || header
-//! ciphertext = XChaCha20-Poly1305(epoch_key, nonce, aad, content || signature[64])
+//! ciphertext = XChaCha20-Poly1305(epoch_key, nonce, aad, pad(content || signature[64]))
 //! signature  = Ed25519(sender, label || room_id[16] || header || content)
 //! ```
 //!
@@ -11,7 +11,9 @@
 //! AEAD and the signature bind the room id and the epoch, so a payload
 //! cannot be moved to another room or epoch. `content` is postcard and
 //! carries the sender's public identity; the signature is checked against
-//! that identity with `verify_strict`.
+//! that identity with `verify_strict`. `pad` fills the plaintext to the
+//! sizes the kind allows (`padding.rs`), so the ciphertext's length shows
+//! a size class, not the content's length.
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::OpenError;
+use super::padding::{self, Padding};
 use super::wire::{self, Header, Kind, MAX_ENVELOPE_LEN};
 use crate::crypto::{self, NONCE_LEN};
 use crate::identity::{Identity, PublicIdentity, validate_name};
@@ -28,7 +31,8 @@ use crate::room_id::RoomId;
 use crate::secret::SymmetricKey;
 
 const AAD_LABEL: &[u8] = b"sotto/v1/aad";
-const SIGNATURE_LEN: usize = 64;
+/// The length of an Ed25519 signature, which ends every signed plaintext.
+pub(crate) const SIGNATURE_LEN: usize = 64;
 
 /// The keys a payload is sealed under: a room and one of its epochs.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +67,8 @@ pub(crate) fn signed_bytes(
     [label, &room_id.0, header_bytes, content].concat()
 }
 
-/// Signs `content` as `sender`, then encrypts it under the epoch key.
+/// Signs `content` as `sender`, pads it as `kind` requires, then encrypts
+/// it under the epoch key.
 pub(crate) fn seal<T: Serialize, R: CryptoRng + ?Sized>(
     kind: Kind,
     label: &[u8],
@@ -75,13 +80,31 @@ pub(crate) fn seal<T: Serialize, R: CryptoRng + ?Sized>(
     let header = Header::new(kind, context.epoch);
     let header_bytes = wire::to_bytes(&header);
     let plaintext = sign_content(sender, label, context.room_id, &header_bytes, content);
+    encrypt_signed(kind, context, &header_bytes, &plaintext, rng)
+}
+
+/// Pads a signed plaintext as `kind` requires and encrypts it under the
+/// epoch key: the second half of [`seal`], for callers that sign
+/// themselves (tests that forge signatures).
+pub(crate) fn encrypt_signed<R: CryptoRng + ?Sized>(
+    kind: Kind,
+    context: EpochContext<'_>,
+    header_bytes: &[u8],
+    plaintext: &[u8],
+    rng: &mut R,
+) -> Vec<u8> {
+    let padded = padding::pad(plaintext, Padding::of(kind));
     let (nonce, ciphertext) = crypto::seal(
         context.key,
-        &aad(context.room_id, &header_bytes),
-        &plaintext,
+        &aad(context.room_id, header_bytes),
+        &padded,
         rng,
     );
-    wire::encode(&header, &SealedBody { nonce, ciphertext })
+    [
+        header_bytes,
+        &wire::to_bytes(&SealedBody { nonce, ciphertext }),
+    ]
+    .concat()
 }
 
 /// Decrypts and verifies a payload sealed by [`seal`]; `signer` picks the
@@ -122,14 +145,15 @@ pub(crate) fn open_unverified<T>(
         });
     }
     let body: SealedBody = wire::decode_exact(framed.body, MAX_ENVELOPE_LEN)?;
-    let plaintext = crypto::open(
+    let padded = crypto::open(
         context.key,
         &body.nonce,
         &aad(context.room_id, framed.header_bytes),
         &body.ciphertext,
     )?;
+    let plaintext = padding::unpad(&padded, Padding::of(kind))?;
     split_signed(
-        &plaintext,
+        plaintext,
         label,
         context.room_id,
         framed.header_bytes,

@@ -976,3 +976,64 @@ mod batch_matches_one_by_one {
         }
     }
 }
+
+#[test]
+fn a_message_overtaken_by_a_later_one_from_its_sender_is_delayed() {
+    let mut w = world();
+    let sent = alice_sends(&mut w, 3);
+    let first = delivered(w.bob_room.receive_message(&sent[0], 0));
+    let third = delivered(w.bob_room.receive_message(&sent[2], 0));
+    let second = delivered(w.bob_room.receive_message(&sent[1], 0));
+    assert_eq!(
+        [first.delayed, third.delayed, second.delayed],
+        [false, false, true]
+    );
+    // The same through a batch, as catch-up receives them.
+    let mut w = world();
+    let sent = alice_sends(&mut w, 3);
+    let batch = [&sent[0], &sent[2], &sent[1]];
+    let delayed: Vec<bool> = w
+        .bob_room
+        .receive_batch(&batch, 0)
+        .into_iter()
+        .map(|result| delivered(result).delayed)
+        .collect();
+    assert_eq!(delayed, [false, false, true]);
+}
+
+#[test]
+fn a_message_from_a_gap_already_reported_is_delayed() {
+    let mut w = world();
+    let sent = alice_sends(&mut w, 3);
+    delivered(w.bob_room.receive_message(&sent[0], 0));
+    // Her presence says she sent 3; caught up, bob is told 2 are missing.
+    alice_announces(&mut w, 1);
+    assert_eq!(w.bob_room.overdue_gaps(), vec![missed(2)]);
+    // Then they turn up after all: late, and shown as such.
+    for bytes in &sent[1..] {
+        assert!(delivered(w.bob_room.receive_message(bytes, 0)).delayed);
+    }
+}
+
+#[test]
+fn a_message_received_long_after_its_timestamp_is_delayed() {
+    let mut w = world();
+    let sent_at = 1_800_000_000_000;
+    let mut arrives_after = |wait_ms: u64| {
+        let bytes = w
+            .alice_room
+            .seal_message(&w.alice, text("m"), sent_at, &mut w.rng)
+            .unwrap();
+        delivered(w.bob_room.receive_message(&bytes, sent_at + wait_ms)).delayed
+    };
+    assert!(!arrives_after(0));
+    assert!(!arrives_after(DELAYED_AFTER_MS));
+    assert!(arrives_after(DELAYED_AFTER_MS + 1));
+    assert!(arrives_after(24 * 3_600_000));
+    // A sender's clock ahead of ours is no delay.
+    let ahead = w
+        .alice_room
+        .seal_message(&w.alice, text("m"), sent_at + 3_600_000, &mut w.rng)
+        .unwrap();
+    assert!(!delivered(w.bob_room.receive_message(&ahead, sent_at)).delayed);
+}

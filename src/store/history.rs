@@ -61,6 +61,8 @@ impl StoredMessage {
             sent_at_ms: self.sent_at_ms,
             body: self.body.clone(),
             notices: Vec::new(),
+            // Recalled, not arriving: history is never "delayed".
+            delayed: false,
         }
     }
 }
