@@ -1,7 +1,7 @@
 //! Commands that need no network: identity, rooms, invites, trust.
 
 use anyhow::{Context, bail};
-use sotto::identity::{Fingerprint, Identity, validate_name};
+use sotto::identity::{Fingerprint, Identity, normalize_name};
 use sotto::invite::Invite;
 use sotto::keyfile::{self, KdfParams};
 use sotto::room::{Room, validate_room_name};
@@ -11,8 +11,12 @@ use sotto::store::Store;
 use super::output::{member_table, room_table};
 use super::{now_ms, unlock};
 
-pub fn init(store: &Store, name: &str, force: bool, passphrase: bool) -> anyhow::Result<()> {
-    validate_name(name).with_context(|| format!("cannot use {name:?} as your name"))?;
+pub fn init(store: &Store, typed: &str, force: bool, passphrase: bool) -> anyhow::Result<()> {
+    // Names are kept in NFKC (full-width letters, ligatures and decomposed
+    // accents folded), as every receiver insists on.
+    let name =
+        normalize_name(typed).with_context(|| format!("cannot use {typed:?} as your name"))?;
+    let name = name.as_str();
     if store.has_identity() && !force {
         return Err(sotto::store::StoreError::IdentityExists(store.home().to_owned()).into());
     }
