@@ -61,6 +61,9 @@ impl StoredMessage {
             sent_at_ms: self.sent_at_ms,
             body: self.body.clone(),
             notices: Vec::new(),
+            warning: None,
+            received_ms: self.received_ms,
+            delayed: false,
         }
     }
 }
