@@ -156,6 +156,7 @@ impl Room {
         };
         if let Some(evicted) = evict {
             self.members.remove(&evicted);
+            self.skeletons.remove(&evicted);
         }
         let name = member.identity.name.clone();
         let new = member.identity.fingerprint();
@@ -173,7 +174,7 @@ impl Room {
             Some(Claim::LookAlike { old, .. }) => member.lookalike_of = Some(*old),
             None => {}
         }
-        self.skeletons.insert(new, skeleton.clone());
+        self.skeletons.add(new, skeleton.clone());
         self.members.insert(new, *member);
         // Blocks this key now meets (it claims a verified name), or brings
         // (it is the inviter, and older keys claimed its name first).

@@ -125,37 +125,64 @@ pub(super) fn ambiguous_text(typed: &str, candidates: &[Candidate]) -> String {
     )
 }
 
-/// Members' name skeletons by key: derived from the names alone, never
-/// saved, and bounded by the member table like the key cache. Computing a
-/// skeleton costs microseconds, and every new key is compared with every
-/// member, so a flood of new keys would otherwise cost a skeleton per
-/// member each.
+/// Members' name skeletons, by key and by skeleton: derived from the
+/// names alone, never saved. A skeleton costs microseconds and a new key
+/// is compared with every member, so without this index a flood of new
+/// keys would cost a skeleton per member each; with it, a new key costs
+/// one skeleton and a look-up.
+///
+/// Kept in step by [`Room::commit_admission`](super::Room) (the only place
+/// that both adds and removes keys); anything else that changes the member
+/// table changes its size, and a size that differs from the index's
+/// rebuilds it.
 #[derive(Clone, Default)]
-pub(super) struct Skeletons(HashMap<Fingerprint, String>);
+pub(super) struct Skeletons {
+    of: HashMap<Fingerprint, String>,
+    by: HashMap<String, Vec<Fingerprint>>,
+}
 
 impl Skeletons {
-    /// Adds the members not yet known and, when keys have left, forgets
-    /// theirs.
-    fn refresh(&mut self, members: &BTreeMap<Fingerprint, Member>) {
-        if self.0.len() > members.len() {
-            self.0
-                .retain(|fingerprint, _| members.contains_key(fingerprint));
+    /// Rebuilds the index if the member table changed behind its back.
+    fn sync(&mut self, members: &BTreeMap<Fingerprint, Member>) {
+        if self.of.len() == members.len() {
+            return;
         }
+        self.of.clear();
+        self.by.clear();
         for (fingerprint, member) in members {
-            self.0
-                .entry(*fingerprint)
-                .or_insert_with(|| name_skeleton(&member.identity.name));
+            self.add(*fingerprint, name_skeleton(&member.identity.name));
         }
     }
 
-    /// A key's skeleton, once [`refresh`](Self::refresh)ed.
-    fn get(&self, fingerprint: &Fingerprint) -> Option<&str> {
-        self.0.get(fingerprint).map(String::as_str)
+    /// The keys whose names have this skeleton (members only, after
+    /// [`sync`](Self::sync)).
+    fn claimants(&self, skeleton: &str) -> &[Fingerprint] {
+        self.by.get(skeleton).map_or(&[], Vec::as_slice)
     }
 
-    /// Records the skeleton of a key about to join.
-    pub(super) fn insert(&mut self, fingerprint: Fingerprint, skeleton: String) {
-        self.0.insert(fingerprint, skeleton);
+    /// Records a key joining the table.
+    pub(super) fn add(&mut self, fingerprint: Fingerprint, skeleton: String) {
+        if self.of.contains_key(&fingerprint) {
+            return;
+        }
+        self.by
+            .entry(skeleton.clone())
+            .or_default()
+            .push(fingerprint);
+        self.of.insert(fingerprint, skeleton);
+    }
+
+    /// Records a key leaving the table.
+    pub(super) fn remove(&mut self, fingerprint: &Fingerprint) {
+        let Some(skeleton) = self.of.remove(fingerprint) else {
+            return;
+        };
+        if let Some(keys) = self.by.get_mut(&skeleton) {
+            keys.retain(|key| key != fingerprint);
+            if keys.is_empty() {
+                self.by.remove(&skeleton);
+            }
+        }
     }
 }
 
@@ -295,13 +322,13 @@ impl Room {
     /// the user has neither verified nor accepted, block sending while a
     /// verified key holds such a name. Returns the blocks it added.
     pub(super) fn contest(&mut self, skeleton: &str) -> Vec<Block> {
-        self.skeletons.refresh(&self.members);
-        let skeletons = &self.skeletons;
-        let claimants: Vec<(Fingerprint, String, Trust)> = self
-            .members
+        self.skeletons.sync(&self.members);
+        let claimants: Vec<(Fingerprint, String, Trust)> = (self.skeletons.claimants(skeleton))
             .iter()
-            .filter(|(fp, _)| skeletons.get(fp) == Some(skeleton))
-            .map(|(fp, m)| (*fp, m.identity.name.clone(), m.trust))
+            .filter_map(|fp| {
+                let m = self.members.get(fp)?;
+                Some((*fp, m.identity.name.clone(), m.trust))
+            })
             .collect();
         let vouched: Vec<&(Fingerprint, String, Trust)> = claimants
             .iter()
@@ -352,20 +379,25 @@ impl Room {
     /// a new key claims it: a verified one if there is one, else the
     /// newest. The same name wins over a look-alike.
     pub(super) fn earlier_claim(&mut self, name: &str, skeleton: &str) -> Option<Claim> {
-        self.skeletons.refresh(&self.members);
+        self.skeletons.sync(&self.members);
+        // The same name has the same skeleton: both kinds of claim are
+        // among the keys of this skeleton.
         let rank = |m: &Member| (m.trust.is_verified(), m.first_seen_ms);
-        if let Some((fp, _)) = (self.members.iter())
+        let claimants: Vec<(&Fingerprint, &Member)> = (self.skeletons.claimants(skeleton))
+            .iter()
+            .filter_map(|fp| Some((fp, self.members.get(fp)?)))
+            .collect();
+        if let Some((fp, _)) = (claimants.iter())
             .filter(|(_, m)| m.identity.name == name)
             .max_by_key(|(_, m)| rank(m))
         {
-            return Some(Claim::SameName { old: *fp });
+            return Some(Claim::SameName { old: **fp });
         }
-        let skeletons = &self.skeletons;
-        (self.members.iter())
-            .filter(|(fp, _)| skeletons.get(fp) == Some(skeleton))
+        claimants
+            .iter()
             .max_by_key(|(_, m)| rank(m))
             .map(|(fp, m)| Claim::LookAlike {
-                old: *fp,
+                old: **fp,
                 name: m.identity.name.clone(),
             })
     }

@@ -1304,3 +1304,33 @@ fn rooms_saved_with_blocked_names_open_with_a_block_per_key() {
     let from_file: Room = serde_json::from_value(file).unwrap();
     assert_eq!(Room::from_parts(from_file.into_parts()), current);
 }
+
+#[test]
+fn look_alikes_are_found_at_the_cap_while_new_keys_take_silent_places() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    let mut index = 0;
+    while w.bob_room.members.len() < MAX_MEMBERS {
+        let member = silent_member(index, 10 + index as u64);
+        w.bob_room
+            .members
+            .insert(member.identity.fingerprint(), member);
+        index += 1;
+    }
+    // Each newcomer pushes a silent key out; the skeleton index follows.
+    for i in 0..3 {
+        let newcomer = Identity::generate(&format!("new{i}"), &mut w.rng).unwrap();
+        let delivery = delivered(posts_to_bob(&mut w, &newcomer, "hi"));
+        assert!(matches!(delivery.notices[..], [Notice::NewMember { .. }]));
+    }
+    // A name that looks like one pushed out is a stranger now...
+    let gone = Identity::generate("fake0", &mut w.rng).unwrap();
+    let delivery = delivered(posts_to_bob(&mut w, &gone, "back"));
+    assert!(matches!(delivery.notices[..], [Notice::NewMember { .. }]));
+    // ...and one that looks like alice is still caught.
+    let impostor = Identity::generate("aIice", &mut w.rng).unwrap();
+    let delivery = delivered(posts_to_bob(&mut w, &impostor, "hi"));
+    assert_eq!(delivery.warning, Some(NameWarning::LookAlike));
+    assert_eq!(w.bob_room.members().len(), MAX_MEMBERS);
+    assert!(bob_can_send(&mut w).is_err());
+}
