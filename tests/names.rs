@@ -328,3 +328,14 @@ fn listen_json_writes_only_message_objects_and_everything_else_to_stderr() {
         assert_eq!(count, 1, "{needle:?} in:\n{stderr}");
     }
 }
+
+#[test]
+fn chat_help_explains_accept_member() {
+    let home = Home::empty("mqtt://127.0.0.1:1");
+    let help = home.ok(&["chat", "--help"]);
+    for needle in ["/accept MEMBER", "/verify MEMBER FINGERPRINT", "8+ digits"] {
+        assert!(help.contains(needle), "{needle:?} in:\n{help}");
+    }
+    let help = home.ok(&["accept", "--help"]);
+    assert!(help.contains("fingerprint"), "{help}");
+}

@@ -149,6 +149,12 @@ pub enum Command {
         room: String,
     },
     /// The interactive chat client
+    ///
+    /// Type a line to send it. Commands: /join INVITE [LOCALNAME], /switch ROOM, /rooms,
+    /// /who, /invite, /verify MEMBER FINGERPRINT, /accept MEMBER, /kick MEMBER, /me ACTION,
+    /// /help, /quit. MEMBER is a name, or 8+ digits of a fingerprint when two keys share a
+    /// name. /accept MEMBER goes on after that one key's change or look-alike without
+    /// verifying it; /accept alone lists the keys that block sending.
     Chat {
         /// The room to open (default: your only room, or the first)
         room: Option<String>,
