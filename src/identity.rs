@@ -25,12 +25,33 @@ pub enum NameError {
     /// The name is longer than [`MAX_NAME_LEN`] bytes.
     #[error("the name is longer than {MAX_NAME_LEN} bytes")]
     TooLong,
-    /// The name contains a control character or surrounding whitespace.
-    #[error("the name contains control characters or leading/trailing spaces")]
-    BadCharacters,
+    /// The name starts or ends with whitespace.
+    #[error("the name starts or ends with a space")]
+    Untrimmed,
+    /// The name contains a character names may not contain: a control
+    /// character, a format character (general category Cf: joiners, bidi
+    /// controls, the soft hyphen...), a default-ignorable code point
+    /// (variation selectors, fillers...) or a line or paragraph separator.
+    #[error(
+        "the name contains U+{:04X}, an invisible, control or formatting character that names may not contain",
+        u32::from(*.0)
+    )]
+    NotAllowed(char),
+    /// The name is not in Unicode normalization form NFKC.
+    #[error("the name is not in Unicode normal form NFKC")]
+    NotNormalized,
 }
 
-/// Checks that a name is printable, trimmed and short.
+/// Checks a name exactly as it is, as names arriving from the network are
+/// checked: printable, trimmed, short, in NFKC, and free of invisible and
+/// formatting characters.
+///
+/// Two names that render alike must not be two different strings that
+/// both pass: NFKC folds compatibility forms (full-width letters,
+/// ligatures) and composed/decomposed accents into one spelling, and the
+/// characters refused here render as nothing at all. Look-alikes that
+/// survive both (Cyrillic "а" for Latin "a") are caught by comparing
+/// [`name_skeleton`]s.
 pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.trim().is_empty() {
         return Err(NameError::Empty);
@@ -38,10 +59,72 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.len() > MAX_NAME_LEN {
         return Err(NameError::TooLong);
     }
-    if name.trim() != name || name.chars().any(char::is_control) {
-        return Err(NameError::BadCharacters);
+    if let Some(bad) = name.chars().find(|c| !allowed_in_name(*c)) {
+        return Err(NameError::NotAllowed(bad));
+    }
+    if name.trim() != name {
+        return Err(NameError::Untrimmed);
+    }
+    if !unicode_normalization::is_nfkc(name) {
+        return Err(NameError::NotNormalized);
     }
     Ok(())
+}
+
+/// A name as typed (`sotto init --name`), brought to NFKC and then checked
+/// with [`validate_name`]: what is returned is the name to use.
+pub fn normalize_name(typed: &str) -> Result<String, NameError> {
+    use unicode_normalization::UnicodeNormalization;
+    // Refuse invisible characters before normalising, so the error names
+    // the character the user typed rather than whatever NFKC made of it.
+    if let Some(bad) = typed.chars().find(|c| !allowed_in_name(*c)) {
+        return Err(NameError::NotAllowed(bad));
+    }
+    let name: String = typed.nfkc().collect();
+    validate_name(&name)?;
+    Ok(name)
+}
+
+/// Whether a character may appear in a name.
+fn allowed_in_name(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    if c.is_ascii() {
+        // No ASCII character is a format character or default-ignorable;
+        // the common case skips the table look-ups on the receive path.
+        return !c.is_ascii_control();
+    }
+    !c.is_control()
+        && !matches!(
+            c.general_category(),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+        && !is_default_ignorable(c)
+}
+
+/// Whether `c` is a default-ignorable code point (rendered as nothing when
+/// unsupported: variation selectors, Hangul fillers, the combining
+/// grapheme joiner, and every format character).
+///
+/// unicode-security does not export its table of them, but its UTS #39
+/// skeleton drops exactly these after canonical decomposition, and no
+/// other character decomposes or maps to nothing, so an empty skeleton of
+/// one character is the same test with the crate's own data.
+fn is_default_ignorable(c: char) -> bool {
+    let mut buf = [0u8; 4];
+    unicode_security::skeleton(c.encode_utf8(&mut buf))
+        .next()
+        .is_none()
+}
+
+/// The UTS #39 confusable skeleton of a name: two names with the same
+/// skeleton can be rendered so that a reader cannot tell them apart
+/// ("alice" and "аlice" with a Cyrillic "а", "bob" and "b0b" are not:
+/// the skeleton maps "0" to "O", not "o"). Used to find look-alikes, never
+/// shown.
+pub fn name_skeleton(name: &str) -> String {
+    unicode_security::skeleton(name).collect()
 }
 
 /// A user's secret keys. Both dalek types wipe themselves on drop, and
@@ -56,6 +139,8 @@ pub struct Identity {
 
 impl Identity {
     /// Generates a fresh identity.
+    /// The name must already be valid ([`normalize_name`] makes a typed
+    /// one so): it is not changed here.
     pub fn generate<R: CryptoRng + ?Sized>(name: &str, rng: &mut R) -> Result<Self, NameError> {
         validate_name(name)?;
         let signing = SigningKey::generate(rng);
@@ -292,8 +377,107 @@ mod tests {
         assert!(validate_name("alice").is_ok());
         assert_eq!(validate_name(" "), Err(NameError::Empty));
         assert_eq!(validate_name(&"x".repeat(33)), Err(NameError::TooLong));
-        assert_eq!(validate_name("a\x1b[2J"), Err(NameError::BadCharacters));
-        assert_eq!(validate_name(" alice"), Err(NameError::BadCharacters));
+        assert_eq!(
+            validate_name("a\x1b[2J"),
+            Err(NameError::NotAllowed('\x1b'))
+        );
+        assert_eq!(validate_name(" alice"), Err(NameError::Untrimmed));
+    }
+
+    #[test]
+    fn ordinary_names_in_any_script_pass() {
+        for name in [
+            "alice",
+            "Ann Lee",
+            "O'Brien-Smith",
+            "bob 2",
+            "Zoë",
+            "Саша",
+            "李小龍",
+            "محمد",
+            "🦀 crab",
+        ] {
+            assert_eq!(validate_name(name), Ok(()), "{name}");
+            assert_eq!(normalize_name(name).as_deref(), Ok(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn invisible_and_formatting_characters_are_refused() {
+        for bad in [
+            '\u{00ad}',  // soft hyphen (Cf)
+            '\u{034f}',  // combining grapheme joiner (default-ignorable, Mn)
+            '\u{061c}',  // Arabic letter mark
+            '\u{115f}',  // Hangul choseong filler (default-ignorable, Lo)
+            '\u{180e}',  // Mongolian vowel separator
+            '\u{200b}',  // zero width space
+            '\u{200c}',  // zero width non-joiner
+            '\u{200d}',  // zero width joiner
+            '\u{200e}',  // left-to-right mark
+            '\u{2028}',  // line separator (Zl)
+            '\u{2029}',  // paragraph separator (Zp)
+            '\u{202e}',  // right-to-left override
+            '\u{2060}',  // word joiner
+            '\u{2066}',  // left-to-right isolate
+            '\u{3164}',  // Hangul filler
+            '\u{fe0f}',  // variation selector 16
+            '\u{feff}',  // zero width no-break space
+            '\u{e0001}', // language tag
+            '\u{e0100}', // variation selector 17
+            '\u{0085}',  // next line (Cc)
+        ] {
+            let name = format!("al{bad}ice");
+            assert_eq!(
+                validate_name(&name),
+                Err(NameError::NotAllowed(bad)),
+                "U+{:04X}",
+                u32::from(bad)
+            );
+            assert_eq!(normalize_name(&name), Err(NameError::NotAllowed(bad)));
+        }
+        let said = NameError::NotAllowed('\u{2060}').to_string();
+        assert!(said.contains("U+2060"), "{said}");
+    }
+
+    #[test]
+    fn names_are_nfkc_and_typed_names_are_brought_to_it() {
+        // Decomposed e + combining acute, full-width letters, a ligature.
+        for (typed, normal) in [
+            ("Zoe\u{301}", "Zoé"),
+            ("ａｌｉｃｅ", "alice"),
+            ("\u{fb01}ona", "fiona"),
+        ] {
+            assert_eq!(validate_name(typed), Err(NameError::NotNormalized));
+            assert_eq!(normalize_name(typed).as_deref(), Ok(normal));
+        }
+        // Normalising can make a name too long: still refused.
+        assert_eq!(
+            normalize_name(&"\u{fdfa}".repeat(2)),
+            Err(NameError::TooLong)
+        );
+    }
+
+    #[test]
+    fn look_alike_names_share_a_skeleton_and_others_do_not() {
+        let alice = name_skeleton("alice");
+        assert_eq!(name_skeleton("\u{430}lice"), alice); // Cyrillic а
+        assert_eq!(name_skeleton("alic\u{435}"), alice); // Cyrillic е
+        assert_eq!(name_skeleton("aIice"), alice); // capital I for l
+        assert_ne!(name_skeleton("alicia"), alice);
+        assert_ne!(name_skeleton("Alice"), alice);
+        assert_ne!(name_skeleton("bob"), name_skeleton("b0b"));
+    }
+
+    #[test]
+    fn the_test_identities_have_valid_names() {
+        for file in ["alice.pub.json", "bob.pub.json"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("keys")
+                .join(file);
+            let text = std::fs::read_to_string(path).unwrap();
+            let public: PublicIdentity = serde_json::from_str(&text).unwrap();
+            assert_eq!(validate_name(&public.name), Ok(()), "{file}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::secret::SymmetricKey;
 
 pub use crate::room_id::{MAX_ROOM_NAME_LEN, RoomId, RoomNameError, validate_room_name};
 pub use members::{MAX_MEMBERS, Member, Trust};
+pub use names::{Block, Candidate, MIN_PREFIX_DIGITS, NameWarning, short_fingerprint};
 
 use keys::{KeyCache, SignerKey};
 
@@ -27,6 +28,7 @@ mod epochs;
 mod handover;
 mod keys;
 mod members;
+mod names;
 mod parts;
 
 pub use epochs::{
@@ -51,18 +53,21 @@ pub enum Notice {
         /// How far it is trusted (the inviter's key is, through the invite).
         trust: Trust,
     },
-    /// A new key uses a name another key already had: the member
-    /// reinstalled, or someone is impersonating them.
+    /// A new key uses a name another key already had, or a look-alike of
+    /// it: the member reinstalled, or someone is impersonating them.
     KeyChanged {
-        /// The name both keys claim.
+        /// The name the new key claims.
         name: String,
-        /// The key we knew.
+        /// The key that had the name (or the look-alike name) first.
         old: Fingerprint,
         /// The new key.
         new: Fingerprint,
-        /// Whether the old key was verified (then sending is blocked until
-        /// the user acknowledges).
+        /// Whether a verified key holds the name (then sending is blocked
+        /// until the user verifies or accepts the new key).
         was_verified: bool,
+        /// The other name, when the new key's name is not the same but
+        /// looks the same (same confusable skeleton).
+        lookalike_of: Option<String>,
     },
     /// The sender's sequence numbers jumped: messages were lost (the
     /// broker's queue overflowed, or they were dropped).
@@ -104,6 +109,11 @@ pub struct Delivery {
     /// so a message the broker held back is not taken for a current one.
     /// Never set on recalled history.
     pub delayed: bool,
+    /// Whether the sender's key is a key change or look-alike the user
+    /// has neither verified nor accepted.
+    pub warning: Option<NameWarning>,
+    /// When it was received here (ms since the Unix epoch).
+    pub received_ms: u64,
 }
 
 /// What a received payload turned out to be.
@@ -133,16 +143,17 @@ pub struct PresenceUpdate {
 /// Why a local room operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoomError {
-    /// A verified member's key changed; the user must acknowledge first.
-    #[error(
-        "{0}'s key changed since you verified it; compare fingerprints again and run `sotto verify`, or acknowledge the change, before sending"
-    )]
-    SendBlocked(String),
+    /// A key claims a verified name (or a look-alike of it); the user must
+    /// verify or accept that key first.
+    #[error("{0}")]
+    SendBlocked(Block),
     /// The text is too long for one message.
     #[error(transparent)]
     Seal(#[from] message::SealError),
-    /// No member by that name.
-    #[error("no member called {0:?} in this room")]
+    /// No member by that name or fingerprint prefix.
+    #[error(
+        "no member called {0:?} in this room (give a member's name, or at least 8 digits of a fingerprint)"
+    )]
     UnknownMember(String),
     /// A membership change on a room made before the membership log.
     #[error(
@@ -155,7 +166,16 @@ pub enum RoomError {
     /// We are not (or no longer) a member.
     #[error("you are not a member of this room ({0})")]
     NotAMember(String),
-    /// The typed fingerprint matches no key of that member.
+    /// A name several keys share, or digits that fit several: the user
+    /// must say which key.
+    #[error("{}", names::ambiguous_text(typed, candidates))]
+    AmbiguousMember {
+        /// What the user typed.
+        typed: String,
+        /// Every key it could mean.
+        candidates: Vec<Candidate>,
+    },
+    /// The typed fingerprint does not match the member's key.
     #[error("the fingerprint does not match {0}'s key; do not trust this key")]
     FingerprintMismatch(String),
 }
@@ -173,15 +193,27 @@ pub struct Room {
     created_ms: u64,
     next_seq: u64,
     members: BTreeMap<Fingerprint, Member>,
-    /// Names whose verified key changed and that the user has not yet
-    /// acknowledged; sending is refused while this is non-empty.
-    blocked_by: Vec<String>,
+    /// Keys claiming a verified name (or a look-alike), each blocking
+    /// sending until the user verifies or accepts it (see `names.rs`).
+    #[serde(default)]
+    blocks: Vec<Block>,
+    /// Rooms saved before blocks were per key listed names here; turned
+    /// into `blocks` when taken apart or put together.
+    #[serde(
+        default,
+        rename = "blocked_by",
+        skip_serializing_if = "Option::is_none"
+    )]
+    legacy_blocked: Option<Vec<String>>,
     /// Members' decompressed signing keys: derived, never saved.
     #[serde(skip)]
     keys: KeyCache,
     /// The membership log and the epochs around it.
     #[serde(default)]
     log: LogParts,
+    /// Members' name skeletons: derived, never saved.
+    #[serde(skip)]
+    skeletons: names::Skeletons,
 }
 
 impl fmt::Debug for Room {
@@ -260,9 +292,11 @@ impl Room {
             created_ms: now_ms,
             next_seq: 1,
             members,
-            blocked_by: Vec::new(),
+            blocks: Vec::new(),
+            legacy_blocked: None,
             keys: KeyCache::default(),
             log: LogParts::default(),
+            skeletons: Default::default(),
         }
     }
 
@@ -294,11 +328,6 @@ impl Room {
     /// Our own fingerprint in this room.
     pub fn own_fingerprint(&self) -> Fingerprint {
         self.own
-    }
-
-    /// Names whose key change still needs acknowledging.
-    pub fn blocked_by(&self) -> &[String] {
-        &self.blocked_by
     }
 
     /// The keys payloads of the current epoch are sealed under.
@@ -383,8 +412,8 @@ impl Room {
         now_ms: u64,
         rng: &mut R,
     ) -> Result<Vec<u8>, RoomError> {
-        if let Some(name) = self.blocked_by.first() {
-            return Err(RoomError::SendBlocked(name.clone()));
+        if let Some(block) = self.blocks.first() {
+            return Err(RoomError::SendBlocked(block.clone()));
         }
         if let Some(by) = self.removed_by() {
             return Err(RoomError::NotAMember(format!("removed by {by}")));
@@ -550,6 +579,8 @@ impl Room {
             body: message.body,
             notices,
             delayed,
+            warning: self.name_warning(&fingerprint),
+            received_ms: now_ms,
         };
         self.keys.remember(&message.sender, signer, &self.members);
         Ok(Received::Accepted(delivery))

@@ -298,17 +298,22 @@ fn a_changed_verified_key_blocks_sending_until_accept() {
     alice.ok(&["send", "ops", "hi bob"]);
     chat.until("alice: hi bob");
     impostor.ok(&["send", "ops", "it is me, new laptop"]);
+    let whoami = impostor.ok(&["whoami"]);
+    let impostor_fp = whoami
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("fingerprint: ");
     let seen = chat.until("new laptop");
     assert!(
         seen.iter()
             .any(|l| l.starts_with("!! WARNING: alice's key changed")),
         "{seen:#?}"
     );
-    assert!(
-        seen.last()
-            .unwrap()
-            .contains("alice (unverified): it is me")
-    );
+    assert!(seen.last().unwrap().contains(&format!(
+        "alice·{} (unverified, key changed): it is me",
+        &impostor_fp[..5]
+    )));
 
     chat.type_line("are you?");
     let refused = chat.until("not sent");
@@ -318,9 +323,12 @@ fn a_changed_verified_key_blocks_sending_until_accept() {
             .unwrap()
             .starts_with("!! not sent: alice's key changed")
     );
-    chat.type_line("/accept");
+    // Which key is accepted must be said: the name alone is two keys.
+    chat.type_line("/accept alice");
+    chat.until("could be any of 2 keys");
+    chat.type_line(&format!("/accept {}", &impostor_fp[..11]));
     chat.type_line("hello again");
-    chat.until("-- Accepted the new key of alice");
+    chat.until("-- Accepted the new key of alice·");
     chat.until("bob: hello again");
     assert!(chat.quit().success());
 }

@@ -108,7 +108,7 @@ fn init_rejects_bad_names() {
         .args(["init", "--name", "evil\u{1b}[2J"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("control characters"));
+        .stderr(predicate::str::contains("U+001B, an invisible, control"));
 }
 
 #[test]

@@ -88,9 +88,19 @@ pub enum Command {
     Verify {
         /// The room's local name
         room: String,
-        /// The member's name
+        /// The member: a name, or at least 8 digits of its fingerprint when two keys share a name
         member: String,
         /// The fingerprint they read to you (spaces optional)
+        #[arg(required = true, num_args = 1..)]
+        fingerprint: Vec<String>,
+    },
+    /// Go on after a key change or look-alike without verifying: lifts the block of that one key
+    Accept {
+        /// The room's local name
+        room: String,
+        /// The member: a name, or at least 8 digits of its fingerprint when two keys share a name
+        member: String,
+        /// That key's whole fingerprint, as `sotto members` shows it (spaces optional)
         #[arg(required = true, num_args = 1..)]
         fingerprint: Vec<String>,
     },
@@ -106,7 +116,8 @@ pub enum Command {
     Listen {
         /// The room's local name
         room: String,
-        /// One JSON object per line: room, from, fingerprint, verified, text, ts
+        /// One JSON object per message line: room, from, fingerprint, verified, text, ts, seq,
+        /// action, warning, delayed, received_ts (everything else goes to stderr)
         #[arg(long)]
         json: bool,
         /// Exit after N messages
@@ -138,6 +149,12 @@ pub enum Command {
         room: String,
     },
     /// The interactive chat client
+    ///
+    /// Type a line to send it. Commands: /join INVITE [LOCALNAME], /switch ROOM, /rooms,
+    /// /who, /invite, /verify MEMBER FINGERPRINT, /accept MEMBER, /kick MEMBER, /me ACTION,
+    /// /help, /quit. MEMBER is a name, or 8+ digits of a fingerprint when two keys share a
+    /// name. /accept MEMBER goes on after that one key's change or look-alike without
+    /// verifying it; /accept alone lists the keys that block sending.
     Chat {
         /// The room to open (default: your only room, or the first)
         room: Option<String>,

@@ -204,11 +204,10 @@ impl Chat {
             if members == 1 { "" } else { "s" },
             self.broker.url,
         ));
-        if !room.blocked_by().is_empty() {
+        for block in room.blocked_by() {
             self.warning(&format!(
-                "Sending is blocked: the key of {} changed since you verified it. Compare fingerprints \
-                 and /verify MEMBER FINGERPRINT, or /accept the change.",
-                room.blocked_by().join(", ")
+                "Sending is blocked: {}",
+                actions::blocked_text(block)
             ));
         }
     }

@@ -32,7 +32,10 @@ pub fn show(
     };
     for message in &messages {
         if json {
-            println!("{}", history_json(room, message));
+            println!(
+                "{}",
+                history_json(room, message, saved.name_warning(&message.fingerprint))
+            );
         } else {
             println!("{}", style.history(message));
         }

@@ -1,18 +1,22 @@
 //! Commands that need no network: identity, rooms, invites, trust.
 
 use anyhow::{Context, bail};
-use sotto::identity::{Fingerprint, Identity, validate_name};
+use sotto::identity::{Fingerprint, Identity, normalize_name};
 use sotto::invite::Invite;
 use sotto::keyfile::{self, KdfParams};
-use sotto::room::{Room, validate_room_name};
+use sotto::room::{Block, Room, RoomError, validate_room_name};
 use sotto::sanitize::for_terminal;
 use sotto::store::Store;
 
 use super::output::{member_table, room_table};
 use super::{now_ms, unlock};
 
-pub fn init(store: &Store, name: &str, force: bool, passphrase: bool) -> anyhow::Result<()> {
-    validate_name(name).with_context(|| format!("cannot use {name:?} as your name"))?;
+pub fn init(store: &Store, typed: &str, force: bool, passphrase: bool) -> anyhow::Result<()> {
+    // Names are kept in NFKC (full-width letters, ligatures and decomposed
+    // accents folded), as every receiver insists on.
+    let name =
+        normalize_name(typed).with_context(|| format!("cannot use {typed:?} as your name"))?;
+    let name = name.as_str();
     if store.has_identity() && !force {
         return Err(sotto::store::StoreError::IdentityExists(store.home().to_owned()).into());
     }
@@ -228,13 +232,67 @@ pub fn members(store: &Store, name: &str) -> anyhow::Result<()> {
 pub fn verify(store: &Store, name: &str, member: &str, typed: &str) -> anyhow::Result<()> {
     store.public_identity()?;
     let room = store.room(name)?;
-    let fingerprint = store.update_room(room.id(), |room| room.verify(member, typed))??;
+    let (fingerprint, tagged, blocks) = store.update_room(room.id(), |room| {
+        let fingerprint = room.verify(member, typed)?;
+        Ok::<_, RoomError>((
+            fingerprint,
+            room.tagged(&fingerprint),
+            room.blocked_by().to_vec(),
+        ))
+    })??;
     println!(
         "Verified {} in {} (fingerprint {fingerprint}).",
-        for_terminal(member),
+        for_terminal(&tagged),
         for_terminal(name)
     );
+    still_blocked(name, &blocks);
     Ok(())
+}
+
+pub fn accept(store: &Store, name: &str, member: &str, typed: &str) -> anyhow::Result<()> {
+    store.public_identity()?;
+    let room = store.room(name)?;
+    let (fingerprint, tagged, lifted, blocks) = store.update_room(room.id(), |room| {
+        let fingerprint = room.resolve_member(member)?;
+        // Scripts name the key twice: a typo, or a key that changed again
+        // since the script was written, accepts nothing.
+        if !fingerprint.matches_typed(typed) {
+            return Err(RoomError::FingerprintMismatch(room.tagged(&fingerprint)));
+        }
+        let lifted = room.accept(&fingerprint)?;
+        Ok((
+            fingerprint,
+            room.tagged(&fingerprint),
+            lifted,
+            room.blocked_by().to_vec(),
+        ))
+    })??;
+    if lifted {
+        println!(
+            "Accepted the key of {} in {} (fingerprint {fingerprint}); it stays unverified.",
+            for_terminal(&tagged),
+            for_terminal(name)
+        );
+    } else {
+        println!(
+            "Nothing to accept: the key of {} in {} is not a key change or look-alike waiting for you.",
+            for_terminal(&tagged),
+            for_terminal(name)
+        );
+    }
+    still_blocked(name, &blocks);
+    Ok(())
+}
+
+/// Says on stderr which keys still block sending to a room, if any.
+fn still_blocked(room: &str, blocks: &[Block]) {
+    for block in blocks {
+        eprintln!(
+            "sotto: sending to {} is still blocked: {}",
+            for_terminal(room),
+            for_terminal(&block.to_string())
+        );
+    }
 }
 
 pub fn change_passphrase(store: &Store, remove: bool) -> anyhow::Result<()> {

@@ -97,6 +97,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             member,
             fingerprint,
         } => local::verify(&store, &room, &member, &fingerprint.join(" ")),
+        Command::Accept {
+            room,
+            member,
+            fingerprint,
+        } => local::accept(&store, &room, &member, &fingerprint.join(" ")),
         Command::Send { .. }
         | Command::Listen { .. }
         | Command::Chat { .. }

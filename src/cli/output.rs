@@ -1,6 +1,7 @@
 //! Plain-text tables shared by the commands and the chat client.
 
-use sotto::room::{Member, Room, Trust};
+use sotto::identity::Fingerprint;
+use sotto::room::{Member, NameWarning, Room, Trust};
 use sotto::sanitize::for_terminal;
 
 /// Rows as left-aligned columns, one string a line, every cell sanitised.
@@ -72,7 +73,7 @@ pub fn member_table(room: &Room) -> Vec<String> {
             vec![
                 member.identity.name.clone(),
                 fingerprint.to_string(),
-                trust_label(member),
+                trust_label(room, fingerprint, member),
                 status.to_owned(),
             ]
         })
@@ -80,19 +81,31 @@ pub fn member_table(room: &Room) -> Vec<String> {
     columns(&["NAME", "FINGERPRINT", "TRUST", "STATUS"], &rows)
 }
 
-/// How a member's trust reads in tables.
-fn trust_label(member: &Member) -> String {
+/// How a member's trust reads in tables: a key change or look-alike the
+/// user has not resolved is loud, and so is a key that blocks sending.
+fn trust_label(room: &Room, fingerprint: &Fingerprint, member: &Member) -> String {
     let base = match member.trust {
         Trust::Own => "you",
         Trust::Verified => "verified",
         Trust::Invite => "verified (inviter)",
         Trust::Tofu => "unverified",
     };
-    if member.replaces.is_some() {
-        format!("{base}, KEY CHANGED")
+    let flag = match room.name_warning(fingerprint) {
+        Some(NameWarning::KeyChanged) => ", KEY CHANGED",
+        Some(NameWarning::LookAlike) => ", LOOK-ALIKE",
+        None if member.accepted => ", accepted",
+        None => "",
+    };
+    let blocks = if room
+        .blocked_by()
+        .iter()
+        .any(|b| b.fingerprint == *fingerprint)
+    {
+        ", BLOCKS SENDING"
     } else {
-        base.to_owned()
-    }
+        ""
+    };
+    format!("{base}{flag}{blocks}")
 }
 
 #[cfg(test)]

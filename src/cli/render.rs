@@ -3,8 +3,9 @@
 
 use std::io::IsTerminal;
 
+use sotto::identity::Fingerprint;
 use sotto::protocol::message::Body;
-use sotto::room::{Delivery, Notice, PresenceUpdate};
+use sotto::room::{Delivery, NameWarning, Notice, PresenceUpdate, short_fingerprint};
 use sotto::sanitize::for_terminal;
 use sotto::store::StoredMessage;
 
@@ -37,23 +38,31 @@ impl Style {
         }
     }
 
-    /// A chat line: `12:34 alice: text`, with `(unverified)` after names
-    /// whose key was never compared and `(delayed: sent 2026-11-24 14:03)`
-    /// after a message that arrived late. The sender's colour is fixed by
-    /// their fingerprint, so an impostor with the same name gets another
-    /// colour.
+    /// A chat line: `12:34 alice: text`. A sender whose key was never
+    /// compared carries the first group of its fingerprint and a mark
+    /// (`bob·12345 (unverified)`), so two keys under one name, or under
+    /// names that look alike, never print the same. The sender's colour
+    /// is fixed by their fingerprint too.
     ///
-    /// Both marks come before the text, in the part of the line only sotto
-    /// writes: a member can type "(delayed: ...)" into a message, but
-    /// cannot move it before the colon or hide a real mark.
+    /// A message that arrived late carries `(delayed: sent 2026-11-24
+    /// 14:03)`. Both marks come before the text, in the part of the line
+    /// only sotto writes: a member can type "(delayed: ...)" into a
+    /// message, but cannot move it before the colon or hide a real mark.
     pub fn message(&self, delivery: &Delivery, room: Option<&str>) -> String {
         let time = clock(delivery.sent_at_ms);
-        let name = for_terminal(&delivery.from);
         let colour = PALETTE[usize::from(delivery.fingerprint.0[0]) % PALETTE.len()];
-        let mut mark = if delivery.trust.is_verified() {
-            String::new()
+        let (name, mut mark) = if delivery.trust.is_verified() {
+            (for_terminal(&delivery.from), String::new())
         } else {
-            self.paint(DIM, " (unverified)")
+            let mark = match delivery.warning {
+                None => " (unverified)",
+                Some(NameWarning::KeyChanged) => " (unverified, key changed)",
+                Some(NameWarning::LookAlike) => " (unverified, look-alike)",
+            };
+            (
+                tagged(&delivery.from, &delivery.fingerprint),
+                self.paint(DIM, mark),
+            )
         };
         if delivery.delayed {
             // The full date: a held-back message may be from another day,
@@ -127,6 +136,30 @@ impl Style {
     }
 }
 
+/// A name with the first group of its key's fingerprint: `bob·12345`.
+pub fn tagged(name: &str, fingerprint: &Fingerprint) -> String {
+    format!("{}·{:05}", for_terminal(name), fingerprint.digits()[0])
+}
+
+/// A name spelled out when it is not plain ASCII (`\u{430}lice`), so a
+/// look-alike can be told from the name it imitates.
+fn spelled_out(name: &str) -> Option<String> {
+    if name.is_ascii() {
+        return None;
+    }
+    let spelled = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", u32::from(c))
+            }
+        })
+        .collect();
+    Some(spelled)
+}
+
 /// One line per notice attached to a delivery or presence record.
 pub fn notice_text(notice: &Notice) -> String {
     match notice {
@@ -148,16 +181,33 @@ pub fn notice_text(notice: &Notice) -> String {
             old,
             new,
             was_verified,
-        } => format!(
-            "WARNING: {}'s key changed (was {old}, now {new}). It may be a new device or an impostor; \
-             compare fingerprints before trusting it.{}",
-            for_terminal(name),
-            if *was_verified {
-                " Sending is blocked until you verify the new key or acknowledge with /accept."
+            lookalike_of,
+        } => {
+            let blocked = if *was_verified {
+                format!(
+                    " Sending is blocked until you verify this key or accept it (/accept {} in chat, `sotto accept` in scripts).",
+                    short_fingerprint(new)
+                )
             } else {
-                ""
+                String::new()
+            };
+            match lookalike_of {
+                None => format!(
+                    "WARNING: {}'s key changed (was {old}, now {new}). It may be a new device or an impostor; \
+                     compare fingerprints before trusting it.{blocked}",
+                    for_terminal(name),
+                ),
+                Some(of) => format!(
+                    "WARNING: {} (new key {new}) looks like {} (key {old}) but is a different name{}: \
+                     probably an impostor; compare fingerprints before trusting it.{blocked}",
+                    tagged(name, new),
+                    tagged(of, old),
+                    spelled_out(name)
+                        .map(|spelled| format!(", spelled {spelled}"))
+                        .unwrap_or_default(),
+                ),
             }
-        ),
+        }
         Notice::Missed { name, count } => format!(
             "missed {count} message{} from {} (the broker dropped or never delivered them)",
             if *count == 1 { "" } else { "s" },
@@ -175,20 +225,25 @@ pub fn presence_text(update: &PresenceUpdate) -> String {
     format!("{} {status}", for_terminal(&update.name))
 }
 
-/// The JSON object `listen --json` prints for one message.
 /// A line of history as `listen --json` prints messages (ours too, with
-/// `"own": true`).
-pub fn history_json(room: &str, message: &StoredMessage) -> String {
-    let mut value: serde_json::Value =
-        serde_json::from_str(&message_json(room, &message.to_delivery())).unwrap_or_default();
+/// `"own": true`). `warning` is what the sender's key is flagged for now.
+pub fn history_json(room: &str, message: &StoredMessage, warning: Option<NameWarning>) -> String {
+    let mut delivery = message.to_delivery();
+    delivery.warning = warning;
+    let mut value = message_value(room, &delivery);
     if let Some(object) = value.as_object_mut() {
         object.insert("own".into(), message.own.into());
     }
     value.to_string()
 }
 
+/// The JSON object `listen --json` prints for one message, on one line.
 pub fn message_json(room: &str, delivery: &Delivery) -> String {
-    let value = serde_json::json!({
+    message_value(room, delivery).to_string()
+}
+
+fn message_value(room: &str, delivery: &Delivery) -> serde_json::Value {
+    serde_json::json!({
         "room": room,
         "from": delivery.from,
         "fingerprint": delivery.fingerprint.to_string(),
@@ -197,8 +252,10 @@ pub fn message_json(room: &str, delivery: &Delivery) -> String {
         "action": matches!(delivery.body, Body::Action(_)),
         "ts": delivery.sent_at_ms,
         "seq": delivery.seq,
-    });
-    value.to_string()
+        "warning": delivery.warning.map(NameWarning::as_str),
+        "delayed": delivery.delayed,
+        "received_ts": delivery.received_ms,
+    })
 }
 
 /// `YYYY-MM-DD` in local time, unless the moment is today.
@@ -239,7 +296,6 @@ fn local_time(ms: u64, format: &str, invalid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sotto::identity::Fingerprint;
     use sotto::room::Trust;
 
     fn delivery(from: &str, text: &str, trust: Trust) -> Delivery {
@@ -251,6 +307,8 @@ mod tests {
             sent_at_ms: 0,
             body: Body::Text(text.into()),
             notices: vec![],
+            warning: None,
+            received_ms: 5,
             delayed: false,
         }
     }
@@ -268,7 +326,7 @@ mod tests {
         );
         assert!(!line.contains('\x1b') && !line.contains('\n') && !line.contains('\x07'));
         assert!(
-            line.contains("eve\\u{1b}[2J (unverified): hi\\u{a}-- alice"),
+            line.contains("eve\\u{1b}[2J·10305 (unverified): hi\\u{a}-- alice"),
             "{line}"
         );
     }
@@ -277,12 +335,69 @@ mod tests {
     fn verified_senders_have_no_mark_and_json_has_the_fields() {
         let style = Style { colour: false };
         let d = delivery("alice", "hello", Trust::Verified);
-        assert!(style.message(&d, None).ends_with("alice: hello"));
+        assert!(style.message(&d, None).ends_with(" alice: hello"));
         let json: serde_json::Value = serde_json::from_str(&message_json("ops", &d)).unwrap();
-        for key in ["room", "from", "fingerprint", "verified", "text", "ts"] {
-            assert!(json.get(key).is_some(), "{key}");
-        }
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        let mut expected = [
+            "room",
+            "from",
+            "fingerprint",
+            "verified",
+            "text",
+            "ts",
+            "seq",
+            "action",
+            "warning",
+            "delayed",
+            "received_ts",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
         assert_eq!(json["verified"], true);
+        assert_eq!(json["warning"], serde_json::Value::Null);
+        assert_eq!(json["delayed"], false);
+        assert_eq!(json["received_ts"], 5);
+    }
+
+    #[test]
+    fn unverified_senders_carry_a_fingerprint_tag_and_their_warning() {
+        let style = Style { colour: false };
+        let mut d = delivery("bob", "hi", Trust::Tofu);
+        // Fingerprint([1; 32]): the first group is 0x0101010101 mod 10^5.
+        assert!(
+            style
+                .message(&d, None)
+                .ends_with(" bob·10305 (unverified): hi")
+        );
+        d.warning = Some(NameWarning::LookAlike);
+        assert!(
+            style
+                .message(&d, None)
+                .ends_with(" bob·10305 (unverified, look-alike): hi")
+        );
+        let json: serde_json::Value = serde_json::from_str(&message_json("ops", &d)).unwrap();
+        assert_eq!(json["warning"], "lookalike");
+        assert_eq!(json["from"], "bob");
+        d.warning = Some(NameWarning::KeyChanged);
+        let json: serde_json::Value = serde_json::from_str(&message_json("ops", &d)).unwrap();
+        assert_eq!(json["warning"], "key_changed");
+    }
+
+    #[test]
+    fn a_look_alike_notice_names_both_keys_and_spells_the_name_out() {
+        let notice = Notice::KeyChanged {
+            name: "\u{430}lice".into(),
+            old: Fingerprint([1; 32]),
+            new: Fingerprint([2; 32]),
+            was_verified: true,
+            lookalike_of: Some("alice".into()),
+        };
+        let line = Style { colour: false }.notice(&notice);
+        assert!(line.starts_with("!! WARNING: \u{430}lice·"), "{line}");
+        assert!(line.contains("looks like alice·10305"), "{line}");
+        assert!(line.contains("spelled \\u{430}lice"), "{line}");
+        assert!(line.contains("/accept"), "{line}");
+        assert!(!line.contains("key changed"), "{line}");
     }
 
     #[test]
@@ -313,7 +428,7 @@ mod tests {
         d.trust = Trust::Tofu;
         let line = style.message(&d, Some("ops"));
         assert!(
-            line.ends_with(&format!("* alice (unverified) {mark} waves")),
+            line.ends_with(&format!("* alice·10305 (unverified) {mark} waves")),
             "{line}"
         );
     }
@@ -338,6 +453,7 @@ mod tests {
             old: Fingerprint([1; 32]),
             new: Fingerprint([2; 32]),
             was_verified: true,
+            lookalike_of: None,
         };
         let line = style.notice(&changed);
         assert!(

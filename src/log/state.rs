@@ -76,12 +76,18 @@ impl Roster {
     }
 
     /// The member (other than `except`) whose name is the same as `name`
-    /// for people: equal ignoring case.
+    /// for people: equal ignoring case, or a look-alike of it (the same
+    /// UTS #39 confusable skeleton, as Cyrillic "а" for Latin "a").
     pub fn name_taken(&self, name: &str, except: &Fingerprint) -> Option<&RosterEntry> {
         let lower = name.to_lowercase();
+        let skeleton = crate::identity::name_skeleton(&lower);
         self.members
             .iter()
-            .find(|(fp, entry)| *fp != except && entry.identity.name.to_lowercase() == lower)
+            .find(|(fp, entry)| {
+                let theirs = entry.identity.name.to_lowercase();
+                *fp != except
+                    && (theirs == lower || crate::identity::name_skeleton(&theirs) == skeleton)
+            })
             .map(|(_, entry)| entry)
     }
 

@@ -12,8 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Notice, Room, RoomError};
-use crate::identity::{Fingerprint, PublicIdentity};
+use super::names::Claim;
+use super::{Notice, Room};
+use crate::identity::{Fingerprint, PublicIdentity, name_skeleton};
 use crate::protocol::OpenError;
 use crate::replay::ReplayWindow;
 
@@ -60,8 +61,17 @@ pub struct Member {
     pub presence_seq: u64,
     /// Replay window over this member's message sequence numbers.
     pub replay: ReplayWindow,
-    /// Set when this key arrived under a name another key already had.
+    /// Set when this key arrived under a name another key already had
+    /// (or was flagged when a verified key took that name later).
     pub replaces: Option<Fingerprint>,
+    /// Set when this key's name is another key's name in look-alike
+    /// characters (the same confusable skeleton): the key it imitates.
+    #[serde(default)]
+    pub lookalike_of: Option<Fingerprint>,
+    /// Whether the user accepted this key's key change or look-alike
+    /// without verifying it (`sotto accept`, `/accept`).
+    #[serde(default)]
+    pub accepted: bool,
     /// The highest message sequence number the member has announced in a
     /// presence record (0 if none). Above the replay window's top it marks
     /// messages that were sent but have not arrived (yet); see
@@ -81,6 +91,8 @@ impl Member {
             presence_seq: 0,
             replay: ReplayWindow::default(),
             replaces: None,
+            lookalike_of: None,
+            accepted: false,
             announced_seq: 0,
         }
     }
@@ -105,7 +117,6 @@ impl Room {
                     } else {
                         Ok(Admission::New {
                             member: Box::new(Member::new(claimed.clone(), now_ms, Trust::Tofu)),
-                            previous: None,
                             evict: None,
                         })
                     }
@@ -139,7 +150,7 @@ impl Room {
                 **fp != self.own
                     && m.trust == Trust::Tofu
                     && m.replay.highest() == 0
-                    && !self.blocked_by.contains(&m.identity.name)
+                    && !self.blocks.iter().any(|b| b.fingerprint == **fp)
             });
             match silent.min_by_key(|(_, m)| m.last_seen_ms) {
                 Some((fp, _)) => Some(*fp),
@@ -148,94 +159,75 @@ impl Room {
         } else {
             None
         };
-        let previous = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.identity.name == claimed.name)
-            .max_by_key(|(_, m)| m.first_seen_ms)
-            .map(|(fp, m)| (*fp, m.trust));
         let trust = if is_inviter {
             Trust::Invite
         } else {
             Trust::Tofu
         };
-        let mut member = Member::new(claimed.clone(), now_ms, trust);
-        member.replaces = previous.map(|(fp, _)| fp);
         Ok(Admission::New {
-            member: Box::new(member),
-            previous,
+            member: Box::new(Member::new(claimed.clone(), now_ms, trust)),
             evict,
         })
     }
 
     pub(super) fn commit_admission(&mut self, admission: Admission, _now_ms: u64) -> Vec<Notice> {
-        let Admission::New {
-            member,
-            previous,
-            evict,
-        } = admission
-        else {
+        let Admission::New { mut member, evict } = admission else {
             return Vec::new();
         };
         if let Some(evicted) = evict {
             self.members.remove(&evicted);
+            self.skeletons.remove(&evicted);
         }
         let name = member.identity.name.clone();
         let new = member.identity.fingerprint();
-        let notice = match previous {
-            None => Notice::NewMember {
-                name: name.clone(),
-                fingerprint: new,
-                trust: member.trust,
-            },
-            Some((old, old_trust)) => {
-                let was_verified = old_trust.is_verified();
-                if was_verified && !self.blocked_by.contains(&name) {
-                    self.blocked_by.push(name.clone());
-                }
-                Notice::KeyChanged {
-                    name: name.clone(),
-                    old,
-                    new,
-                    was_verified,
-                }
-            }
+        let trust = member.trust;
+        let skeleton = name_skeleton(&name);
+        let claim = if trust == Trust::Tofu {
+            self.earlier_claim(&name, &skeleton)
+        } else {
+            // The inviter's key is the one the invite vouches for: it
+            // claims its name first, whoever used it before.
+            None
         };
+        match &claim {
+            Some(Claim::SameName { old }) => member.replaces = Some(*old),
+            Some(Claim::LookAlike { old, .. }) => member.lookalike_of = Some(*old),
+            None => {}
+        }
+        self.skeletons.add(new, skeleton.clone());
         self.members.insert(new, *member);
-        vec![notice]
-    }
-
-    /// Marks a member's key verified after the user compared fingerprints
-    /// out of band. `member` is a name; when several keys share it, the one
-    /// whose fingerprint matches is verified and the others are left as
-    /// they are.
-    pub fn verify(&mut self, member: &str, typed: &str) -> Result<Fingerprint, RoomError> {
-        let candidates: Vec<Fingerprint> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.identity.name == member)
-            .map(|(fp, _)| *fp)
-            .collect();
-        if candidates.is_empty() {
-            return Err(RoomError::UnknownMember(member.to_owned()));
-        }
-        let matching = candidates
-            .into_iter()
-            .find(|fp| fp.matches_typed(typed))
-            .ok_or_else(|| RoomError::FingerprintMismatch(member.to_owned()))?;
-        if let Some(found) = self.members.get_mut(&matching)
-            && found.trust != Trust::Own
-        {
-            found.trust = Trust::Verified;
-        }
-        self.blocked_by.retain(|name| name != member);
-        Ok(matching)
-    }
-
-    /// Lets the user keep sending after seeing key-change warnings,
-    /// without verifying (the new keys stay unverified).
-    pub fn acknowledge_key_changes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.blocked_by)
+        // Blocks this key now meets (it claims a verified name), or brings
+        // (it is the inviter, and older keys claimed its name first).
+        let added = self.contest(&skeleton);
+        let blocks_new = added.iter().any(|b| b.fingerprint == new);
+        let mut notices = vec![match claim {
+            None => Notice::NewMember {
+                name,
+                fingerprint: new,
+                trust,
+            },
+            Some(Claim::SameName { old }) => Notice::KeyChanged {
+                name,
+                old,
+                new,
+                was_verified: blocks_new,
+                lookalike_of: None,
+            },
+            Some(Claim::LookAlike { old, name: of }) => Notice::KeyChanged {
+                name,
+                old,
+                new,
+                was_verified: blocks_new,
+                lookalike_of: Some(of),
+            },
+        }];
+        notices.extend(
+            added
+                .iter()
+                .filter(|b| b.fingerprint != new)
+                .map(|b| self.block_notice(b)),
+        );
+        notices
     }
 }
 
@@ -245,7 +237,6 @@ pub(super) enum Admission {
     Known,
     New {
         member: Box<Member>,
-        previous: Option<(Fingerprint, Trust)>,
         /// A silent member whose place the new key takes (at the cap).
         evict: Option<Fingerprint>,
     },

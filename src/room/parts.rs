@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Member, Room, RoomId};
+use super::{Block, Member, Room, RoomId};
 use crate::identity::Fingerprint;
 use crate::secret::SymmetricKey;
 
@@ -21,7 +21,17 @@ pub struct RoomHeader {
     inviter: Option<Fingerprint>,
     created_ms: u64,
     next_seq: u64,
-    blocked_by: Vec<String>,
+    /// Keys blocking sending (see `names.rs`); absent in rooms saved
+    /// before blocks were per key.
+    #[serde(default)]
+    blocks: Vec<Block>,
+    /// What rooms saved before blocks were per key had instead: names.
+    #[serde(
+        default,
+        rename = "blocked_by",
+        skip_serializing_if = "Option::is_none"
+    )]
+    legacy_blocked: Option<Vec<String>>,
     #[serde(default)]
     log: super::LogParts,
 }
@@ -70,7 +80,10 @@ impl Room {
 
     /// Takes the room apart for storage (the cache of members' decoded
     /// keys is derived, and rebuilt as members speak).
-    pub fn into_parts(self) -> RoomParts {
+    pub fn into_parts(mut self) -> RoomParts {
+        // A room read from a 0.1 file may still list blocked names.
+        let legacy = self.legacy_blocked.take();
+        self.upgrade_blocks(legacy);
         RoomParts {
             header: RoomHeader {
                 name: self.name,
@@ -80,7 +93,8 @@ impl Room {
                 inviter: self.inviter,
                 created_ms: self.created_ms,
                 next_seq: self.next_seq,
-                blocked_by: self.blocked_by,
+                blocks: self.blocks,
+                legacy_blocked: None,
                 log: self.log,
             },
             epoch_key: self.epoch_key,
@@ -95,7 +109,7 @@ impl Room {
             epoch_key,
             members,
         } = parts;
-        Self {
+        let mut room = Self {
             name: header.name,
             id: header.id,
             epoch: header.epoch,
@@ -105,10 +119,14 @@ impl Room {
             created_ms: header.created_ms,
             next_seq: header.next_seq,
             members,
-            blocked_by: header.blocked_by,
+            blocks: header.blocks,
+            legacy_blocked: None,
             keys: Default::default(),
             log: header.log,
-        }
+            skeletons: Default::default(),
+        };
+        room.upgrade_blocks(header.legacy_blocked);
+        room
     }
 }
 

@@ -174,11 +174,17 @@ fn a_new_key_under_a_verified_name_is_flagged_and_blocks_sending() {
             old: w.alice.fingerprint(),
             new: impostor.fingerprint(),
             was_verified: true,
+            lookalike_of: None,
         }]
     );
+    assert_eq!(delivery.warning, Some(NameWarning::KeyChanged));
     assert_eq!(
         w.bob_room.seal_message(&w.bob, text("ok"), 0, &mut w.rng),
-        Err(RoomError::SendBlocked("alice".into()))
+        Err(RoomError::SendBlocked(Block {
+            name: "alice".into(),
+            fingerprint: impostor.fingerprint(),
+            lookalike_of: None,
+        }))
     );
     // The real alice stays verified; the new key is not.
     assert_eq!(
@@ -189,10 +195,8 @@ fn a_new_key_under_a_verified_name_is_flagged_and_blocks_sending() {
         w.bob_room.members()[&impostor.fingerprint()].trust,
         Trust::Tofu
     );
-    assert_eq!(
-        w.bob_room.acknowledge_key_changes(),
-        vec!["alice".to_string()]
-    );
+    assert_eq!(w.bob_room.accept(&impostor.fingerprint()), Ok(true));
+    assert_eq!(w.bob_room.name_warning(&impostor.fingerprint()), None);
     assert!(
         w.bob_room
             .seal_message(&w.bob, text("ok"), 0, &mut w.rng)
@@ -211,7 +215,10 @@ fn verify_accepts_only_the_right_fingerprint() {
     assert_eq!(
         w.alice_room
             .verify("bob", &w.alice.fingerprint().to_string()),
-        Err(RoomError::FingerprintMismatch("bob".into()))
+        Err(RoomError::FingerprintMismatch(format!(
+            "bob·{:05}",
+            w.bob.fingerprint().digits()[0]
+        )))
     );
     assert_eq!(
         w.alice_room.members()[&w.bob.fingerprint()].trust,
@@ -648,11 +655,16 @@ fn seal_numbered_uses_the_callers_numbers_and_leaves_the_counter_alone() {
         Err(RoomError::Seal(message::SealError::ZeroSequence))
     );
     // Blocked by an unacknowledged key change like any send.
-    w.alice_room.blocked_by.push("bob".into());
+    let block = Block {
+        name: "bob".into(),
+        fingerprint: w.bob.fingerprint(),
+        lookalike_of: None,
+    };
+    w.alice_room.blocks.push(block.clone());
     assert_eq!(
         w.alice_room
             .seal_numbered(&w.alice, 6, &[], text("x"), 0, &mut w.rng),
-        Err(RoomError::SendBlocked("bob".into()))
+        Err(RoomError::SendBlocked(block))
     );
 }
 
@@ -1036,4 +1048,350 @@ fn a_message_received_long_after_its_timestamp_is_delayed() {
         .seal_message(&w.alice, text("m"), sent_at + 3_600_000, &mut w.rng)
         .unwrap();
     assert!(!delivered(w.bob_room.receive_message(&ahead, sent_at)).delayed);
+}
+
+/// A message from `who` (a key of its own, holding the room key), as bob
+/// receives it.
+fn posts_to_bob(
+    w: &mut World,
+    who: &Identity,
+    body: &str,
+) -> Result<Received<Delivery>, OpenError> {
+    let room = Room::join(&w.alice_room.invite(), "ops", &who.public(), 0).unwrap();
+    let bytes = room
+        .seal_numbered(who, 1, &[], text(body), 0, &mut w.rng)
+        .unwrap();
+    w.bob_room.receive_message(&bytes, 0)
+}
+
+/// Bob has heard from alice and verified her key.
+fn bob_verified_alice(w: &mut World) {
+    let hello = alice_sends(w, 1);
+    delivered(w.bob_room.receive_message(&hello[0], 0));
+    let alice_fp = w.alice.fingerprint().to_string();
+    w.bob_room.verify("alice", &alice_fp).unwrap();
+}
+
+fn bob_can_send(w: &mut World) -> Result<Vec<u8>, RoomError> {
+    w.bob_room.seal_message(&w.bob, text("ok"), 0, &mut w.rng)
+}
+
+#[test]
+fn a_lookalike_of_a_verified_name_is_a_key_change_that_blocks_sending() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    // "аlice" with a Cyrillic а: another string, the same on screen.
+    let impostor = Identity::generate("\u{430}lice", &mut w.rng).unwrap();
+    let delivery = delivered(posts_to_bob(&mut w, &impostor, "hi, it's alice"));
+    assert_eq!(delivery.trust, Trust::Tofu);
+    assert_eq!(delivery.warning, Some(NameWarning::LookAlike));
+    assert_eq!(
+        delivery.notices,
+        vec![Notice::KeyChanged {
+            name: "\u{430}lice".into(),
+            old: w.alice.fingerprint(),
+            new: impostor.fingerprint(),
+            was_verified: true,
+            lookalike_of: Some("alice".into()),
+        }]
+    );
+    let block = Block {
+        name: "\u{430}lice".into(),
+        fingerprint: impostor.fingerprint(),
+        lookalike_of: Some("alice".into()),
+    };
+    assert_eq!(bob_can_send(&mut w), Err(RoomError::SendBlocked(block)));
+    let said = bob_can_send(&mut w).unwrap_err().to_string();
+    assert!(said.contains("looks like alice"), "{said}");
+    assert_eq!(w.bob_room.accept(&impostor.fingerprint()), Ok(true));
+    assert!(bob_can_send(&mut w).is_ok());
+    assert_eq!(w.bob_room.name_warning(&impostor.fingerprint()), None);
+}
+
+#[test]
+fn names_with_invisible_characters_or_not_in_nfkc_are_refused_as_malformed() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    let before = w.bob_room.clone();
+    for name in [
+        "al\u{2060}ice",
+        "alice\u{200d}",
+        "\u{feff}alice",
+        "Zoe\u{301}",
+    ] {
+        let key = Identity::generate("x", &mut w.rng).unwrap();
+        let posing =
+            Identity::from_secrets(name.into(), &key.signing_seed(), *key.agreement_bytes());
+        assert_eq!(
+            posts_to_bob(&mut w, &posing, "hi"),
+            Err(OpenError::Malformed),
+            "{name:?}"
+        );
+        let room = Room::join(&w.alice_room.invite(), "ops", &posing.public(), 0).unwrap();
+        let record = room.seal_presence(&posing, Status::Online, 1, 0, &mut w.rng);
+        let topic = w.bob_room.member_topic_id(&posing.fingerprint());
+        assert_eq!(
+            w.bob_room.receive_presence(&record, &topic, 0),
+            Err(OpenError::Malformed),
+            "{name:?}"
+        );
+    }
+    assert_eq!(w.bob_room, before, "nothing from them is stored");
+    assert!(bob_can_send(&mut w).is_ok());
+}
+
+#[test]
+fn accepting_one_impostor_does_not_let_the_next_one_through() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    let first = Identity::generate("alice", &mut w.rng).unwrap();
+    delivered(posts_to_bob(&mut w, &first, "new laptop"));
+    assert!(matches!(
+        bob_can_send(&mut w),
+        Err(RoomError::SendBlocked(Block { fingerprint, .. })) if fingerprint == first.fingerprint()
+    ));
+    assert_eq!(w.bob_room.accept(&first.fingerprint()), Ok(true));
+    assert!(bob_can_send(&mut w).is_ok());
+
+    // The newest key under the name is now an accepted, unverified one;
+    // the verified key still holds the name, so the next claim blocks.
+    let second = Identity::generate("alice", &mut w.rng).unwrap();
+    let delivery = delivered(posts_to_bob(&mut w, &second, "newer laptop"));
+    assert!(matches!(
+        delivery.notices[..],
+        [Notice::KeyChanged {
+            was_verified: true,
+            ..
+        }]
+    ));
+    assert!(matches!(
+        bob_can_send(&mut w),
+        Err(RoomError::SendBlocked(Block { fingerprint, .. })) if fingerprint == second.fingerprint()
+    ));
+    // So does a look-alike after that.
+    assert_eq!(w.bob_room.accept(&second.fingerprint()), Ok(true));
+    let third = Identity::generate("alic\u{435}", &mut w.rng).unwrap();
+    delivered(posts_to_bob(&mut w, &third, "me again"));
+    assert!(bob_can_send(&mut w).is_err());
+}
+
+#[test]
+fn each_blocking_key_is_resolved_on_its_own() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    let first = Identity::generate("alice", &mut w.rng).unwrap();
+    let second = Identity::generate("\u{430}lice", &mut w.rng).unwrap();
+    delivered(posts_to_bob(&mut w, &first, "one"));
+    delivered(posts_to_bob(&mut w, &second, "two"));
+    assert_eq!(w.bob_room.blocked_by().len(), 2);
+    // Verifying the first (after comparing its fingerprint) lifts its
+    // block only.
+    let prefix = short_fingerprint(&first.fingerprint());
+    let verified = w
+        .bob_room
+        .verify(&prefix, &first.fingerprint().to_string())
+        .unwrap();
+    assert_eq!(verified, first.fingerprint());
+    assert!(matches!(
+        bob_can_send(&mut w),
+        Err(RoomError::SendBlocked(Block { fingerprint, .. })) if fingerprint == second.fingerprint()
+    ));
+    assert_eq!(w.bob_room.accept(&second.fingerprint()), Ok(true));
+    assert!(bob_can_send(&mut w).is_ok());
+    // Accepting again, or a key that never changed, lifts nothing.
+    assert_eq!(w.bob_room.accept(&second.fingerprint()), Ok(false));
+    assert_eq!(w.bob_room.accept(&w.alice.fingerprint()), Ok(false));
+}
+
+#[test]
+fn members_are_found_by_name_or_fingerprint_prefix_and_ambiguity_is_refused() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    let impostor = Identity::generate("alice", &mut w.rng).unwrap();
+    delivered(posts_to_bob(&mut w, &impostor, "hi"));
+    let room = &w.bob_room;
+    assert_eq!(room.resolve_member("bob"), Ok(w.bob.fingerprint()));
+    // A typed name is compared in NFKC, as names are kept.
+    assert_eq!(room.resolve_member("ｂｏｂ"), Ok(w.bob.fingerprint()));
+    match room.resolve_member("alice") {
+        Err(RoomError::AmbiguousMember { typed, candidates }) => {
+            assert_eq!(typed, "alice");
+            let keys: Vec<Fingerprint> = candidates.iter().map(|c| c.fingerprint).collect();
+            assert_eq!(keys.len(), 2);
+            assert!(
+                keys.contains(&w.alice.fingerprint()) && keys.contains(&impostor.fingerprint())
+            );
+            let said = room.resolve_member("alice").unwrap_err().to_string();
+            for key in [w.alice.fingerprint(), impostor.fingerprint()] {
+                assert!(said.contains(&short_fingerprint(&key)), "{said}");
+            }
+            assert!(
+                said.contains("(verified)") && said.contains("(unverified)"),
+                "{said}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // At least 8 digits of a fingerprint, spaced or hyphenated as typed.
+    let digits: String = impostor.fingerprint().to_string().replace(' ', "");
+    for typed in [
+        digits[..8].to_owned(),
+        format!("{} {}", &digits[..5], &digits[5..9]),
+        format!("{}-{}", &digits[..5], &digits[5..10]),
+        impostor.fingerprint().to_string(),
+    ] {
+        assert_eq!(
+            room.resolve_member(&typed),
+            Ok(impostor.fingerprint()),
+            "{typed}"
+        );
+    }
+    assert_eq!(
+        room.resolve_member(&digits[..7]),
+        Err(RoomError::UnknownMember(digits[..7].to_owned()))
+    );
+    assert!(matches!(
+        room.resolve_member("carol"),
+        Err(RoomError::UnknownMember(_))
+    ));
+}
+
+#[test]
+fn a_name_made_of_digits_cannot_pass_for_a_fingerprint_prefix() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    let alice_digits = w.alice.fingerprint().to_string().replace(' ', "");
+    // Someone names their key after the first digits of alice's key.
+    let sly = Identity::generate(&alice_digits[..10], &mut w.rng).unwrap();
+    delivered(posts_to_bob(&mut w, &sly, "hi"));
+    assert!(matches!(
+        w.bob_room.resolve_member(&alice_digits[..10]),
+        Err(RoomError::AmbiguousMember { .. })
+    ));
+}
+
+#[test]
+fn a_key_that_took_the_inviters_name_first_blocks_once_the_inviter_appears() {
+    let mut w = world();
+    let early = Identity::generate("alice", &mut w.rng).unwrap();
+    let delivery = delivered(posts_to_bob(&mut w, &early, "I am alice"));
+    assert!(matches!(delivery.notices[..], [Notice::NewMember { .. }]));
+    assert!(bob_can_send(&mut w).is_ok());
+    // The real alice (her key came with the invite) speaks.
+    let hello = alice_sends(&mut w, 1);
+    let delivery = delivered(w.bob_room.receive_message(&hello[0], 0));
+    assert_eq!(delivery.trust, Trust::Invite);
+    assert_eq!(delivery.warning, None);
+    assert!(
+        delivery.notices.iter().any(|n| matches!(
+            n,
+            Notice::KeyChanged { new, was_verified: true, .. } if *new == early.fingerprint()
+        )),
+        "{:?}",
+        delivery.notices
+    );
+    assert_eq!(
+        w.bob_room.name_warning(&early.fingerprint()),
+        Some(NameWarning::KeyChanged)
+    );
+    assert!(bob_can_send(&mut w).is_err());
+}
+
+#[test]
+fn verifying_a_name_makes_its_unaccepted_look_alikes_block() {
+    let mut w = world();
+    let hello = alice_sends(&mut w, 1);
+    delivered(w.bob_room.receive_message(&hello[0], 0));
+    let carol = Identity::generate("carol", &mut w.rng).unwrap();
+    let fake = Identity::generate("car\u{3bf}l", &mut w.rng).unwrap(); // Greek ο
+    delivered(posts_to_bob(&mut w, &carol, "hi"));
+    let delivery = delivered(posts_to_bob(&mut w, &fake, "hi too"));
+    // Nobody vouches for "carol" yet: flagged, not blocking.
+    assert_eq!(delivery.warning, Some(NameWarning::LookAlike));
+    assert!(bob_can_send(&mut w).is_ok());
+    w.bob_room
+        .verify("carol", &carol.fingerprint().to_string())
+        .unwrap();
+    assert!(matches!(
+        bob_can_send(&mut w),
+        Err(RoomError::SendBlocked(Block { fingerprint, .. })) if fingerprint == fake.fingerprint()
+    ));
+}
+
+#[test]
+fn a_look_alike_of_our_own_name_is_flagged_but_does_not_block() {
+    let mut w = world();
+    let fake = Identity::generate("b\u{43e}b", &mut w.rng).unwrap(); // Cyrillic о
+    let delivery = delivered(posts_to_bob(&mut w, &fake, "I am bob"));
+    assert_eq!(delivery.warning, Some(NameWarning::LookAlike));
+    assert!(matches!(
+        &delivery.notices[..],
+        [Notice::KeyChanged { lookalike_of: Some(of), was_verified: false, .. }] if of == "bob"
+    ));
+    assert!(bob_can_send(&mut w).is_ok());
+}
+
+#[test]
+fn rooms_saved_with_blocked_names_open_with_a_block_per_key() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    let impostor = Identity::generate("alice", &mut w.rng).unwrap();
+    delivered(posts_to_bob(&mut w, &impostor, "hi"));
+    let current = w.bob_room.clone();
+    // The header as sotto 0.2 wrote it: a list of names, no blocks.
+    let parts = w.bob_room.clone().into_parts();
+    let mut header = serde_json::to_value(&parts.header).unwrap();
+    let object = header.as_object_mut().unwrap();
+    assert!(object.remove("blocks").is_some());
+    assert!(!object.contains_key("blocked_by"));
+    object.insert("blocked_by".into(), serde_json::json!(["alice"]));
+    let old = RoomParts {
+        header: serde_json::from_value(header).unwrap(),
+        ..parts
+    };
+    let opened = Room::from_parts(old);
+    assert_eq!(opened, current);
+    // Saved again, it is in the new shape.
+    let saved = serde_json::to_string(&opened.into_parts().header).unwrap();
+    assert!(
+        !saved.contains("blocked_by") && saved.contains("\"blocks\":[{"),
+        "{saved}"
+    );
+    // A whole room in 0.1's JSON file is upgraded on the way in, too.
+    let mut file = serde_json::to_value(&current).unwrap();
+    let object = file.as_object_mut().unwrap();
+    object.remove("blocks");
+    object.insert("blocked_by".into(), serde_json::json!(["alice"]));
+    let from_file: Room = serde_json::from_value(file).unwrap();
+    assert_eq!(Room::from_parts(from_file.into_parts()), current);
+}
+
+#[test]
+fn look_alikes_are_found_at_the_cap_while_new_keys_take_silent_places() {
+    let mut w = world();
+    bob_verified_alice(&mut w);
+    let mut index = 0;
+    while w.bob_room.members.len() < MAX_MEMBERS {
+        let member = silent_member(index, 10 + index as u64);
+        w.bob_room
+            .members
+            .insert(member.identity.fingerprint(), member);
+        index += 1;
+    }
+    // Each newcomer pushes a silent key out; the skeleton index follows.
+    for i in 0..3 {
+        let newcomer = Identity::generate(&format!("new{i}"), &mut w.rng).unwrap();
+        let delivery = delivered(posts_to_bob(&mut w, &newcomer, "hi"));
+        assert!(matches!(delivery.notices[..], [Notice::NewMember { .. }]));
+    }
+    // A name that looks like one pushed out is a stranger now...
+    let gone = Identity::generate("fake0", &mut w.rng).unwrap();
+    let delivery = delivered(posts_to_bob(&mut w, &gone, "back"));
+    assert!(matches!(delivery.notices[..], [Notice::NewMember { .. }]));
+    // ...and one that looks like alice is still caught.
+    let impostor = Identity::generate("aIice", &mut w.rng).unwrap();
+    let delivery = delivered(posts_to_bob(&mut w, &impostor, "hi"));
+    assert_eq!(delivery.warning, Some(NameWarning::LookAlike));
+    assert_eq!(w.bob_room.members().len(), MAX_MEMBERS);
+    assert!(bob_can_send(&mut w).is_err());
 }

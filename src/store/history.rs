@@ -62,6 +62,8 @@ impl StoredMessage {
             body: self.body.clone(),
             notices: Vec::new(),
             // Recalled, not arriving: history is never "delayed".
+            warning: None,
+            received_ms: self.received_ms,
             delayed: false,
         }
     }

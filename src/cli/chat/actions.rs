@@ -2,10 +2,8 @@
 //! Results are system lines; refusals are warnings. Nothing here ends the
 //! chat except `/quit`.
 
-use std::convert::Infallible;
-
 use sotto::protocol::message::Body;
-use sotto::room::{RoomError, RoomId};
+use sotto::room::{Block, RoomError, RoomId, short_fingerprint};
 use sotto::session::{RoomSession, SessionError};
 
 use super::super::output::{member_table, room_table};
@@ -43,7 +41,7 @@ impl Chat {
             Command::Kick(_) => {
                 self.system("not available yet: key rotation comes in a later version");
             }
-            Command::Accept => self.accept(session),
+            Command::Accept(member) => self.accept(session, member),
             Command::Help => self.help(),
             Command::Quit => return Flow::Quit,
             Command::Usage(usage) => self.system(&format!("usage: {usage}")),
@@ -65,11 +63,8 @@ impl Chat {
                 let name = self.identity.name();
                 self.out.line(self.style.own_message(name, &body, sent_at));
             }
-            Err(SessionError::Room(RoomError::SendBlocked(name))) => {
-                self.warning(&format!(
-                    "not sent: {name}'s key changed since you verified it. Compare fingerprints \
-                     and /verify {name} FINGERPRINT, or /accept the change, then send again."
-                ));
+            Err(SessionError::Room(RoomError::SendBlocked(block))) => {
+                self.warning(&format!("not sent: {}", blocked_text(&block)));
             }
             Err(err) => self.warning(&format!("not sent: {err}")),
         }
@@ -145,35 +140,67 @@ impl Chat {
         let Some(id) = self.room_id(session) else {
             return;
         };
-        match self
-            .store
-            .update_room(&id, |room| room.verify(member, fingerprint))
-        {
-            Ok(Ok(fingerprint)) => self.system(&format!(
-                "Verified {member} in {} (fingerprint {fingerprint}).",
-                session.room_name()
+        let verified = self.store.update_room(&id, |room| {
+            let key = room.verify(member, fingerprint)?;
+            Ok::<_, RoomError>((key, room.tagged(&key), room.blocked_by().to_vec()))
+        });
+        match verified {
+            Ok(Ok((key, tagged, blocks))) => {
+                self.system(&format!(
+                    "Verified {tagged} in {} (fingerprint {key}).",
+                    session.room_name()
+                ));
+                self.still_blocked(&blocks);
+            }
+            Ok(Err(err)) => self.warning(&err.to_string()),
+            Err(err) => self.warning(&err.to_string()),
+        }
+    }
+
+    /// `/accept MEMBER`: lifts that one key's block. Without MEMBER, says
+    /// which keys are waiting, so the user picks one on purpose.
+    fn accept(&self, session: &RoomSession, member: Option<&str>) {
+        let Some(id) = self.room_id(session) else {
+            return;
+        };
+        let Some(member) = member else {
+            let room = match session.room() {
+                Ok(room) => room,
+                Err(err) => return self.warning(&err.to_string()),
+            };
+            if room.blocked_by().is_empty() {
+                return self.system("No key is waiting to be accepted.");
+            }
+            for block in room.blocked_by() {
+                self.warning(&format!("waiting: {}", blocked_text(block)));
+            }
+            return self.system("usage: /accept MEMBER (a name, or 8+ digits of the fingerprint)");
+        };
+        let accepted = self.store.update_room(&id, |room| {
+            let key = room.resolve_member(member)?;
+            let lifted = room.accept(&key)?;
+            Ok::<_, RoomError>((room.tagged(&key), lifted, room.blocked_by().to_vec()))
+        });
+        match accepted {
+            Ok(Ok((tagged, true, blocks))) => {
+                self.system(&format!(
+                    "Accepted the new key of {tagged}; it stays unverified until you compare \
+                     fingerprints and /verify it."
+                ));
+                self.still_blocked(&blocks);
+            }
+            Ok(Ok((tagged, false, _))) => self.system(&format!(
+                "Nothing to accept: {tagged}'s key is not a key change or look-alike waiting for you."
             )),
             Ok(Err(err)) => self.warning(&err.to_string()),
             Err(err) => self.warning(&err.to_string()),
         }
     }
 
-    fn accept(&self, session: &RoomSession) {
-        let Some(id) = self.room_id(session) else {
-            return;
-        };
-        let names = self.store.update_room(&id, |room| {
-            Ok::<_, Infallible>(room.acknowledge_key_changes())
-        });
-        match names {
-            Ok(Ok(names)) if names.is_empty() => self.system("No changed keys to accept."),
-            Ok(Ok(names)) => self.system(&format!(
-                "Accepted the new key of {}; you can send again. It stays unverified until you \
-                 compare fingerprints and /verify.",
-                names.join(", ")
-            )),
-            Ok(Err(never)) => match never {},
-            Err(err) => self.warning(&err.to_string()),
+    /// One warning per key that still blocks sending, if any.
+    fn still_blocked(&self, blocks: &[Block]) {
+        for block in blocks {
+            self.warning(&format!("still blocking: {}", blocked_text(block)));
         }
     }
 
@@ -193,4 +220,23 @@ impl Chat {
             }
         }
     }
+}
+
+/// Why a key blocks sending, with the commands that lift it, in chat's
+/// words.
+pub(super) fn blocked_text(block: &Block) -> String {
+    let key = short_fingerprint(&block.fingerprint);
+    let what = match &block.lookalike_of {
+        None => format!(
+            "{}'s key changed since you verified it (new key {key}…).",
+            block.name
+        ),
+        Some(of) => format!(
+            "a new key ({key}…) calls itself {}, which looks like {of}, a name you verified.",
+            block.name
+        ),
+    };
+    format!(
+        "{what} Compare fingerprints and /verify {key} FINGERPRINT, or /accept {key}, then send again."
+    )
 }

@@ -27,15 +27,15 @@ pub enum Command<'a> {
     Invite,
     /// `/verify MEMBER FINGERPRINT`.
     Verify {
-        /// The member's name (may contain spaces).
+        /// The member's name (may contain spaces) or fingerprint prefix.
         member: &'a str,
         /// The fingerprint as typed.
         fingerprint: &'a str,
     },
     /// `/kick MEMBER`.
     Kick(&'a str),
-    /// `/accept`.
-    Accept,
+    /// `/accept MEMBER`; without MEMBER, the keys waiting are listed.
+    Accept(Option<&'a str>),
     /// `/help`.
     Help,
     /// `/quit`.
@@ -64,8 +64,12 @@ pub const HELP: &[(&str, &str)] = &[
         "mark a member's key verified after comparing fingerprints",
     ),
     (
-        "/accept",
-        "acknowledge changed keys so you can send again (they stay unverified)",
+        "/accept MEMBER",
+        "go on after MEMBER's key change or look-alike without verifying (that key only; it stays unverified)",
+    ),
+    (
+        "",
+        "MEMBER: a name, or 8+ digits of a fingerprint when two keys share a name",
     ),
     ("/kick MEMBER", "remove a member (not available yet)"),
     ("/me ACTION", "send an action: * you ACTION"),
@@ -115,7 +119,8 @@ fn command<'a>(name: &'a str, args: &'a str) -> Command<'a> {
         "rooms" => no_args(args, Command::Rooms, "/rooms"),
         "who" => no_args(args, Command::Who, "/who"),
         "invite" => no_args(args, Command::Invite, "/invite"),
-        "accept" => no_args(args, Command::Accept, "/accept"),
+        "accept" if !args.is_empty() => Command::Accept(Some(args)),
+        "accept" => Command::Accept(None),
         "help" | "?" => Command::Help,
         "quit" | "exit" | "q" => Command::Quit,
         _ => Command::Unknown(name),
@@ -294,7 +299,9 @@ mod tests {
             ("/rooms", Command::Rooms),
             ("/who", Command::Who),
             ("/invite", Command::Invite),
-            ("/accept", Command::Accept),
+            ("/accept", Command::Accept(None)),
+            ("/accept 12345 67890", Command::Accept(Some("12345 67890"))),
+            ("/ACCEPT Ann Lee", Command::Accept(Some("Ann Lee"))),
             ("/help", Command::Help),
             ("/quit", Command::Quit),
         ] {

@@ -3,7 +3,7 @@
 //! invite), and pick which room to open.
 
 use anyhow::bail;
-use sotto::identity::validate_name;
+use sotto::identity::normalize_name;
 use sotto::room::validate_room_name;
 use sotto::sanitize::for_terminal;
 use sotto::store::Store;
@@ -71,7 +71,11 @@ pub async fn ensure_identity(store: &Store, asker: &mut Asker<'_>) -> anyhow::Re
         .ask(
             "Your name: ",
             None,
-            |name| validate_name(name).map_err(|err| format!("cannot use {name:?}: {err}")),
+            |name| {
+                normalize_name(name)
+                    .map(drop)
+                    .map_err(|err| format!("cannot use {name:?}: {err}"))
+            },
             "no name given; run `sotto init --name NAME` or chat again",
         )
         .await?;

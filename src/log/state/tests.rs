@@ -152,6 +152,11 @@ fn a_name_already_bound_cannot_join_again_under_another_key() {
         add(&state, &fake_alice, ticket(&p.bob, 1, 1_000, 1), 300),
         Err(LogError::NameTaken("alice".into()))
     );
+    let cyrillic = Identity::generate("\u{430}lice", &mut rng).unwrap();
+    assert_eq!(
+        add(&state, &cyrillic, ticket(&p.bob, 1, 1_000, 1), 300),
+        Err(LogError::NameTaken("alice".into()))
+    );
 }
 
 #[test]
