@@ -26,6 +26,7 @@ use keys::{KeyCache, SignerKey};
 
 mod epochs;
 mod handover;
+mod joining;
 mod keys;
 mod members;
 mod names;
@@ -621,6 +622,7 @@ impl Room {
             .entry(fingerprint)
             .or_insert_with(|| Member::new(record.member.clone(), now_ms, Trust::Tofu));
         let changed = member.online != online || member.presence_seq == 0;
+        member.epoch_seen = member.epoch_seen.max(self.epoch);
         member.online = online;
         member.presence_seq = record.seq;
         member.last_seen_ms = now_ms;

@@ -36,6 +36,8 @@ pub enum TopicKind {
     Commit,
     /// The log state record.
     State,
+    /// A join request.
+    Request,
     /// Not one of this room's topics.
     Other,
 }
@@ -59,6 +61,11 @@ pub struct EpochTopics {
     pub own_commit: String,
     /// Where the log state of this epoch is kept for joiners.
     pub state: String,
+    /// Filter matching every join request made with an invite of this
+    /// epoch.
+    pub request_filter: String,
+    /// Where our own join request goes.
+    pub own_request: String,
     base: String,
 }
 
@@ -77,6 +84,8 @@ impl EpochTopics {
             commit_filter: format!("{base}/c/+"),
             own_commit: format!("{base}/c/{own}"),
             state: format!("{base}/s"),
+            request_filter: format!("{base}/j/+"),
+            own_request: format!("{base}/j/{own}"),
             base,
         }
     }
@@ -153,10 +162,12 @@ impl RoomTopics {
             self.current.presence_filter.clone(),
             self.current.own_key_slot.clone(),
             self.current.commit_filter.clone(),
+            self.current.request_filter.clone(),
         ];
         for past in &self.past {
             all.push(past.messages.clone());
             all.push(past.commit_filter.clone());
+            all.push(past.request_filter.clone());
         }
         all
     }
@@ -178,6 +189,9 @@ impl RoomTopics {
             }
             if epoch.member_segment(topic, "/c/").is_some() {
                 return TopicKind::Commit;
+            }
+            if epoch.member_segment(topic, "/j/").is_some() {
+                return TopicKind::Request;
             }
         }
         TopicKind::Other

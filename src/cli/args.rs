@@ -112,6 +112,28 @@ pub enum Command {
         /// standard input as one message
         text: Option<String>,
     },
+    /// Remove a member from a room: the room moves to a new key they never get
+    ///
+    /// Only admins may remove. Prints the new epoch number.
+    /// Example: sotto kick ops mallory
+    Kick {
+        /// The room's local name
+        room: String,
+        /// A name, or a fingerprint prefix of at least 8 digits
+        member: String,
+    },
+    /// Leave a room: a signed leave for the others, then the room is forgotten here
+    Leave {
+        /// The room's local name
+        room: String,
+    },
+    /// Make a member an admin (admins may remove members)
+    Admin {
+        /// The room's local name
+        room: String,
+        /// A name, or a fingerprint prefix of at least 8 digits
+        member: String,
+    },
     /// Print decrypted messages as they arrive
     Listen {
         /// The room's local name
@@ -198,11 +220,15 @@ pub enum RoomCommand {
     Create {
         /// The room's name (shared with invitees, never with the broker)
         name: String,
+        #[command(flatten)]
+        invite: InviteArgs,
     },
-    /// Print an invite for a room's current key
+    /// Print an invite to a room, signed by you
     Invite {
         /// The room's local name
         name: String,
+        #[command(flatten)]
+        invite: InviteArgs,
     },
     /// How much history to keep: a duration (30d), a number of messages (500) or all
     Keep {
@@ -211,6 +237,18 @@ pub enum RoomCommand {
         /// 30d, 500 or all
         keep: String,
     },
+}
+
+/// How long an invite works and for how many people.
+#[derive(Debug, clap::Args)]
+pub struct InviteArgs {
+    /// How long the invite works: 30s, 1h, 7d (default 7d)
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// How many people may join with it
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub uses: u32,
 }
 
 /// The broker used when neither --broker nor SOTTO_BROKER is given.

@@ -227,7 +227,7 @@ impl Chat {
                 () = interrupted(signals) => Step::Interrupt,
             };
             let flow = match step {
-                Step::Input(Input::Line(line)) => self.on_line(&session, &line).await,
+                Step::Input(Input::Line(line)) => self.on_line(&mut session, &line).await,
                 Step::Input(Input::Eof | Input::Interrupted) | Step::Interrupt => Flow::Quit,
                 Step::Input(Input::Failed(err)) => {
                     session.close().await;

@@ -87,36 +87,71 @@ pub fn whoami(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_invite(room: &Room) {
+/// How long an invite works unless `--expires` says otherwise.
+pub const DEFAULT_INVITE_LIFETIME_MS: u64 = 7 * 24 * 3600 * 1000;
+
+fn print_invite(room: &Room, me: &sotto::identity::Identity, expires_ms: u64, uses: u32) {
+    let invite = room.invite_for(me, expires_ms, uses, &mut rand::rng());
     eprintln!(
-        "Invite for room {} (epoch {}). It is a SECRET: anyone holding it can read the room. \
-         Share it privately; the other side runs `sotto join INVITE`.",
+        "Invite for room {} (epoch {}), valid until {} for {} {}. It is a SECRET: until it is \
+         used, anyone holding it can join and read what is sent before then. Share it \
+         privately; the other side runs `sotto join INVITE`.",
         for_terminal(room.name()),
-        room.epoch()
+        room.epoch(),
+        super::render::date_time(expires_ms),
+        uses,
+        if uses == 1 { "person" } else { "people" },
     );
-    println!("{}", room.invite().encode());
+    println!("{}", invite.encode());
 }
 
-pub fn room_create(store: &Store, name: &str) -> anyhow::Result<()> {
+pub fn room_create(store: &Store, name: &str, invite: InviteOptions) -> anyhow::Result<()> {
     validate_room_name(name).with_context(|| format!("cannot name a room {name:?}"))?;
-    let me = store.public_identity()?;
+    store.public_identity()?;
+    let me = super::unlock::load_identity(store)?;
     let lock = store.lock()?;
     if store.room(name).is_ok() {
         bail!("you already have a room called {name:?}; pick another name");
     }
-    let room = Room::create(name, &me, now_ms(), &mut rand::rng())?;
+    let room = Room::found(name, &me, now_ms(), &mut rand::rng())?;
     store.save_room(&lock, &room)?;
     drop(lock);
     sotto::session::record_client_id(store, &room)?;
     eprintln!("Created room {}.", for_terminal(name));
-    print_invite(&room);
+    print_invite(&room, &me, invite.expires_ms()?, invite.uses);
     Ok(())
 }
 
-pub fn room_invite(store: &Store, name: &str) -> anyhow::Result<()> {
+/// `--expires` and `--uses` of `room create` and `room invite`.
+pub struct InviteOptions {
+    /// A duration such as 30s, 1h or 7d.
+    pub expires: Option<String>,
+    /// How many people may join with it.
+    pub uses: u32,
+}
+
+impl InviteOptions {
+    fn expires_ms(&self) -> anyhow::Result<u64> {
+        let lifetime = match &self.expires {
+            None => DEFAULT_INVITE_LIFETIME_MS,
+            Some(text) => sotto::when::parse_duration_ms(text).with_context(|| {
+                format!("cannot read --expires {text:?}; write it like 30s, 1h or 7d")
+            })?,
+        };
+        Ok(now_ms().saturating_add(lifetime))
+    }
+}
+
+pub fn room_invite(store: &Store, name: &str, invite: InviteOptions) -> anyhow::Result<()> {
     store.public_identity()?;
     let room = store.room(name)?;
-    print_invite(&room);
+    let me = super::unlock::load_identity(store)?;
+    if room.is_joining() {
+        bail!(
+            "you have not joined {name:?} yet: open it once (sotto chat, listen or send) before inviting others"
+        );
+    }
+    print_invite(&room, &me, invite.expires_ms()?, invite.uses);
     Ok(())
 }
 

@@ -49,6 +49,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             return net::listen(&cli, &store, room, options);
         }
         Command::Chat { room } => return chat::run(&cli, &store, room.as_deref()),
+        Command::Kick { room, member } => {
+            return net::change_membership(&cli, &store, room, net::Membership::Kick(member));
+        }
+        Command::Leave { room } => {
+            return net::change_membership(&cli, &store, room, net::Membership::Leave);
+        }
+        Command::Admin { room, member } => {
+            return net::change_membership(&cli, &store, room, net::Membership::Admin(member));
+        }
         Command::Broker { listen } => return broker::run(*listen),
         Command::Bench {
             messages,
@@ -77,8 +86,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Whoami => local::whoami(&store),
         Command::Passphrase { remove } => local::change_passphrase(&store, remove),
         Command::Room { action } => match action {
-            RoomCommand::Create { name } => local::room_create(&store, &name),
-            RoomCommand::Invite { name } => local::room_invite(&store, &name),
+            RoomCommand::Create { name, invite } => local::room_create(
+                &store,
+                &name,
+                local::InviteOptions {
+                    expires: invite.expires,
+                    uses: invite.uses,
+                },
+            ),
+            RoomCommand::Invite { name, invite } => local::room_invite(
+                &store,
+                &name,
+                local::InviteOptions {
+                    expires: invite.expires,
+                    uses: invite.uses,
+                },
+            ),
             RoomCommand::Keep { name, keep } => history::keep(&store, &name, &keep),
         },
         Command::History {
@@ -103,6 +126,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             fingerprint,
         } => local::accept(&store, &room, &member, &fingerprint.join(" ")),
         Command::Send { .. }
+        | Command::Kick { .. }
+        | Command::Leave { .. }
+        | Command::Admin { .. }
         | Command::Listen { .. }
         | Command::Chat { .. }
         | Command::Broker { .. }

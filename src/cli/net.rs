@@ -1,12 +1,12 @@
 //! Commands that talk to the broker: `send` and `listen`, plus the broker
 //! settings and the async runtime they share with `chat`.
 
+use sotto::room::MembershipChange;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sotto::protocol::message::Body;
-use sotto::room::MembershipChange;
 use sotto::sanitize::for_terminal;
 use sotto::session::{self, BrokerConfig, RoomSession, SessionEvent};
 use sotto::store::Store;
@@ -59,13 +59,90 @@ pub fn send(cli: &Cli, store: &Store, room: &str, text: Option<&str>) -> anyhow:
         anyhow::bail!("the message is empty; give some text, or pipe it in");
     }
     let text = text.as_str();
-    let identity = unlock::load_identity(store)?;
+    let identity = Arc::new(unlock::load_identity(store)?);
     let body = match text.strip_prefix("/me ") {
         Some(action) => Body::Action(action.to_owned()),
         None => Body::Text(text.to_owned()),
     };
-    runtime()?.block_on(session::send_once(store, &identity, room, &broker, body))?;
+    let runtime = runtime()?;
+    if store.room(room)?.is_joining() {
+        // The invite is redeemed on the room's first connection: by us, or
+        // by the chat or listen of this home that holds the room already.
+        runtime.block_on(async {
+            match RoomSession::open(store.clone(), identity.clone(), room, &broker).await {
+                Ok(session) => session.close().await,
+                Err(session::SessionError::Busy(_)) => {
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+                    while store.room(room)?.is_joining() {
+                        if tokio::time::Instant::now() >= deadline {
+                            anyhow::bail!(
+                                "another sotto process of this home is still joining {room:?} (waiting for a member to let it in); try again later"
+                            );
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
+            Ok::<_, anyhow::Error>(())
+        })?;
+    }
+    runtime.block_on(session::send_once(store, &identity, room, &broker, body))?;
     Ok(())
+}
+
+/// A membership change asked for on the command line.
+pub enum Membership<'a> {
+    /// Remove a member.
+    Kick(&'a str),
+    /// Leave the room.
+    Leave,
+    /// Make a member an admin.
+    Admin(&'a str),
+}
+
+/// `sotto kick`, `leave` and `admin`: connect, commit, publish, report.
+pub fn change_membership(
+    cli: &Cli,
+    store: &Store,
+    room: &str,
+    action: Membership<'_>,
+) -> anyhow::Result<()> {
+    let broker = broker_config(cli)?;
+    let saved = store.room(room)?;
+    let change = match action {
+        Membership::Kick(member) => sotto::log::Change::Remove {
+            member: saved.resolve_member(member)?,
+        },
+        Membership::Admin(member) => sotto::log::Change::Admin {
+            member: saved.resolve_member(member)?,
+        },
+        Membership::Leave => sotto::log::Change::Leave,
+    };
+    let leaving = matches!(change, sotto::log::Change::Leave);
+    let identity = Arc::new(unlock::load_identity(store)?);
+    runtime()?.block_on(async {
+        let mut session = RoomSession::open(store.clone(), identity, room, &broker).await?;
+        let result = session.commit(change).await;
+        match result {
+            Ok((epoch, change)) => {
+                if leaving {
+                    session.leave().await;
+                    store.delete_room(saved.id())?;
+                    eprintln!("You left {}.", for_terminal(room));
+                } else {
+                    eprintln!("sotto: {}", for_terminal(&membership_text(&change, epoch)));
+                    session.close().await;
+                    println!("{epoch}");
+                }
+                Ok(())
+            }
+            Err(err) => {
+                session.close().await;
+                Err(err.into())
+            }
+        }
+    })
 }
 
 /// All of standard input as one message (a trailing newline dropped), for

@@ -273,6 +273,17 @@ pub fn date_and_clock(ms: u64) -> String {
     local_time(ms, "%Y-%m-%d %H:%M", "----------- --:--")
 }
 
+/// `YYYY-MM-DD HH:MM` in local time.
+pub fn date_time(ms: u64) -> String {
+    use chrono::{Local, TimeZone};
+    match Local.timestamp_millis_opt(ms.min(i64::MAX as u64) as i64) {
+        chrono::LocalResult::Single(time) | chrono::LocalResult::Ambiguous(time, _) => {
+            time.format("%Y-%m-%d %H:%M").to_string()
+        }
+        chrono::LocalResult::None => "an unknown date".to_owned(),
+    }
+}
+
 /// `HH:MM` in local time.
 pub fn clock(ms: u64) -> String {
     local_time(ms, "%H:%M", "--:--")

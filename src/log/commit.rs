@@ -63,6 +63,15 @@ pub enum Change {
         /// The invite's signed grant.
         ticket: Ticket,
     },
+    /// A member lets in someone whose invite no longer names the head (the
+    /// room moved on since it was made): the joiner asked with a signed
+    /// request, and the committer seals the new key to them too.
+    Admit {
+        /// The invite's signed grant.
+        ticket: Ticket,
+        /// Who joins.
+        joiner: PublicIdentity,
+    },
     /// An admin removes a member.
     Remove {
         /// Who is removed.
@@ -87,7 +96,10 @@ impl Change {
         match self {
             Change::Remove { .. } | Change::Admin { .. } => 0,
             Change::Leave => 1,
-            Change::Create { .. } | Change::Genesis { .. } | Change::Add { .. } => 2,
+            Change::Create { .. }
+            | Change::Genesis { .. }
+            | Change::Add { .. }
+            | Change::Admit { .. } => 2,
             Change::Rotate => 3,
         }
     }

@@ -28,9 +28,11 @@
 //! order) are resolved by [`rank`]: the lowest rank wins on every client.
 
 mod commit;
+mod request;
 mod state;
 mod ticket;
 
 pub use commit::{COMMIT_LABEL, Change, Commit, CommitHash, SignedCommit, open, seal};
+pub use request::{JoinRequest, open_request, seal_request};
 pub use state::{LogError, LogState, MAX_ROSTER, Rank, Roster, RosterEntry, rank};
 pub use ticket::{MAX_INVITE_USES, Ticket, TicketError};

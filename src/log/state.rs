@@ -287,45 +287,15 @@ impl LogState {
         match &commit.change {
             Change::Create { .. } | Change::Genesis { .. } => return Err(LogError::Misplaced),
             Change::Add { ticket } => {
-                if self.roster.contains(&committer) {
-                    return Err(LogError::AlreadyMember);
+                self.check_admission(room_id, commit.at_ms, ticket, &commit.committer)?;
+                next.admit(ticket, &commit.committer, commit.epoch);
+            }
+            Change::Admit { ticket, joiner } => {
+                if !self.roster.contains(&committer) {
+                    return Err(LogError::NotMember);
                 }
-                if ticket.room_id != *room_id || ticket.epoch > self.epoch {
-                    return Err(LogError::BadInvite);
-                }
-                ticket.verify().map_err(|_| LogError::BadInvite)?;
-                let inviter = self
-                    .roster
-                    .get(&ticket.inviter.fingerprint())
-                    .ok_or(LogError::InviterNotAllowed)?;
-                if self.admins_invite && !inviter.admin {
-                    return Err(LogError::InviterNotAllowed);
-                }
-                if commit.at_ms < self.head_ms {
-                    return Err(LogError::BeforeParent);
-                }
-                if commit.at_ms > ticket.expires_ms {
-                    return Err(LogError::InviteExpired);
-                }
-                let used = self.uses.get(&ticket.id).copied().unwrap_or(0);
-                if used >= ticket.uses {
-                    return Err(LogError::InviteUsedUp);
-                }
-                if let Some(holder) = self.roster.name_taken(&commit.committer.name, &committer) {
-                    return Err(LogError::NameTaken(holder.identity.name.clone()));
-                }
-                if self.roster.len() >= MAX_ROSTER {
-                    return Err(LogError::Full);
-                }
-                next.uses.insert(ticket.id, used + 1);
-                next.roster.members.insert(
-                    committer,
-                    RosterEntry {
-                        identity: commit.committer.clone(),
-                        admin: false,
-                        since_epoch: commit.epoch,
-                    },
-                );
+                self.check_admission(room_id, commit.at_ms, ticket, joiner)?;
+                next.admit(ticket, joiner, commit.epoch);
             }
             Change::Remove { member } => {
                 let by = self.admin(&committer)?;
@@ -374,6 +344,74 @@ impl LogState {
         hash.update(room_id.0);
         hash.update(crate::protocol::wire::to_bytes(self));
         hash.finalize().into()
+    }
+
+    /// Whether `joiner` may join with `ticket` by a commit signed at
+    /// `at_ms` that follows the head.
+    fn check_admission(
+        &self,
+        room_id: &RoomId,
+        at_ms: u64,
+        ticket: &super::Ticket,
+        joiner: &PublicIdentity,
+    ) -> Result<(), LogError> {
+        let fingerprint = joiner.fingerprint();
+        if self.roster.contains(&fingerprint) {
+            return Err(LogError::AlreadyMember);
+        }
+        if ticket.room_id != *room_id || ticket.epoch > self.epoch {
+            return Err(LogError::BadInvite);
+        }
+        ticket.verify().map_err(|_| LogError::BadInvite)?;
+        let inviter = self
+            .roster
+            .get(&ticket.inviter.fingerprint())
+            .ok_or(LogError::InviterNotAllowed)?;
+        if self.admins_invite && !inviter.admin {
+            return Err(LogError::InviterNotAllowed);
+        }
+        if at_ms < self.head_ms {
+            return Err(LogError::BeforeParent);
+        }
+        if at_ms > ticket.expires_ms {
+            return Err(LogError::InviteExpired);
+        }
+        if self.uses.get(&ticket.id).copied().unwrap_or(0) >= ticket.uses {
+            return Err(LogError::InviteUsedUp);
+        }
+        if let Some(holder) = self.roster.name_taken(&joiner.name, &fingerprint) {
+            return Err(LogError::NameTaken(holder.identity.name.clone()));
+        }
+        if self.roster.len() >= MAX_ROSTER {
+            return Err(LogError::Full);
+        }
+        Ok(())
+    }
+
+    /// Records a checked admission.
+    fn admit(&mut self, ticket: &super::Ticket, joiner: &PublicIdentity, epoch: u64) {
+        *self.uses.entry(ticket.id).or_insert(0) += 1;
+        self.roster.members.insert(
+            joiner.fingerprint(),
+            RosterEntry {
+                identity: joiner.clone(),
+                admin: false,
+                since_epoch: epoch,
+            },
+        );
+    }
+
+    /// Whether a member could commit an admission of `joiner` with
+    /// `ticket` at `at_ms` on the head: the check a sponsor makes before
+    /// answering a join request.
+    pub fn may_admit(
+        &self,
+        room_id: &RoomId,
+        at_ms: u64,
+        ticket: &super::Ticket,
+        joiner: &PublicIdentity,
+    ) -> Result<(), LogError> {
+        self.check_admission(room_id, at_ms.max(self.head_ms), ticket, joiner)
     }
 
     fn admin(&self, committer: &Fingerprint) -> Result<&RosterEntry, LogError> {

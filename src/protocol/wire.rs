@@ -29,6 +29,8 @@ pub enum Kind {
     Commit,
     /// A part of the room's member list, for joiners.
     Roster,
+    /// A joiner asking a member to let them in.
+    Request,
 }
 
 impl std::fmt::Display for Kind {
@@ -39,6 +41,7 @@ impl std::fmt::Display for Kind {
             Kind::EpochKey => "a sealed epoch key",
             Kind::Commit => "a membership change",
             Kind::Roster => "a member list",
+            Kind::Request => "a join request",
         })
     }
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{Member, Room, RoomError, Trust};
 use crate::identity::{Fingerprint, Identity, PublicIdentity};
 use crate::invite::{Grant, Invite};
+
 use crate::log::{
     self, Change, Commit, CommitHash, LogError, LogState, Rank, SignedCommit, Ticket,
 };
@@ -39,6 +40,16 @@ pub struct PastEpoch {
     key: SymmetricKey,
     /// When the room left it.
     pub ended_ms: u64,
+}
+
+impl PastEpoch {
+    pub(super) fn new(epoch: u64, key: SymmetricKey, ended_ms: u64) -> Self {
+        Self {
+            epoch,
+            key,
+            ended_ms,
+        }
+    }
 }
 
 /// The epoch the room is leaving when a commit of ours or a better one
@@ -89,6 +100,17 @@ pub struct LogParts {
     /// Set once a commit removed us: who did it.
     #[serde(default)]
     pub(super) removed_by: Option<String>,
+    /// The ticket our own add carried, until a later commit confirms it
+    /// (a concurrent commit may still win over it).
+    #[serde(default)]
+    pub(super) joined_with: Option<Ticket>,
+    /// Whether we asked a member to let us in (see `joining.rs`).
+    #[serde(default)]
+    pub(super) requesting: bool,
+    /// After a member let us in: the commit whose log state we wait for,
+    /// and who sealed us the key.
+    #[serde(default)]
+    pub(super) admitted_by: Option<(CommitHash, Fingerprint)>,
 }
 
 impl std::fmt::Debug for LogParts {
@@ -185,6 +207,15 @@ pub enum Membership {
     },
     /// A valid piece that waits for its other half (commit or key).
     Waiting,
+    /// Our invite no longer names the head (the room moved on, or another
+    /// joiner's add won over ours): we must ask a member to let us in.
+    MustRequest,
+    /// A member let us in: the room is at a new epoch, and waits for its
+    /// log state.
+    Admitted {
+        /// The new epoch.
+        epoch: u64,
+    },
     /// Nothing to do: a copy of what we have, or a commit that lost.
     Nothing,
 }
@@ -251,12 +282,6 @@ impl Room {
         self.log.joining.is_some()
     }
 
-    /// Whether we hold the log state the invite named (a joiner needs it
-    /// to seal the new epoch's key to every member).
-    pub fn needs_log_state(&self) -> bool {
-        self.log.expected_state.is_some()
-    }
-
     /// The ticket a joining room will redeem.
     pub fn joining_ticket(&self) -> Option<&Ticket> {
         self.log.joining.as_ref()
@@ -275,42 +300,52 @@ impl Room {
             .map(|identity| identity.name.as_str())
     }
 
-    /// The member of the log that `text` names: a name (ignoring case),
-    /// or a fingerprint prefix of at least 8 digits.
-    pub fn roster_member(&self, text: &str) -> Result<Fingerprint, RoomError> {
-        let state = self.log.state.as_ref().ok_or(RoomError::NoLog)?;
-        let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
-        let by_digits = digits.len() >= 8
-            && digits.len() == text.chars().filter(|c| !matches!(c, ' ' | '-')).count();
-        let found: Vec<Fingerprint> = state
-            .roster
-            .iter()
-            .filter(|(fingerprint, entry)| {
-                if by_digits {
-                    let ours: String = fingerprint
-                        .digits()
-                        .iter()
-                        .map(|g| format!("{g:05}"))
-                        .collect();
-                    ours.starts_with(&digits)
-                } else {
-                    entry.identity.name.to_lowercase() == text.to_lowercase()
-                }
-            })
-            .map(|(fingerprint, _)| *fingerprint)
-            .collect();
-        match found.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(RoomError::UnknownMember(text.to_owned())),
-            _ => Err(RoomError::UnknownMember(format!(
-                "{text} (several members match; give more digits)"
-            ))),
-        }
-    }
-
     /// Who removed us, once a commit has.
     pub fn removed_by(&self) -> Option<&str> {
         self.log.removed_by.as_deref()
+    }
+
+    /// The kept past epochs that members of the log were last heard from
+    /// in: what we publish should also go to those epochs' topics, where the
+    /// broker sessions of members who were away still listen.
+    pub fn lagging_epochs(&self) -> Vec<u64> {
+        let Some(state) = self.log.state.as_ref() else {
+            return Vec::new();
+        };
+        let mut epochs: Vec<u64> = state
+            .roster
+            .iter()
+            .filter(|(fingerprint, _)| **fingerprint != self.own)
+            .map(|(fingerprint, entry)| {
+                let seen = self.members.get(fingerprint).map_or(0, |m| m.epoch_seen);
+                seen.max(entry.since_epoch)
+            })
+            .filter(|&seen| seen < self.epoch && self.context_for(seen).is_some())
+            .collect();
+        epochs.sort_unstable();
+        epochs.dedup();
+        epochs
+    }
+
+    /// The members of the log last heard from in `epoch`.
+    pub fn members_lagging_in(&self, epoch: u64) -> Vec<(Fingerprint, PublicIdentity)> {
+        let Some(state) = self.log.state.as_ref() else {
+            return Vec::new();
+        };
+        state
+            .roster
+            .iter()
+            .filter(|(fingerprint, entry)| {
+                **fingerprint != self.own
+                    && self
+                        .members
+                        .get(fingerprint)
+                        .map_or(0, |m| m.epoch_seen)
+                        .max(entry.since_epoch)
+                        == epoch
+            })
+            .map(|(fingerprint, entry)| (*fingerprint, entry.identity.clone()))
+            .collect()
     }
 
     /// The epochs left whose keys are kept.
@@ -367,27 +402,6 @@ impl Room {
         invite
     }
 
-    /// Gives a joining room the log state its invite named (fetched from
-    /// the broker). Refused unless its hash is the one the invite named.
-    pub fn adopt_log_state(&mut self, state: LogState) -> Result<(), LogError> {
-        if self.log.expected_state != Some(state.hash(&self.id)) || state.epoch != self.epoch {
-            return Err(LogError::NotOnHead);
-        }
-        self.log.state = Some(state);
-        self.log.expected_state = None;
-        Ok(())
-    }
-
-    pub(super) fn start_joining(&mut self, grant: &Grant) {
-        self.log.joining = Some(grant.ticket.clone());
-        match &grant.state {
-            Some(state) if state.hash(&self.id) == grant.state_hash => {
-                self.log.state = Some(state.clone());
-            }
-            _ => self.log.expected_state = Some(grant.state_hash),
-        }
-    }
-
     /// Makes a commit of ours: a new epoch key, the commit sealed under the
     /// current key, and a key slot for every member of the new epoch. The
     /// room moves to the new epoch at once (save it before publishing).
@@ -429,7 +443,12 @@ impl Room {
         let rank = log::rank(&self.id, &self.epoch_key, &signed);
         let from_epoch = self.epoch;
         let described = self.describe(&signed.commit, &next);
+        let joined_with = match &change {
+            Change::Add { ticket } => Some(ticket.clone()),
+            _ => None,
+        };
         self.advance(next, key, now_ms, rank, Some(change));
+        self.log.joined_with = joined_with;
         Ok(Rotation {
             from_epoch,
             epoch: self.epoch,
@@ -480,6 +499,9 @@ impl Room {
             let replaced = parent.taken_by_us.clone();
             self.rewind(parent.clone());
             let outcome = self.take(signed, next, rank, now_ms)?;
+            if outcome == Membership::Waiting {
+                self.keep_pending_commit(bytes);
+            }
             return Ok(match outcome {
                 Membership::Moved { epoch, change, .. } => Membership::Moved {
                     epoch,
@@ -519,6 +541,9 @@ impl Room {
         let grant = epoch_key::open(&self.id, me, bytes)?;
         if grant.epoch <= self.epoch && self.log.parent.is_none() {
             return Ok(Membership::Nothing);
+        }
+        if self.log.requesting {
+            return Ok(self.take_admission(grant, now_ms));
         }
         let commit = CommitHash(grant.commit);
         if !self
@@ -582,6 +607,12 @@ impl Room {
     ) -> Result<Membership, CommitRefused> {
         let change = self.describe(&signed.commit, &next);
         if !next.roster.contains(&self.own) {
+            if let Some(ticket) = self.log.joined_with.take().or(self.log.joining.take()) {
+                // Not a removal: we were never in. Ask instead.
+                self.log.joining = Some(ticket);
+                self.log.requesting = true;
+                return Ok(Membership::MustRequest);
+            }
             let by = signed.commit.committer.name.clone();
             self.log.removed_by = Some(by.clone());
             return Ok(Membership::Removed { by });
@@ -622,7 +653,7 @@ impl Room {
             epoch: self.epoch,
             key: old_key.clone(),
             taken: rank,
-            taken_by_us: ours,
+            taken_by_us: ours.clone(),
         }));
         self.log.past.push(PastEpoch {
             epoch: self.epoch,
@@ -635,13 +666,22 @@ impl Room {
         // Members the log no longer lists are gone; newcomers get a row.
         self.members
             .retain(|fingerprint, _| next.roster.contains(fingerprint));
+        let inviter = self.inviter;
         for (fingerprint, entry) in next.roster.iter() {
-            self.members
-                .entry(*fingerprint)
-                .or_insert_with(|| Member::new(entry.identity.clone(), now_ms, Trust::Tofu));
+            self.members.entry(*fingerprint).or_insert_with(|| {
+                Member::new(
+                    entry.identity.clone(),
+                    now_ms,
+                    trust_of(inviter, fingerprint),
+                )
+            });
         }
         if next.roster.contains(&self.own) {
             self.log.joining = None;
+            self.log.requesting = false;
+        }
+        if ours.is_none() {
+            self.log.joined_with = None;
         }
         self.log.state = Some(next);
         self.keys = Default::default();
@@ -684,6 +724,11 @@ impl Room {
                 fingerprint: commit.committer.fingerprint(),
                 inviter: ticket.inviter.name.clone(),
             },
+            Change::Admit { ticket, joiner } => MembershipChange::Joined {
+                name: joiner.name.clone(),
+                fingerprint: joiner.fingerprint(),
+                inviter: ticket.inviter.name.clone(),
+            },
             Change::Remove { member } => MembershipChange::Removed {
                 name: name_of(member),
                 by,
@@ -710,3 +755,13 @@ impl Room {
 
 #[cfg(test)]
 mod tests;
+
+/// How far a member the log admitted is trusted when first met: the
+/// inviter's key came with the invite over the out-of-band channel.
+pub(super) fn trust_of(inviter: Option<Fingerprint>, member: &Fingerprint) -> Trust {
+    if inviter == Some(*member) {
+        Trust::Invite
+    } else {
+        Trust::Tofu
+    }
+}

@@ -78,6 +78,12 @@ pub struct Member {
     /// [`Room::overdue_gaps`].
     #[serde(default)]
     pub announced_seq: u64,
+    /// The newest epoch this member was heard from in (their presence
+    /// there): senders also publish on the topics of that epoch while it is
+    /// older than the room's, so a member who was away still gets what was
+    /// sent after a rotation (see [`Room::lagging_epochs`]).
+    #[serde(default)]
+    pub epoch_seen: u64,
 }
 
 impl Member {
@@ -94,6 +100,7 @@ impl Member {
             lookalike_of: None,
             accepted: false,
             announced_seq: 0,
+            epoch_seen: 0,
         }
     }
 }
@@ -116,7 +123,11 @@ impl Room {
                         Ok(Admission::Known)
                     } else {
                         Ok(Admission::New {
-                            member: Box::new(Member::new(claimed.clone(), now_ms, Trust::Tofu)),
+                            member: Box::new(Member::new(
+                                claimed.clone(),
+                                now_ms,
+                                super::epochs::trust_of(self.inviter, &fingerprint),
+                            )),
                             evict: None,
                         })
                     }

@@ -10,9 +10,7 @@ use crate::protocol::wire::{self, Kind, MAX_ENVELOPE_LEN};
 use crate::protocol::{OpenError, sealing};
 use crate::room::{CommitRefused, Membership, MembershipChange, Room};
 use crate::topics::{RoomTopics, TopicKind};
-use crate::transport::{
-    Ack, Publication, Subscription, SubscriptionKind, Transport, TransportEvent,
-};
+use crate::transport::{Ack, Publication, Subscription, SubscriptionKind, Transport};
 
 const STATE_LABEL: &[u8] = b"sotto/v1/log-state";
 
@@ -35,6 +33,10 @@ pub(super) fn subscriptions(topics: &RoomTopics, joining: bool) -> Vec<Subscript
             filter: topics.current.commit_filter.clone(),
             kind: SubscriptionKind::Reliable,
         },
+        Subscription {
+            filter: topics.current.request_filter.clone(),
+            kind: SubscriptionKind::Reliable,
+        },
     ];
     if joining {
         all.push(Subscription {
@@ -51,9 +53,20 @@ pub(super) fn subscriptions(topics: &RoomTopics, joining: bool) -> Vec<Subscript
             filter: past.commit_filter.clone(),
             kind: SubscriptionKind::Reliable,
         });
+        all.push(Subscription {
+            filter: past.request_filter.clone(),
+            kind: SubscriptionKind::Reliable,
+        });
     }
     all
 }
+
+/// How long a joiner waits for a member to let it in.
+const ADMISSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long after connecting a joiner listens for commits that show the
+/// room moved on since its invite was made, before committing its add.
+const JOIN_QUIET: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Why our own membership change could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +76,32 @@ pub enum MembershipError {
         "the room's member list is not on the broker yet; ask {0} to open the room once (sotto chat or listen), then try again"
     )]
     NoState(String),
+    /// The room moved on since the invite was made and nobody answered.
+    #[error(
+        "the room changed since this invite was made, and no member was online to let you in; try again while one is (they run sotto chat or listen)"
+    )]
+    NoSponsor,
+    /// The log refused our invite.
+    #[error("{0}")]
+    Refused(String),
 }
+
+/// Work the session must do between events (it needs to publish).
+#[derive(Debug, Default)]
+pub(super) struct Chores {
+    /// Our join request must be published.
+    pub(super) request: bool,
+    /// Our retained join request must be cleared (we are in).
+    pub(super) clear_request: bool,
+    /// Join requests to answer with an admit commit.
+    pub(super) admits: Vec<Change>,
+    /// Join requests to answer later if still open: when, and the request.
+    pub(super) later: Vec<(tokio::time::Instant, Vec<u8>)>,
+}
+
+/// How long a member who is not the first to answer join requests waits
+/// before answering one still open.
+const ANSWER_LATER: std::time::Duration = std::time::Duration::from_secs(8);
 
 impl RoomSession {
     /// Routes a commit, key slot or log state record.
@@ -88,6 +126,30 @@ impl RoomSession {
                 self.ack(ack, source);
                 return adopted;
             }
+            TopicKind::Request => {
+                let answer = self
+                    .room()
+                    .map(|room| room.receive_join_request(&payload, now));
+                self.ack(ack, source);
+                let first = self.room()?.answers_requests_first();
+                return Ok(match answer? {
+                    Ok(Some(change)) if first => {
+                        self.chores.admits.push(change);
+                        None
+                    }
+                    Ok(Some(_)) => {
+                        if self.chores.later.len() < 64 {
+                            let at = tokio::time::Instant::now() + ANSWER_LATER;
+                            self.chores.later.push((at, payload));
+                        }
+                        None
+                    }
+                    Ok(None) => None,
+                    Err(err) => self
+                        .warnings
+                        .admit_text(format!("a join request was refused: {err}")),
+                });
+            }
             _ => Ok(Membership::Nothing),
         };
         self.ack(ack, source);
@@ -99,7 +161,9 @@ impl RoomSession {
                 replaced_ours,
             }) => {
                 self.switch_pending = true;
-                if let Some(ours) = replaced_ours {
+                if let Some(ours) =
+                    replaced_ours.filter(|ours| !matches!(**ours, Change::Admit { .. }))
+                {
                     self.buffered.push_back(SessionEvent::Warning(format!(
                         "another membership change came at the same moment as yours and took precedence; yours ({}) was not made, run it again if still needed",
                         describe_change(&ours)
@@ -108,6 +172,20 @@ impl RoomSession {
                 Ok(Some(SessionEvent::Membership { change, epoch }))
             }
             Ok(Membership::Removed { by }) => Ok(Some(SessionEvent::Removed { by })),
+            Ok(Membership::MustRequest) => {
+                self.switch_pending = true;
+                self.chores.request = true;
+                Ok(Some(SessionEvent::Note(
+                    "the room moved on since the invite was made; asking a member to let us in"
+                        .into(),
+                )))
+            }
+            Ok(Membership::Admitted { epoch }) => {
+                self.switch_pending = true;
+                Ok(Some(SessionEvent::Note(format!(
+                    "a member let us in at epoch {epoch}; fetching the member list"
+                ))))
+            }
             Ok(Membership::Waiting | Membership::Nothing) => Ok(None),
             Err(CommitRefused::Open(OpenError::WrongEpoch { .. })) => Ok(None),
             Err(err) => Ok(self.warnings.admit_text(err.to_string())),
@@ -130,64 +208,131 @@ impl RoomSession {
         let Ok(state) = open_state(&room, payload) else {
             return Ok(None);
         };
-        self.store
-            .update_room(&self.room_id, |room| room.adopt_log_state(state))?
-            .ok();
+        let was_requested = room.is_joining() && room.log().is_none();
+        let adopted = self
+            .store
+            .update_room(&self.room_id, |room| room.adopt_log_state(state, now_ms()))?
+            .is_ok();
         self.refresh_snapshot();
+        if adopted && was_requested && !self.room()?.is_joining() {
+            self.chores.clear_request = true;
+            return Ok(Some(SessionEvent::Note(
+                "you are in: a member let you in".into(),
+            )));
+        }
         Ok(None)
     }
 
+    /// Does what events asked for that needs the network: answers join
+    /// requests, publishes or clears ours. Returns what to show.
+    pub(super) async fn do_chores(&mut self) -> Result<Option<SessionEvent>, SessionError> {
+        if self.chores.request {
+            self.chores.request = false;
+            let room = self.room()?;
+            if let Some(request) = room.join_request(&self.identity, &mut rand::rng()) {
+                self.transport
+                    .publish(Publication {
+                        topic: self.topics.current.own_request.clone(),
+                        payload: request,
+                        retain: true,
+                    })
+                    .await?;
+            }
+            return Ok(None);
+        }
+        if self.chores.clear_request {
+            self.chores.clear_request = false;
+            for past in self.topics.past.clone() {
+                self.transport
+                    .publish(Publication {
+                        topic: past.own_request.clone(),
+                        payload: Vec::new(),
+                        retain: true,
+                    })
+                    .await?;
+            }
+            return Ok(None);
+        }
+        let now = tokio::time::Instant::now();
+        if let Some(due) = self.chores.later.iter().position(|(at, _)| *at <= now) {
+            let (_, request) = self.chores.later.remove(due);
+            // Still open: nobody let the joiner in meanwhile.
+            if let Ok(Some(change)) = self.room()?.receive_join_request(&request, now_ms()) {
+                self.chores.admits.push(change);
+            }
+        }
+        if let Some(change) = self.chores.admits.pop() {
+            return Ok(match self.commit(change).await {
+                Ok((epoch, change)) => Some(SessionEvent::Membership { change, epoch }),
+                // Another member answered first, or the joiner is in.
+                Err(SessionError::Room(_)) => None,
+                Err(err) => return Err(err),
+            });
+        }
+        Ok(None)
+    }
+
+    /// Whether [`do_chores`](Self::do_chores) has work.
+    pub(super) fn has_chores(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        self.chores.request
+            || self.chores.clear_request
+            || !self.chores.admits.is_empty()
+            || self.chores.later.iter().any(|(at, _)| *at <= now)
+    }
+
+    /// When the next delayed answer to a join request is due.
+    pub(super) fn next_chore_at(&self) -> Option<tokio::time::Instant> {
+        self.chores.later.iter().map(|(at, _)| *at).min()
+    }
+
     /// Redeems the invite of a room joined and not yet added: waits for
-    /// the log state if the invite did not carry it, then commits our add.
-    pub(super) async fn redeem_invite(&mut self) -> Result<(), SessionError> {
+    /// the log state if the invite did not carry it, then commits our add,
+    /// or asks a member to let us in when the room moved on since the
+    /// invite was made. Returns what happened meanwhile, to show.
+    pub(super) async fn redeem_invite(&mut self) -> Result<Vec<SessionEvent>, SessionError> {
+        let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + BROKER_TIMEOUT;
         while self.room()?.needs_log_state() {
-            let event = tokio::select! {
-                event = self.transport.next_event() => event,
-                () = tokio::time::sleep_until(deadline) => None,
-            };
-            match event {
-                Some(TransportEvent::Message {
-                    topic,
-                    payload,
-                    ack,
-                    ..
-                }) if self.topics.classify(&topic) == TopicKind::State => {
-                    self.adopt_state(&payload)?;
-                    self.ack(ack, Source::Live);
-                }
-                Some(TransportEvent::Message {
-                    topic,
-                    payload,
-                    duplicate,
-                    ack,
-                    retained,
-                }) => self.transport.unread(TransportEvent::Message {
-                    topic,
-                    payload,
-                    duplicate,
-                    ack,
-                    retained,
-                }),
-                Some(other) => {
-                    if let Some(event) = self.on_transport(other, Source::Live)? {
-                        self.buffered.push_back(event);
-                    }
-                }
-                None => {
+            match tokio::time::timeout_at(deadline, self.next_event()).await {
+                Ok(event) => seen.push(event?),
+                Err(_) => {
                     let inviter = self
                         .room()?
                         .inviter_name()
                         .unwrap_or("the inviter")
                         .to_owned();
-                    return Err(SessionError::Membership(MembershipError::NoState(inviter)));
+                    return Err(MembershipError::NoState(inviter).into());
                 }
             }
         }
-        let Some(ticket) = self.room()?.joining_ticket().cloned() else {
-            return Ok(());
-        };
-        self.commit(Change::Add { ticket }).await.map(|_| ())
+        // Retained commits on the invite's epoch show the room moved on.
+        while let Ok(event) = tokio::time::timeout(JOIN_QUIET, self.next_event()).await {
+            seen.push(event?);
+            if !self.room()?.is_joining() {
+                return Ok(seen);
+            }
+        }
+        let room = self.room()?;
+        if !room.is_requesting()
+            && let Some(ticket) = room.joining_ticket().cloned()
+        {
+            match self.commit(Change::Add { ticket }).await {
+                Ok(_) => return Ok(seen),
+                Err(SessionError::Room(err)) => {
+                    return Err(MembershipError::Refused(err.to_string()).into());
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + ADMISSION_TIMEOUT;
+        while self.room()?.is_joining() {
+            match tokio::time::timeout_at(deadline, self.next_event()).await {
+                Ok(event) => seen.push(event?),
+                Err(_) => return Err(MembershipError::NoSponsor.into()),
+            }
+        }
+        Ok(seen)
     }
 
     /// Makes a membership change of ours: saved first, then the key slots
@@ -199,6 +344,7 @@ impl RoomSession {
     ) -> Result<(u64, MembershipChange), SessionError> {
         let identity = self.identity.clone();
         let now = now_ms();
+        let admitted = matches!(change, Change::Admit { .. }).then(|| change.clone());
         let rotation = self.store.update_room(&self.room_id, |room| {
             room.make_commit(&identity, change, now, &mut rand::rng())
         })??;
@@ -221,6 +367,54 @@ impl RoomSession {
                     retain: true,
                 })
                 .await?;
+        }
+        // Members away since an older epoch: their broker sessions listen
+        // on that epoch's topics, where each commit since must reach them.
+        for epoch in room.lagging_epochs() {
+            if epoch == rotation.from_epoch {
+                continue;
+            }
+            let (Some(topics), Some(context)) = (
+                self.topics.of_epoch(epoch).cloned(),
+                room.context_for(epoch),
+            ) else {
+                continue;
+            };
+            for (member, _) in room.members_lagging_in(epoch) {
+                if let Some((_, slot)) = rotation.slots.iter().find(|(fp, _)| *fp == member) {
+                    self.transport
+                        .publish(Publication {
+                            topic: topics.key_slot_of(context, &member),
+                            payload: slot.clone(),
+                            retain: true,
+                        })
+                        .await?;
+                }
+            }
+            self.transport
+                .publish(Publication {
+                    topic: topics.own_commit.clone(),
+                    payload: rotation.commit.clone(),
+                    retain: false,
+                })
+                .await?;
+        }
+        // Someone let in on request listens on their invite's epoch.
+        if let Some(Change::Admit { ticket, joiner }) = &admitted {
+            let fingerprint = joiner.fingerprint();
+            let invite_epoch = self.topics.of_epoch(ticket.epoch).cloned();
+            let slot = rotation.slots.iter().find(|(fp, _)| *fp == fingerprint);
+            if let (Some(topics), Some(context), Some((_, slot))) =
+                (invite_epoch, room.context_for(ticket.epoch), slot)
+            {
+                self.transport
+                    .publish(Publication {
+                        topic: topics.key_slot_of(context, &fingerprint),
+                        payload: slot.clone(),
+                        retain: true,
+                    })
+                    .await?;
+            }
         }
         self.refresh_snapshot();
         self.switch_epoch().await?;
@@ -266,7 +460,11 @@ impl RoomSession {
             &self.snapshot,
         );
         let options = self.broker.options(client_id.clone(), false);
-        let transport = Transport::start(options, subscriptions(&topics, false), announce)?;
+        let transport = Transport::start(
+            options,
+            subscriptions(&topics, room.needs_log_state()),
+            announce,
+        )?;
         let old = std::mem::replace(&mut self.transport, transport);
         let old_id = std::mem::replace(&mut self.client_id, client_id);
         self.topics = topics;
@@ -334,6 +532,7 @@ fn open_state(room: &Room, payload: &[u8]) -> Result<LogState, OpenError> {
 pub(super) fn describe_change(change: &Change) -> &'static str {
     match change {
         Change::Add { .. } => "your join",
+        Change::Admit { .. } => "letting someone in",
         Change::Remove { .. } => "a removal",
         Change::Leave => "your leave",
         Change::Admin { .. } => "an admin grant",

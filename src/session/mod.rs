@@ -227,6 +227,8 @@ pub struct RoomSession {
     /// A commit moved the room to a new epoch: move the connection once
     /// what was shown has been acknowledged.
     switch_pending: bool,
+    /// Network work asked for by events (join requests and answers).
+    chores: membership::Chores,
     _session_lock: StoreLock,
 }
 
@@ -275,6 +277,7 @@ impl RoomSession {
             last_sent,
             snapshot,
             switch_pending: false,
+            chores: Default::default(),
             _session_lock: session_lock,
         };
         for note in notes {
@@ -291,7 +294,10 @@ impl RoomSession {
                 .buffered
                 .push_back(SessionEvent::Removed { by: by.to_owned() });
         } else if room.is_joining() {
-            session.redeem_invite().await?;
+            let seen = session.redeem_invite().await?;
+            for event in seen.into_iter().rev() {
+                session.buffered.push_front(event);
+            }
         } else {
             session.publish_state(&room).await;
         }
@@ -313,14 +319,22 @@ impl RoomSession {
     /// Seals and publishes a message; returns once it is queued. The
     /// sequence number is saved before publishing, so it is never reused.
     pub async fn send(&self, body: Body) -> Result<(), SessionError> {
-        let (payload, seq) = send::seal_saved(&self.store, &self.room_id, &self.identity, body)?;
-        self.transport
-            .publish(Publication {
-                topic: self.topics.messages.clone(),
-                payload,
-                retain: false,
-            })
-            .await?;
+        let (payload, seq, destinations) = send::seal_saved(
+            &self.store,
+            &self.room_id,
+            &self.identity,
+            body,
+            &self.broker.prefix,
+        )?;
+        for topic in destinations {
+            self.transport
+                .publish(Publication {
+                    topic,
+                    payload: payload.clone(),
+                    retain: false,
+                })
+                .await?;
+        }
         // The connection keeps trying until the broker has it, across
         // reconnects: handed over. The next presence record announces it.
         self.store.handed_over(&self.room_id, seq)?;
@@ -350,6 +364,12 @@ impl RoomSession {
                 self.switch_epoch().await?;
                 continue;
             }
+            if self.has_chores() && self.to_confirm.is_empty() {
+                if let Some(event) = self.do_chores().await? {
+                    return Ok(event);
+                }
+                continue;
+            }
             // Shown messages are marked in the next batch's transaction if
             // one is already waiting; otherwise now, so the broker gets its
             // acknowledgements (and sends more) without waiting.
@@ -363,7 +383,9 @@ impl RoomSession {
             let settle_at = self.settle_at;
             let summary_at = self.warnings.summary_due();
             let retire_at = self.retiring.as_ref().map(Retiring::quiet_deadline);
+            let chore_at = self.next_chore_at();
             let step = tokio::select! {
+                () = sleep_until(chore_at) => Step::Chore,
                 event = self.transport.next_event() => Step::Event(event, Source::Live),
                 event = retire::next_event(&mut self.retiring) => Step::Event(event, Source::Retiring),
                 () = sleep_until(retire_at) => Step::RetireQuiet,
@@ -389,6 +411,8 @@ impl RoomSession {
                     self.finish_retiring().await
                 }
                 Step::Settled => self.settled()?,
+                // Handled at the top of the loop.
+                Step::Chore => None,
                 Step::Summary => self.warnings.summary(),
             };
             if let Some(event) = event {
@@ -467,9 +491,10 @@ impl RoomSession {
                 let duplicate = duplicate || self.topics.is_past_messages(topic);
                 self.on_messages(payload, duplicate, ack, source)
             }
-            kind @ (TopicKind::Commit | TopicKind::KeySlot | TopicKind::State) => {
-                self.on_membership(kind, payload, ack, source)
-            }
+            kind @ (TopicKind::Commit
+            | TopicKind::KeySlot
+            | TopicKind::State
+            | TopicKind::Request) => self.on_membership(kind, payload, ack, source),
             TopicKind::Presence => {
                 self.ack(ack, source);
                 self.on_presence(topic, payload, source)
@@ -539,6 +564,7 @@ impl RoomSession {
 
 enum Step {
     Event(Option<TransportEvent>, Source),
+    Chore,
     Flush,
     RetireQuiet,
     Settled,

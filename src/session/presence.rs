@@ -136,6 +136,10 @@ pub(super) fn presence_announcer(
             Ok(room) => room.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
+        // Not a member yet (or no longer): nothing to announce.
+        if room.is_joining() || room.removed_by().is_some() {
+            return Announcement::default();
+        }
         let mut rng = rand::rng();
         let now = now_ms();
         let mut record = |status, seq| Publication {

@@ -22,7 +22,6 @@ pub async fn send_once(
 ) -> Result<(), SessionError> {
     let room = store.room(room_name)?;
     let broker = broker.with_remembered_version(store);
-    let topics = RoomTopics::new(&broker.prefix, &room);
     // A throwaway id of at most 23 characters (the MQTT 3.1.1 limit).
     let client_id = format!("sotto-s{}", crate::hex::encode(&random_bytes::<8>()));
     let options = broker.options(client_id, true);
@@ -33,17 +32,24 @@ pub async fn send_once(
     {
         store.remember_mqtt_version(&broker.url.to_string(), &version.to_string());
     }
-    let (payload, seq) = seal_saved(store, room.id(), identity, body)?;
-    let result = transport
-        .publish_acked(
-            Publication {
-                topic: topics.messages,
-                payload,
-                retain: false,
-            },
-            BROKER_TIMEOUT,
-        )
-        .await;
+    let (payload, seq, destinations) =
+        seal_saved(store, room.id(), identity, body, &broker.prefix)?;
+    let mut result = Ok(());
+    for topic in destinations {
+        result = transport
+            .publish_acked(
+                Publication {
+                    topic,
+                    payload: payload.clone(),
+                    retain: false,
+                },
+                BROKER_TIMEOUT,
+            )
+            .await;
+        if result.is_err() {
+            break;
+        }
+    }
     transport.shutdown(None).await;
     match &result {
         // Refused: it reached nobody, so our next message declares its
@@ -66,13 +72,16 @@ const ABANDONED_AFTER_MS: u64 = 60_000;
 
 /// Seals a message from us with the next number of the room's shared
 /// counter, in one transaction with our own line in the history; returns
-/// it with its number, which waits in the outbox until handed over.
+/// it with its number, which waits in the outbox until handed over, and
+/// the topics to publish it on: the current epoch's, then those of past
+/// epochs where members who were away still listen.
 pub(super) fn seal_saved(
     store: &Store,
     room_id: &RoomId,
     identity: &Identity,
     body: Body,
-) -> Result<(Vec<u8>, u64), SessionError> {
+    prefix: &str,
+) -> Result<(Vec<u8>, u64, Vec<String>), SessionError> {
     let now = now_ms();
     let sealed =
         store.allocate_and_seal(room_id, now, ABANDONED_AFTER_MS, |room, seq, skipped| {
@@ -90,9 +99,17 @@ pub(super) fn seal_saved(
                 body,
                 own: true,
             };
-            Ok::<_, crate::room::RoomError>((sealed, own))
+            let topics = RoomTopics::new(prefix, room);
+            let mut destinations = vec![topics.messages.clone()];
+            destinations.extend(
+                room.lagging_epochs()
+                    .into_iter()
+                    .filter_map(|epoch| topics.of_epoch(epoch).map(|t| t.messages.clone())),
+            );
+            Ok::<_, crate::room::RoomError>(((sealed, destinations), own))
         })??;
-    Ok(sealed)
+    let ((payload, destinations), seq) = (sealed.0, sealed.1);
+    Ok((payload, seq, destinations))
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

@@ -494,13 +494,13 @@ impl Store {
     /// numbers allocated earlier and abandoned (allocated more than
     /// `abandoned_after_ms` ago and never handed over: a crash, a failed
     /// `send`). The number stays in the outbox until [`Store::handed_over`].
-    pub fn allocate_and_seal<E>(
+    pub fn allocate_and_seal<T, E>(
         &self,
         id: &RoomId,
         now_ms: u64,
         abandoned_after_ms: u64,
-        seal: impl FnOnce(&mut Room, u64, &[SeqRange]) -> Result<(Vec<u8>, StoredMessage), E>,
-    ) -> Result<Result<(Vec<u8>, u64), E>, StoreError> {
+        seal: impl FnOnce(&mut Room, u64, &[SeqRange]) -> Result<(T, StoredMessage), E>,
+    ) -> Result<Result<(T, u64), E>, StoreError> {
         let db = self.db()?;
         db.write(|tx, sealer| {
             let (old, version) = existing_room(db, tx, id)?;

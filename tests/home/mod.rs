@@ -135,8 +135,10 @@ impl Home {
     }
 
     /// Creates a room and returns its invite.
+    /// Creates a room; its invite admits up to ten people, as tests share
+    /// one invite among several homes.
     pub fn create_room(&self, room: &str) -> String {
-        self.ok(&["room", "create", room])
+        self.ok(&["room", "create", room, "--uses", "10"])
             .lines()
             .last()
             .unwrap()

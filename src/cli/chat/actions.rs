@@ -24,7 +24,7 @@ pub enum Flow {
 
 impl Chat {
     /// Acts on one typed line.
-    pub(super) async fn on_line(&mut self, session: &RoomSession, line: &str) -> Flow {
+    pub(super) async fn on_line(&mut self, session: &mut RoomSession, line: &str) -> Flow {
         match commands::parse(line) {
             Command::Empty => {}
             Command::Say(text) => self.send(session, Body::Text(text.to_owned())).await,
@@ -38,9 +38,7 @@ impl Chat {
                 member,
                 fingerprint,
             } => self.verify(session, member, fingerprint),
-            Command::Kick(_) => {
-                self.system("not available yet: key rotation comes in a later version");
-            }
+            Command::Kick(member) => self.kick(session, member).await,
             Command::Accept(member) => self.accept(session, member),
             Command::Help => self.help(),
             Command::Quit => return Flow::Quit,
@@ -108,6 +106,32 @@ impl Chat {
         };
         for line in room_table(&rooms, Some(session.room_name())) {
             self.system(&line);
+        }
+    }
+
+    /// Removes a member: a commit to a new epoch they never get the key of.
+    async fn kick(&self, session: &mut RoomSession, member: &str) {
+        let fingerprint = match session
+            .room()
+            .map_err(anyhow::Error::from)
+            .and_then(|room| room.resolve_member(member).map_err(anyhow::Error::from))
+        {
+            Ok(fingerprint) => fingerprint,
+            Err(err) => {
+                self.warning(&format!("not removed: {err}"));
+                return;
+            }
+        };
+        match session
+            .commit(sotto::log::Change::Remove {
+                member: fingerprint,
+            })
+            .await
+        {
+            Ok((epoch, change)) => {
+                self.system(&super::super::net::membership_text(&change, epoch));
+            }
+            Err(err) => self.warning(&format!("not removed: {err}")),
         }
     }
 

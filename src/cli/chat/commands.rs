@@ -71,7 +71,10 @@ pub const HELP: &[(&str, &str)] = &[
         "",
         "MEMBER: a name, or 8+ digits of a fingerprint when two keys share a name",
     ),
-    ("/kick MEMBER", "remove a member (not available yet)"),
+    (
+        "/kick MEMBER",
+        "remove a member (admins): the room moves to a key they never get",
+    ),
     ("/me ACTION", "send an action: * you ACTION"),
     ("/help", "this list"),
     (

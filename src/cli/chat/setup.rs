@@ -141,7 +141,14 @@ async fn first_room(store: &Store, default: &str, asker: &mut Asker<'_>) -> anyh
     }
     // The same as `sotto room create NAME`: prints the invite and says it
     // is a secret.
-    local::room_create(store, &answer)?;
+    local::room_create(
+        store,
+        &answer,
+        local::InviteOptions {
+            expires: None,
+            uses: 1,
+        },
+    )?;
     Ok(answer)
 }
 

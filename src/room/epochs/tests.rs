@@ -325,14 +325,46 @@ fn an_expired_or_used_up_invite_is_refused_by_the_log() {
     deliver(&mut bob, &w.bob, &late, 140);
     deliver(&mut carol, &w.carol, &add, 140);
     assert_eq!(alice.log().unwrap().roster.len(), 2);
-    let winners = [&bob, &carol]
-        .iter()
-        .filter(|room| room.removed_by().is_none())
-        .count();
-    assert_eq!(winners, 1);
-    for room in [&bob, &carol] {
-        if room.removed_by().is_none() {
-            assert_eq!(room.context().key, alice.context().key);
-        }
-    }
+    let (winner, loser, loser_id) = if bob.is_requesting() {
+        (&carol, &bob, &w.bob)
+    } else {
+        (&bob, &carol, &w.carol)
+    };
+    assert!(!winner.is_requesting() && !winner.is_joining());
+    assert_eq!(winner.context().key, alice.context().key);
+    // The loser is not told it was removed: it asks to be let in, and the
+    // log refuses, since the single-use invite is used up.
+    assert!(loser.is_requesting() && loser.removed_by().is_none());
+    let request = loser.join_request(loser_id, &mut w.rng).unwrap();
+    assert_eq!(
+        alice.receive_join_request(&request, 150),
+        Err(CommitRefused::Log(LogError::InviteUsedUp))
+    );
+}
+
+#[test]
+fn a_better_concurrent_commit_whose_slot_comes_later_is_still_taken() {
+    let mut w = world();
+    let (alice, bob, carol) = three(&mut w);
+    let mut a = alice.clone();
+    let mut c = carol.clone();
+    let from_alice = a
+        .make_commit(&w.alice, Change::Rotate, 700, &mut w.rng)
+        .unwrap();
+    let from_carol = c
+        .make_commit(&w.carol, Change::Rotate, 700, &mut w.rng)
+        .unwrap();
+    let own = w.bob.fingerprint();
+    let slot = |r: &Rotation| r.slots.iter().find(|(fp, _)| *fp == own).unwrap().1.clone();
+    // bob takes one, then sees the other's commit before its slot.
+    let mut b = bob.clone();
+    deliver(&mut b, &w.bob, &from_alice, 710);
+    b.receive_commit(&from_carol.commit, 710).unwrap();
+    b.receive_key_slot(&w.bob, &slot(&from_carol), 710).unwrap();
+    let mut reference = bob.clone();
+    deliver(&mut reference, &w.bob, &from_carol, 710);
+    deliver(&mut reference, &w.bob, &from_alice, 710);
+    assert_eq!(b.epoch(), 3);
+    assert_eq!(b.log().unwrap().head, reference.log().unwrap().head);
+    assert_eq!(b.context().key, reference.context().key);
 }
