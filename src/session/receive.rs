@@ -109,10 +109,11 @@ impl RoomSession {
                     Some(delivery) => steps.push(Step::Unshown(delivery, ack)),
                     None => {
                         self.ack(ack, source);
-                        // Acknowledged late, or arriving through an old
-                        // session being drained too: not an attack.
+                        // Acknowledged late, arriving through an old
+                        // session being drained too, or a copy on a past
+                        // epoch's topic: not an attack.
                         if !duplicate
-                            && self.retiring.is_none()
+                            && source == Source::Live
                             && let Some(event) = self.warnings.admit(OpenError::Replayed(seq))
                         {
                             steps.push(Step::Event(event));
@@ -121,7 +122,7 @@ impl RoomSession {
                 },
                 Err(err) => {
                     self.ack(ack, source);
-                    if let Some(event) = self.warnings.admit(err) {
+                    if let Some(event) = self.warnings.admit_payload(err, &payload) {
                         steps.push(Step::Event(event));
                     }
                 }

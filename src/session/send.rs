@@ -5,8 +5,11 @@ use crate::identity::Identity;
 use crate::protocol::message::Body;
 use crate::room::{RoomId, Trust};
 use crate::store::{Store, StoredMessage};
-use crate::topics::RoomTopics;
-use crate::transport::{Announcement, Publication, Transport, TransportError};
+use crate::topics::{RoomTopics, TopicKind};
+use crate::transport::{
+    Announcement, Publication, Subscription, SubscriptionKind, Transport, TransportError,
+    TransportEvent,
+};
 
 use super::{BROKER_TIMEOUT, BrokerConfig, SessionError, now_ms};
 
@@ -22,16 +25,7 @@ pub async fn send_once(
 ) -> Result<(), SessionError> {
     let room = store.room(room_name)?;
     let broker = broker.with_remembered_version(store);
-    // A throwaway id of at most 23 characters (the MQTT 3.1.1 limit).
-    let client_id = format!("sotto-s{}", crate::hex::encode(&random_bytes::<8>()));
-    let options = broker.options(client_id, true);
-    let mut transport = Transport::start(options, Vec::new(), Announcement::default)?;
-    let (connected, _) = transport.wait_connected(BROKER_TIMEOUT).await?;
-    if let crate::transport::TransportEvent::Connected { version, .. } = connected
-        && broker.version == crate::transport::VersionChoice::Auto
-    {
-        store.remember_mqtt_version(&broker.url.to_string(), &version.to_string());
-    }
+    let transport = catch_up(store, identity, &room, &broker).await?;
     let (payload, seq, destinations) =
         seal_saved(store, room.id(), identity, body, &broker.prefix)?;
     let mut result = Ok(());
@@ -110,6 +104,82 @@ pub(super) fn seal_saved(
         })??;
     let ((payload, destinations), seq) = (sealed.0, sealed.1);
     Ok((payload, seq, destinations))
+}
+
+/// How long `send` listens for membership changes it has not seen yet
+/// (retained commits and key slots come right after the subscription is
+/// granted) before sealing, so it seals under the room's newest key.
+const CATCH_UP_QUIET: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Connects for one message, and first takes the commits and key slots
+/// of the room that this home has not seen (when no chat or listen of it
+/// is running, nothing else takes them): a message sealed under an epoch
+/// the others left would still open for them, but only while they keep
+/// its key.
+async fn catch_up(
+    store: &Store,
+    identity: &Identity,
+    room: &crate::room::Room,
+    broker: &BrokerConfig,
+) -> Result<Transport, SessionError> {
+    let mut epoch = room.epoch();
+    let mut topics = RoomTopics::new(&broker.prefix, room);
+    loop {
+        // A throwaway id of at most 23 characters (the MQTT 3.1.1 limit).
+        let client_id = format!("sotto-s{}", crate::hex::encode(&random_bytes::<8>()));
+        let options = broker.options(client_id, true);
+        let subscriptions = if room.log().is_some() {
+            vec![
+                Subscription {
+                    filter: topics.current.commit_filter.clone(),
+                    kind: SubscriptionKind::Reliable,
+                },
+                Subscription {
+                    filter: topics.current.own_key_slot.clone(),
+                    kind: SubscriptionKind::Reliable,
+                },
+            ]
+        } else {
+            Vec::new()
+        };
+        let mut transport = Transport::start(options, subscriptions, Announcement::default)?;
+        let (connected, _) = transport.wait_connected(BROKER_TIMEOUT).await?;
+        if let TransportEvent::Connected { version, .. } = connected
+            && broker.version == crate::transport::VersionChoice::Auto
+        {
+            store.remember_mqtt_version(&broker.url.to_string(), &version.to_string());
+        }
+        if room.log().is_none() {
+            return Ok(transport);
+        }
+        while let Ok(Some(event)) =
+            tokio::time::timeout(CATCH_UP_QUIET, transport.next_event()).await
+        {
+            if let TransportEvent::Message { topic, payload, .. } = event {
+                let now = now_ms();
+                // Refused pieces are for the session to warn about.
+                let _ = match topics.classify(&topic) {
+                    TopicKind::Commit => store
+                        .update_room(room.id(), |room| room.receive_commit(&payload, now))?
+                        .map(drop),
+                    TopicKind::KeySlot => store
+                        .update_room(room.id(), |room| {
+                            room.receive_key_slot(identity, &payload, now)
+                        })?
+                        .map(drop),
+                    _ => Ok(()),
+                };
+            }
+        }
+        let now = store.room_by_id(room.id())?.unwrap_or_else(|| room.clone());
+        if now.epoch() == epoch {
+            return Ok(transport);
+        }
+        // Moved on: look at the new epoch's commits too.
+        transport.shutdown(None).await;
+        epoch = now.epoch();
+        topics = RoomTopics::new(&broker.prefix, &now);
+    }
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

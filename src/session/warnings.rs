@@ -19,12 +19,36 @@ pub(super) struct WarningBudget {
     window_start: Option<Instant>,
     shown: usize,
     suppressed: usize,
+    /// Payloads refused lately (a hash of each), so one that arrives
+    /// twice (through two broker sessions while an old one is drained, or
+    /// on two epochs' topics) is warned about once.
+    recent: std::collections::VecDeque<u64>,
 }
+
+/// How many refused payloads are remembered to warn about each once.
+const RECENT_REFUSALS: usize = 256;
 
 impl WarningBudget {
     /// The warning for `err`, or `None` when the budget is spent.
     pub(super) fn admit(&mut self, err: OpenError) -> Option<SessionEvent> {
         self.spend().then_some(SessionEvent::Dropped(err))
+    }
+
+    /// The warning for a refused `payload`, unless the same bytes were
+    /// refused lately.
+    pub(super) fn admit_payload(&mut self, err: OpenError, payload: &[u8]) -> Option<SessionEvent> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        payload.hash(&mut hasher);
+        let digest = hasher.finish();
+        if self.recent.contains(&digest) {
+            return None;
+        }
+        if self.recent.len() >= RECENT_REFUSALS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(digest);
+        self.admit(err)
     }
 
     /// A refusal that is not an [`OpenError`] (a membership change the log
