@@ -69,20 +69,27 @@ pub fn send(cli: &Cli, store: &Store, room: &str, text: Option<&str>) -> anyhow:
         // The invite is redeemed on the room's first connection: by us, or
         // by the chat or listen of this home that holds the room already.
         runtime.block_on(async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             match RoomSession::open(store.clone(), identity.clone(), room, &broker).await {
-                Ok(session) => session.close().await,
+                Ok(mut session) => {
+                    while store.room(room)?.is_joining() && tokio::time::Instant::now() < deadline {
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(200), session.next_event())
+                                .await;
+                    }
+                    session.close().await;
+                }
+                // The chat or listen of this home that holds the room is
+                // joining it: wait for it.
                 Err(session::SessionError::Busy(_)) => {
-                    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-                    while store.room(room)?.is_joining() {
-                        if tokio::time::Instant::now() >= deadline {
-                            anyhow::bail!(
-                                "another sotto process of this home is still joining {room:?} (waiting for a member to let it in); try again later"
-                            );
-                        }
+                    while store.room(room)?.is_joining() && tokio::time::Instant::now() < deadline {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
                 Err(err) => return Err(err.into()),
+            }
+            if store.room(room)?.is_joining() {
+                anyhow::bail!(session::MembershipError::NoSponsor);
             }
             Ok::<_, anyhow::Error>(())
         })?;

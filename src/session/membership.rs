@@ -4,13 +4,16 @@
 //! epoch's topics and client id.
 
 use super::presence::presence_announcer;
+use super::retire::Retiring;
 use super::{BROKER_TIMEOUT, RoomSession, SessionError, SessionEvent, Source, client_id, now_ms};
 use crate::log::{Change, LogState};
 use crate::protocol::wire::{self, Kind, MAX_ENVELOPE_LEN};
 use crate::protocol::{OpenError, sealing};
 use crate::room::{CommitRefused, Membership, MembershipChange, Room};
 use crate::topics::{RoomTopics, TopicKind};
-use crate::transport::{Ack, Publication, Subscription, SubscriptionKind, Transport};
+use crate::transport::{
+    Ack, Publication, Subscription, SubscriptionKind, Transport, TransportEvent,
+};
 
 const STATE_LABEL: &[u8] = b"sotto/v1/log-state";
 
@@ -61,8 +64,9 @@ pub(super) fn subscriptions(topics: &RoomTopics, joining: bool) -> Vec<Subscript
     all
 }
 
-/// How long a joiner waits for a member to let it in.
-const ADMISSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long opening a room waits for a member to let a joiner in before
+/// going on (the answer can also come later).
+const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long after connecting a joiner listens for commits that show the
 /// room moved on since its invite was made, before committing its add.
@@ -161,6 +165,7 @@ impl RoomSession {
                 replaced_ours,
             }) => {
                 self.switch_pending = true;
+                self.release_held();
                 if let Some(ours) =
                     replaced_ours.filter(|ours| !matches!(**ours, Change::Admit { .. }))
                 {
@@ -182,6 +187,7 @@ impl RoomSession {
             }
             Ok(Membership::Admitted { epoch }) => {
                 self.switch_pending = true;
+                self.release_held();
                 Ok(Some(SessionEvent::Note(format!(
                     "a member let us in at epoch {epoch}; fetching the member list"
                 ))))
@@ -189,6 +195,29 @@ impl RoomSession {
             Ok(Membership::Waiting | Membership::Nothing) => Ok(None),
             Err(CommitRefused::Open(OpenError::WrongEpoch { .. })) => Ok(None),
             Err(err) => Ok(self.warnings.admit_text(err.to_string())),
+        }
+    }
+
+    /// Hands back the messages held for the epoch the room just reached,
+    /// to be taken again through the connection that brought them.
+    fn release_held(&mut self) {
+        let topic = self.topics.current.messages.clone();
+        for held in std::mem::take(&mut self.held) {
+            let event = TransportEvent::Message {
+                topic: topic.clone(),
+                payload: held.payload,
+                retained: false,
+                duplicate: held.duplicate,
+                ack: held.ack,
+            };
+            match held.source {
+                Source::Live => self.transport.unread(event),
+                Source::Retiring => {
+                    if let Some(retiring) = self.retiring.as_mut() {
+                        retiring.unread(event);
+                    }
+                }
+            }
         }
     }
 
@@ -253,6 +282,9 @@ impl RoomSession {
             }
             return Ok(None);
         }
+        if self.settle_at.is_some() {
+            return Ok(None);
+        }
         let now = tokio::time::Instant::now();
         if let Some(due) = self.chores.later.iter().position(|(at, _)| *at <= now) {
             let (_, request) = self.chores.later.remove(due);
@@ -275,10 +307,14 @@ impl RoomSession {
     /// Whether [`do_chores`](Self::do_chores) has work.
     pub(super) fn has_chores(&self) -> bool {
         let now = tokio::time::Instant::now();
+        // Join requests are answered once what the broker queued for us
+        // has been taken: a commit waiting there may already have let the
+        // joiner in, and answering again would fork the log.
+        let settled = self.settle_at.is_none();
         self.chores.request
             || self.chores.clear_request
-            || !self.chores.admits.is_empty()
-            || self.chores.later.iter().any(|(at, _)| *at <= now)
+            || (settled && !self.chores.admits.is_empty())
+            || (settled && self.chores.later.iter().any(|(at, _)| *at <= now))
     }
 
     /// When the next delayed answer to a join request is due.
@@ -325,11 +361,18 @@ impl RoomSession {
                 Err(err) => return Err(err),
             }
         }
-        let deadline = tokio::time::Instant::now() + ADMISSION_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + ADMISSION_WAIT;
         while self.room()?.is_joining() {
             match tokio::time::timeout_at(deadline, self.next_event()).await {
                 Ok(event) => seen.push(event?),
-                Err(_) => return Err(MembershipError::NoSponsor.into()),
+                Err(_) => {
+                    // The request stays retained on the broker: a member who
+                    // comes online answers it, and the answer waits for us.
+                    seen.push(SessionEvent::Warning(
+                        "waiting for a member to let you in: the room changed since your invite was made, and your request waits on the broker until a member comes online".into(),
+                    ));
+                    break;
+                }
             }
         }
         Ok(seen)
@@ -468,7 +511,13 @@ impl RoomSession {
         let old = std::mem::replace(&mut self.transport, transport);
         let old_id = std::mem::replace(&mut self.client_id, client_id);
         self.topics = topics;
-        old.shutdown(None).await;
+        // The old connection is drained, not dropped: what it still holds
+        // (and what arrives on the old topics until others move too) is
+        // taken through it, then its broker session is deleted.
+        let _ = self.store.set_last_client_id(&self.room_id, &old_id);
+        if let Some(previous) = self.retiring.replace(Retiring::from_live(old, old_id)) {
+            previous.abandon().await;
+        }
         let (connected, notes) = self.transport.wait_connected(BROKER_TIMEOUT).await?;
         for note in notes {
             if let Some(event) = self.on_transport(note, Source::Live)? {
@@ -479,10 +528,6 @@ impl RoomSession {
             self.buffered.push_back(event);
         }
         self.publish_state(&room).await;
-        if self.retiring.is_none() {
-            let _ = self.store.set_last_client_id(&self.room_id, &old_id);
-            self.start_retiring(&room).await;
-        }
         Ok(())
     }
 

@@ -229,6 +229,10 @@ pub struct RoomSession {
     switch_pending: bool,
     /// Network work asked for by events (join requests and answers).
     chores: membership::Chores,
+    /// Messages sealed for the epoch after ours, not acknowledged, kept
+    /// until the commit that starts it arrives (MQTT does not order one
+    /// topic against another).
+    held: Vec<receive::Held>,
     _session_lock: StoreLock,
 }
 
@@ -278,6 +282,7 @@ impl RoomSession {
             snapshot,
             switch_pending: false,
             chores: Default::default(),
+            held: Vec::new(),
             _session_lock: session_lock,
         };
         for note in notes {

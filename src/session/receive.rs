@@ -35,6 +35,19 @@ pub(super) struct Waiting {
     pub(super) ack: Ack,
 }
 
+/// The most messages held for the next epoch at once; more are refused.
+/// Held messages are not acknowledged, and a broker sends at most so many
+/// unacknowledged ones (Mosquitto's `max_inflight_messages` is 20).
+const MAX_HELD: usize = 16;
+
+/// A message sealed for the epoch after ours, waiting for its commit.
+pub(super) struct Held {
+    pub(super) payload: Vec<u8>,
+    pub(super) duplicate: bool,
+    pub(super) ack: Ack,
+    pub(super) source: Source,
+}
+
 /// One message of a batch, on its way to being shown.
 enum Step {
     /// Accepted and saved with the batch.
@@ -120,6 +133,16 @@ impl RoomSession {
                         }
                     }
                 },
+                Err(OpenError::WrongEpoch { got, current })
+                    if got == current + 1 && self.held.len() < MAX_HELD =>
+                {
+                    self.held.push(Held {
+                        payload,
+                        duplicate,
+                        ack,
+                        source,
+                    });
+                }
                 Err(err) => {
                     self.ack(ack, source);
                     if let Some(event) = self.warnings.admit_payload(err, &payload) {

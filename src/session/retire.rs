@@ -25,6 +25,23 @@ pub(super) struct Retiring {
 }
 
 impl Retiring {
+    /// The live connection of an epoch the room just left, to be drained
+    /// and then deleted.
+    pub(super) fn from_live(transport: Transport, client_id: String) -> Self {
+        Self {
+            transport,
+            client_id,
+            quiet_until: Instant::now() + SETTLE,
+            drained: 0,
+            rest: Vec::new(),
+        }
+    }
+
+    /// Gives an event back to be read again first.
+    pub(super) fn unread(&mut self, event: TransportEvent) {
+        self.transport.unread(event);
+    }
+
     /// When the old session counts as empty (nothing arrived for a while).
     pub(super) fn quiet_deadline(&self) -> Instant {
         self.quiet_until
