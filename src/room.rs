@@ -156,9 +156,9 @@ pub enum RoomError {
         "no member called {0:?} in this room (give a member's name, or at least 8 digits of a fingerprint)"
     )]
     UnknownMember(String),
-    /// A membership change on a room made before the membership log.
+    /// A membership change on a room without a membership log.
     #[error(
-        "this room was made by an older sotto and has no membership log; create a new room to remove members"
+        "this room has no membership log, so nobody can be removed from it; a room made with `sotto room create NAME --log` has one"
     )]
     NoLog,
     /// The log refused our own change.

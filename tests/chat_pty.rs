@@ -170,7 +170,7 @@ fn on_a_pipe_chat_reads_plain_lines_and_help_lists_the_commands() {
         );
     }
     assert!(stdout.contains("-- unknown command /bogus; /help lists the commands"));
-    assert!(stdout.contains("-- not available yet: key rotation comes in a later version"));
+    assert!(stdout.contains("!! not removed: this room has no membership log"));
     assert!(
         !stdout.contains('\x1b'),
         "colour without a terminal: {stdout:?}"

@@ -222,6 +222,8 @@ pub enum RoomCommand {
         name: String,
         #[command(flatten)]
         invite: InviteArgs,
+        #[command(flatten)]
+        create: CreateArgs,
     },
     /// Print an invite to a room, signed by you
     Invite {
@@ -249,6 +251,16 @@ pub struct InviteArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub uses: u32,
+}
+
+/// Options of `room create` only.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// (Preview) Give the room a signed membership log: members can be
+    /// removed with `sotto kick`, invites expire and count their uses.
+    /// Every member needs this version of sotto.
+    #[arg(long)]
+    pub log: bool,
 }
 
 /// The broker used when neither --broker nor SOTTO_BROKER is given.

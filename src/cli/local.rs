@@ -90,7 +90,17 @@ pub fn whoami(store: &Store) -> anyhow::Result<()> {
 /// How long an invite works unless `--expires` says otherwise.
 pub const DEFAULT_INVITE_LIFETIME_MS: u64 = 7 * 24 * 3600 * 1000;
 
-fn print_invite(room: &Room, me: &sotto::identity::Identity, expires_ms: u64, uses: u32) {
+fn print_invite(room: &Room, me: Option<&sotto::identity::Identity>, expires_ms: u64, uses: u32) {
+    let Some(me) = me.filter(|_| room.log().is_some()) else {
+        eprintln!(
+            "Invite for room {} (epoch {}). It is a SECRET: anyone holding it can read the room. \
+             Share it privately; the other side runs `sotto join INVITE`.",
+            for_terminal(room.name()),
+            room.epoch()
+        );
+        println!("{}", room.invite().encode());
+        return;
+    };
     let invite = room.invite_for(me, expires_ms, uses, &mut rand::rng());
     eprintln!(
         "Invite for room {} (epoch {}), valid until {} for {} {}. It is a SECRET: until it is \
@@ -107,18 +117,28 @@ fn print_invite(room: &Room, me: &sotto::identity::Identity, expires_ms: u64, us
 
 pub fn room_create(store: &Store, name: &str, invite: InviteOptions) -> anyhow::Result<()> {
     validate_room_name(name).with_context(|| format!("cannot name a room {name:?}"))?;
-    store.public_identity()?;
-    let me = super::unlock::load_identity(store)?;
+    let public = store.public_identity()?;
+    // Only a room with a log needs the secret key now (its first commit
+    // and its invites are signed).
+    let me = if invite.log {
+        Some(super::unlock::load_identity(store)?)
+    } else {
+        None
+    };
+    let expires_ms = invite.expires_ms()?;
     let lock = store.lock()?;
     if store.room(name).is_ok() {
         bail!("you already have a room called {name:?}; pick another name");
     }
-    let room = Room::found(name, &me, now_ms(), &mut rand::rng())?;
+    let room = match &me {
+        Some(me) => Room::found(name, me, now_ms(), &mut rand::rng())?,
+        None => Room::create(name, &public, now_ms(), &mut rand::rng())?,
+    };
     store.save_room(&lock, &room)?;
     drop(lock);
     sotto::session::record_client_id(store, &room)?;
     eprintln!("Created room {}.", for_terminal(name));
-    print_invite(&room, &me, invite.expires_ms()?, invite.uses);
+    print_invite(&room, me.as_ref(), expires_ms, invite.uses);
     Ok(())
 }
 
@@ -128,6 +148,8 @@ pub struct InviteOptions {
     pub expires: Option<String>,
     /// How many people may join with it.
     pub uses: u32,
+    /// Whether a new room gets a membership log (preview).
+    pub log: bool,
 }
 
 impl InviteOptions {
@@ -145,13 +167,16 @@ impl InviteOptions {
 pub fn room_invite(store: &Store, name: &str, invite: InviteOptions) -> anyhow::Result<()> {
     store.public_identity()?;
     let room = store.room(name)?;
-    let me = super::unlock::load_identity(store)?;
     if room.is_joining() {
         bail!(
             "you have not joined {name:?} yet: open it once (sotto chat, listen or send) before inviting others"
         );
     }
-    print_invite(&room, &me, invite.expires_ms()?, invite.uses);
+    let me = match room.log() {
+        Some(_) => Some(super::unlock::load_identity(store)?),
+        None => None,
+    };
+    print_invite(&room, me.as_ref(), invite.expires_ms()?, invite.uses);
     Ok(())
 }
 
@@ -206,6 +231,28 @@ pub fn join_room(
 ) -> anyhow::Result<Joined> {
     let invite = Invite::decode(text)?;
     let me = store.public_identity()?;
+    if let Some(grant) = &invite.grant {
+        let inviter = for_terminal(&grant.ticket.inviter.name);
+        // Checked by the local clock here; the log decides by the add's
+        // signed time, so every member agrees.
+        if grant.ticket.expires_ms < now_ms() {
+            bail!(
+                "this invite expired on {}; ask {inviter} for a new one",
+                super::render::date_time(grant.ticket.expires_ms)
+            );
+        }
+        if let Some(holder) = grant
+            .state
+            .as_ref()
+            .and_then(|state| state.roster.name_taken(&me.name, &me.fingerprint()))
+        {
+            bail!(
+                "the room already has a member called {} (or a name that looks the same); \
+                 names are bound to keys, so join from an identity with another name",
+                for_terminal(&holder.identity.name)
+            );
+        }
+    }
     let local_name = local_name.unwrap_or(&invite.room_name);
     validate_room_name(local_name).with_context(|| format!("cannot name a room {local_name:?}"))?;
     let lock = store.lock()?;

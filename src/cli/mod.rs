@@ -86,12 +86,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Whoami => local::whoami(&store),
         Command::Passphrase { remove } => local::change_passphrase(&store, remove),
         Command::Room { action } => match action {
-            RoomCommand::Create { name, invite } => local::room_create(
+            RoomCommand::Create {
+                name,
+                invite,
+                create,
+            } => local::room_create(
                 &store,
                 &name,
                 local::InviteOptions {
                     expires: invite.expires,
                     uses: invite.uses,
+                    log: create.log,
                 },
             ),
             RoomCommand::Invite { name, invite } => local::room_invite(
@@ -100,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 local::InviteOptions {
                     expires: invite.expires,
                     uses: invite.uses,
+                    log: false,
                 },
             ),
             RoomCommand::Keep { name, keep } => history::keep(&store, &name, &keep),

@@ -117,6 +117,9 @@ pub fn change_membership(
 ) -> anyhow::Result<()> {
     let broker = broker_config(cli)?;
     let saved = store.room(room)?;
+    if saved.log().is_none() {
+        return Err(sotto::room::RoomError::NoLog.into());
+    }
     let change = match action {
         Membership::Kick(member) => sotto::log::Change::Remove {
             member: saved.resolve_member(member)?,

@@ -114,8 +114,12 @@ impl Chat {
         let fingerprint = match session
             .room()
             .map_err(anyhow::Error::from)
-            .and_then(|room| room.resolve_member(member).map_err(anyhow::Error::from))
-        {
+            .and_then(|room| {
+                if room.log().is_none() {
+                    return Err(RoomError::NoLog.into());
+                }
+                room.resolve_member(member).map_err(anyhow::Error::from)
+            }) {
             Ok(fingerprint) => fingerprint,
             Err(err) => {
                 self.warning(&format!("not removed: {err}"));

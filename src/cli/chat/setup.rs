@@ -147,6 +147,7 @@ async fn first_room(store: &Store, default: &str, asker: &mut Asker<'_>) -> anyh
         local::InviteOptions {
             expires: None,
             uses: 1,
+            log: false,
         },
     )?;
     Ok(answer)
