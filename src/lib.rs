@@ -12,6 +12,8 @@
 //!   passphrase-protected).
 //! - [`invite`]: `sotto1…` invite strings.
 //! - [`protocol`]: the envelope, messages, presence, sealed epoch keys.
+//! - [`ratchet`]: per-sender hash ratchets (forward secrecy inside an
+//!   epoch).
 //! - [`replay`]: per-sender replay windows.
 //! - [`room_id`]: a room's secret id and name rules (below `protocol`,
 //!   `invite` and `room`, which all name rooms).
@@ -40,6 +42,7 @@ pub mod identity;
 pub mod invite;
 pub mod keyfile;
 pub mod protocol;
+pub mod ratchet;
 pub mod replay;
 pub mod room;
 pub mod room_id;
