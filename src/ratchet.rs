@@ -208,8 +208,8 @@ impl MessageKey {
         self.0.as_bytes()
     }
 
-    fn to_secret(&self) -> Secret {
-        Secret(*self.0.as_bytes())
+    fn to_secret(&self) -> Box<Secret> {
+        Box::new(Secret(*self.0.as_bytes()))
     }
 
     fn from_secret(secret: &Secret) -> Self {
@@ -289,7 +289,10 @@ pub struct ReceiverChain {
     /// none). Used to tell "too old" from "already used".
     floor: u64,
     /// Keys for numbers in `floor + 1 .. next_seq` not received yet.
-    skipped: BTreeMap<u64, Secret>,
+    /// Boxed, so that the tree moving its entries around (on inserts and
+    /// removals) moves pointers, not key bytes: each key lives in one
+    /// place, wiped when dropped, with no stale copies left in freed nodes.
+    skipped: BTreeMap<u64, Box<Secret>>,
 }
 
 impl ReceiverChain {
@@ -373,7 +376,9 @@ impl ReceiverChain {
         })
     }
 
-    /// Applies a key staged by [`key_for`](Self::key_for) on this chain:
+    /// Applies a key staged by [`key_for`](Self::key_for) on this chain (or
+    /// on a copy of the chain it was staged from; a staging from another
+    /// sender's chain is a caller bug that this cannot always detect):
     /// the message's key is deleted (a skipped one from the store; a new
     /// one by stepping the chain past it, keeping the keys jumped over).
     ///
@@ -469,7 +474,7 @@ struct Advance {
     next_seq: u64,
     chain_key: ChainKey,
     /// The keys jumped over, oldest first.
-    skipped: VecDeque<(u64, Secret)>,
+    skipped: VecDeque<(u64, Box<Secret>)>,
     /// The highest number jumped over whose key was not kept (0 if none).
     dropped_through: u64,
 }
@@ -543,7 +548,7 @@ impl Serialize for ReceiverChain {
     }
 }
 
-struct SkippedList<'a>(&'a BTreeMap<u64, Secret>);
+struct SkippedList<'a>(&'a BTreeMap<u64, Box<Secret>>);
 
 impl Serialize for SkippedList<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -558,7 +563,7 @@ struct ReceiverState {
     chain_key: Secret,
     floor: u64,
     #[serde(deserialize_with = "bounded_skipped")]
-    skipped: Vec<(u64, Secret)>,
+    skipped: Vec<(u64, Box<Secret>)>,
 }
 
 impl<'de> Deserialize<'de> for ReceiverChain {
@@ -605,11 +610,11 @@ impl TryFrom<ReceiverState> for ReceiverChain {
 /// before reading (or allocating for) any beyond the limit.
 fn bounded_skipped<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<Vec<(u64, Secret)>, D::Error> {
+) -> Result<Vec<(u64, Box<Secret>)>, D::Error> {
     struct Bounded;
 
     impl<'de> Visitor<'de> for Bounded {
-        type Value = Vec<(u64, Secret)>;
+        type Value = Vec<(u64, Box<Secret>)>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(f, "at most {MAX_SKIPPED_KEYS} skipped keys")
