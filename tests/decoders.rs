@@ -389,6 +389,45 @@ fn fuzzing_entry_points_match_the_real_layouts() {
     assert_eq!((grant.epoch, grant.rotator), (2, alice().public()));
 }
 
+/// Found by the `message_open`, `presence_open` and `epoch_key_open`
+/// fuzzers (their first oracle expected the opened identity to equal the
+/// signer's in full): a signature binds the signing key the content names,
+/// and everything else in the claimed identity (name, X25519 key) is the
+/// signer's own claim. A member signing a claim with another agreement key
+/// is accepted as that claim, under another fingerprint, so the room never
+/// confuses it with the member's real identity; nobody else can make one.
+#[test]
+fn a_signed_identity_claim_is_bound_by_its_signing_key_only() {
+    let key = room_key();
+    let mut claimed = alice().public();
+    claimed.agreement[13] ^= 0x40;
+    let sent = Message {
+        sender: claimed.clone(),
+        seq: 1,
+        sent_at_ms: 0,
+        body: Body::Text("hi".into()),
+        skipped: Vec::new(),
+    };
+    let content = wire::to_bytes(&sent);
+    let by_alice = fuzzing::seal_content(
+        Kind::Message,
+        context(&key),
+        alice(),
+        &content,
+        &mut rng(12),
+    );
+    let opened = message::open(context(&key), &by_alice).unwrap();
+    assert_eq!(opened.sender, claimed);
+    assert_eq!(opened.sender.signing, alice().public().signing);
+    assert_ne!(opened.sender.fingerprint(), alice().fingerprint());
+    // The same claim signed by anyone else is forged.
+    let by_bob = fuzzing::seal_content(Kind::Message, context(&key), bob(), &content, &mut rng(12));
+    assert!(matches!(
+        message::open(context(&key), &by_bob),
+        Err(OpenError::Forged(_))
+    ));
+}
+
 /// An epoch-key slot's content (rotator, recipient fingerprint, key) in
 /// its postcard layout: alice to bob.
 fn slot_content(key: &[u8; 32]) -> Vec<u8> {
