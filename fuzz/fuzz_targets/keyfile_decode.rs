@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let text = match mode % 3 {
         0 => String::from_utf8_lossy(rest).into_owned(),
         kind => {
-            let hrp = if kind == 1 { "sotto-secret-key-" } else { "sotto-storage-key-" };
+            let hrp = if kind == 1 {
+                "sotto-secret-key-"
+            } else {
+                "sotto-storage-key-"
+            };
             let Ok(hrp) = Hrp::parse(hrp) else { return };
             match bech32::encode_upper::<Bech32m>(hrp, rest) {
                 Ok(line) => line,

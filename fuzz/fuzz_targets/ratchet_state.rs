@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
             };
             let Some(mut chain) = decoded else { return };
             assert!(chain.skipped_len() <= MAX_SKIPPED_KEYS);
-            let Ok(json) = serde_json::to_vec(&chain) else { panic!("encoding failed") };
+            let Ok(json) = serde_json::to_vec(&chain) else {
+                panic!("encoding failed")
+            };
             match serde_json::from_slice::<ReceiverChain>(&json) {
                 Ok(back) => assert!(back.same_state(&chain)),
                 Err(err) => panic!("a decoded state does not re-decode: {err}"),
