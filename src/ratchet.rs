@@ -1008,6 +1008,31 @@ mod tests {
         }
 
         #[test]
+        fn a_batch_staged_at_once_commits_in_any_order(
+            batch in proptest::collection::btree_set(1..=60u64, 1..30)
+                .prop_map(|set| set.into_iter().collect::<Vec<_>>())
+                .prop_shuffle(),
+            before in 0..10u64,
+        ) {
+            let keys = sent(70);
+            let mut chain = receiver();
+            // Some history first, so stagings start from the store too.
+            if before > 0 {
+                receive(&mut chain, before).unwrap();
+            }
+            let mut sequential = chain.clone();
+            let staged: Vec<Staged> =
+                batch.iter().filter_map(|&seq| chain.key_for(seq).ok()).collect();
+            for staged in staged {
+                let seq = staged.seq();
+                prop_assert_eq!(staged.key().as_bytes(), &keys[seq as usize - 1]);
+                chain.commit(staged).unwrap();
+                receive(&mut sequential, seq).unwrap();
+            }
+            prop_assert!(chain.same_state(&sequential));
+        }
+
+        #[test]
         fn lost_messages_leave_exactly_their_keys(
             delivered in proptest::collection::btree_set(1..=60u64, 1..60),
         ) {
