@@ -6,8 +6,8 @@
 //! correctly sealed (and signed) payload around arbitrary plaintext
 //! content, so a fuzzer also reaches the decoders behind the AEAD: the
 //! content's postcard decoding, its bounds, and the signature split. They
-//! use the same labels and layout as [`super::sealed`] and
-//! [`super::epoch_key`], so they cannot drift from them.
+//! use the same labels and layout as `protocol/sealed.rs` and
+//! `protocol/epoch_key.rs`, so they cannot drift from them.
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
