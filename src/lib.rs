@@ -13,6 +13,8 @@
 //! - [`invite`]: `sotto1…` invite strings.
 //! - [`log`]: the room's signed, hash-chained membership log.
 //! - [`protocol`]: the envelope, messages, presence, sealed epoch keys.
+//! - [`ratchet`]: per-sender hash ratchets (forward secrecy inside an
+//!   epoch).
 //! - [`replay`]: per-sender replay windows.
 //! - [`room_id`]: a room's secret id and name rules (below `protocol`,
 //!   `invite` and `room`, which all name rooms).
@@ -42,6 +44,7 @@ pub mod invite;
 pub mod keyfile;
 pub mod log;
 pub mod protocol;
+pub mod ratchet;
 pub mod replay;
 pub mod room;
 pub mod room_id;

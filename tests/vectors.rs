@@ -38,6 +38,7 @@ use sotto::protocol::padding::{KEY_SLOT_PADDED_LEN, MIN_BUCKET, PRESENCE_PADDED_
 use sotto::protocol::presence::{self, Status};
 use sotto::protocol::wire::{self, MAX_ENVELOPE_LEN};
 use sotto::protocol::{EpochContext, OpenError};
+use sotto::ratchet::{self, ChainKey, RatchetError, ReceiverChain, SenderChain};
 use sotto::room::{Notice, Received, Room, RoomId, Trust};
 use sotto::secret::SymmetricKey;
 
@@ -62,6 +63,15 @@ const EPOCH_KEY_SEED: u64 = 4;
 /// The hash of the commit the sealed epoch key belongs to (any 32 bytes:
 /// the slot only carries it).
 const ROTATION_COMMIT: [u8; 32] = [0xc0; 32];
+/// `ChainKey::random` draws the ratchet vector's starting chain key.
+const RATCHET_SEED: u64 = 5;
+/// The ratchet vector states this many steps in full.
+const RATCHET_STEPS: u64 = 4;
+/// The receiver state in the ratchet vector has received this message
+/// first, so its storage form shows skipped keys (1 and 2).
+const RATCHET_RECEIVED: u64 = 3;
+/// A message key further along, reached by a jump from the stored state.
+const RATCHET_FAR: u64 = 1000;
 
 const ROOM_NAME: &str = "ops";
 /// 2026-01-01T00:00:00Z.
@@ -87,6 +97,7 @@ const INVITE_VECTOR: &str = "keys/vectors/invite.txt";
 const MESSAGE_VECTOR: &str = "keys/vectors/message.txt";
 const PRESENCE_VECTOR: &str = "keys/vectors/presence.txt";
 const EPOCH_KEY_VECTOR: &str = "keys/vectors/epoch_key.txt";
+const RATCHET_VECTOR: &str = "keys/vectors/ratchet.txt";
 
 const TEST_ONLY: &str = "TEST-ONLY: generated from a published seed by tests/vectors.rs; \
      never a real secret, never use it for anything real (keys/README.md)";
@@ -295,6 +306,7 @@ fn generate() -> Vec<(&'static str, String)> {
         (MESSAGE_VECTOR, message_vector(&alice)),
         (PRESENCE_VECTOR, presence_vector(&bob)),
         (EPOCH_KEY_VECTOR, epoch_key_vector(&alice, &bob)),
+        (RATCHET_VECTOR, ratchet_vector()),
     ]
 }
 
@@ -451,6 +463,63 @@ fn epoch_key_vector(alice: &Identity, bob: &Identity) -> String {
         .header("expect ciphertext length", KEY_SLOT_PADDED_LEN + TAG_LEN)
         .hex_payload(&bytes)
         .render("Epoch 1's key sealed by alice to bob with epoch_key::seal; the RNG draws the new key, then the ephemeral X25519 secret, then the nonce; the signed plaintext is padded with 0x80 then zeros to 512 bytes, the size of every key slot.")
+}
+
+fn ratchet_vector() -> String {
+    let start = ChainKey::random(&mut rng(RATCHET_SEED));
+    let mut vector = VectorFile::new()
+        .header("vector", "ratchet")
+        .header("rng", seed_line(RATCHET_SEED))
+        .header("chain key 1", hex::encode(start.as_bytes()))
+        .header("message key label", ratchet::MESSAGE_KEY_LABEL)
+        .header("received first", RATCHET_RECEIVED)
+        .header("expect", "success");
+    let mut chain_key = start.clone();
+    for n in 1..=RATCHET_STEPS {
+        let (message_key, next) = chain_key.step();
+        vector = vector
+            .header(
+                &format!("expect seed {n}"),
+                hex::encode(&hmac(&chain_key, 1)),
+            )
+            .header(
+                &format!("expect message key {n}"),
+                hex::encode(message_key.as_bytes()),
+            )
+            .header(
+                &format!("expect chain key {}", n + 1),
+                hex::encode(next.as_bytes()),
+            );
+        chain_key = next;
+    }
+    let mut sender = SenderChain::new(start.clone());
+    let far = (1..=RATCHET_FAR).map(|_| sender.next().unwrap().1).last();
+    let mut receiver = ReceiverChain::new(start, 1);
+    receiver
+        .commit(receiver.key_for(RATCHET_RECEIVED).unwrap())
+        .unwrap();
+    vector
+        .header(
+            &format!("expect message key {RATCHET_FAR}"),
+            hex::encode(far.unwrap().as_bytes()),
+        )
+        .text_payload(&serde_json::to_string(&receiver).unwrap())
+        .render(&format!(
+            "A sender chain from a random chain key: seeds, message keys and chain keys of its \
+             first {RATCHET_STEPS} steps and message key {RATCHET_FAR}; the payload is the JSON \
+             storage form of a receiver of that chain that received message {RATCHET_RECEIVED} \
+             first (keys 1 and 2 skipped)."
+        ))
+}
+
+/// HMAC-SHA-256 of one byte under a chain key, computed here with the
+/// `hmac` crate's slice-keyed constructor, independently of the module.
+fn hmac(chain_key: &ChainKey, input: u8) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(chain_key.as_bytes()).unwrap();
+    mac.update(&[input]);
+    mac.finalize().into_bytes().into()
 }
 
 /// Skipped ranges as `first-last` pairs separated by `, ` (`none` if empty).
@@ -788,6 +857,71 @@ fn epoch_key_vector_opens_only_for_its_recipient() {
         epoch_key::open(&RoomId([0; 16]), &recipient, &bytes).unwrap_err(),
         OpenError::Tampered
     );
+}
+
+#[test]
+fn ratchet_vector_derives_its_stated_keys() {
+    ensure_files();
+    let vector = VectorFile::parse(RATCHET_VECTOR);
+    assert_eq!(vector.get("vector"), "ratchet");
+    assert_eq!(vector.get("expect"), "success");
+    assert_eq!(vector.get("message key label"), ratchet::MESSAGE_KEY_LABEL);
+    let start = ChainKey::from_bytes(vector.get_hex("chain key 1"));
+    let expect = |what: &str, n: u64| -> [u8; 32] { vector.get_hex(&format!("expect {what} {n}")) };
+
+    // The module's chain, step by step and through a sender.
+    let mut chain_key = start.clone();
+    let mut sender = SenderChain::new(start.clone());
+    for n in 1..=RATCHET_STEPS {
+        let (message_key, next) = chain_key.step();
+        assert_eq!(message_key.as_bytes(), &expect("message key", n));
+        assert_eq!(next.as_bytes(), &expect("chain key", n + 1));
+        let (seq, sent) = sender.next().unwrap();
+        assert_eq!((seq, sent.as_bytes()), (n, &expect("message key", n)));
+        chain_key = next;
+    }
+
+    // The same keys from the construction as documented, with the hmac and
+    // hkdf crates used directly: seed = HMAC(ck, 0x01), next chain key =
+    // HMAC(ck, 0x02), message key = HKDF(seed, no salt, label).
+    let mut chain_key = start.clone();
+    for n in 1..=RATCHET_STEPS {
+        let seed = hmac(&chain_key, 1);
+        assert_eq!(seed, expect("seed", n));
+        let mut message_key = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(&[]), &seed)
+            .expand(vector.get("message key label").as_bytes(), &mut message_key)
+            .unwrap();
+        assert_eq!(message_key, expect("message key", n));
+        chain_key = ChainKey::from_bytes(hmac(&chain_key, 2));
+        assert_eq!(chain_key.as_bytes(), &expect("chain key", n + 1));
+    }
+
+    // The stored receiver: message 3 used, 1 and 2 awaited, the chain at 4.
+    let stored: ReceiverChain = serde_json::from_str(&vector.payload).unwrap();
+    assert_eq!(vector.get_u64("received first"), RATCHET_RECEIVED);
+    assert_eq!(stored.next_seq(), RATCHET_RECEIVED + 1);
+    assert_eq!(stored.skipped_len(), 2);
+    assert!(!vector.payload.contains(&hex::encode(start.as_bytes())));
+    assert!(
+        !vector
+            .payload
+            .contains(&hex::encode(&expect("message key", 3)))
+    );
+    assert_eq!(
+        stored.key_for(RATCHET_RECEIVED).unwrap_err(),
+        RatchetError::AlreadyUsed(RATCHET_RECEIVED)
+    );
+    let mut receiver = stored.clone();
+    for n in [2, 1, 4, RATCHET_FAR] {
+        let staged = receiver.key_for(n).unwrap();
+        assert_eq!(
+            staged.key().as_bytes(),
+            &expect("message key", n),
+            "key {n}"
+        );
+        receiver.commit(staged).unwrap();
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -33,6 +33,9 @@ mod state;
 mod ticket;
 
 pub use commit::{COMMIT_LABEL, Change, Commit, CommitHash, SignedCommit, open, seal};
-pub use request::{JoinRequest, open_request, seal_request};
+pub use request::{JoinRequest, REQUEST_LABEL, open_request, seal_request};
+
+/// The signature label of the log state kept on the broker for joiners.
+pub const STATE_LABEL: &[u8] = b"sotto/v1/log-state";
 pub use state::{LogError, LogState, MAX_ROSTER, Rank, Roster, RosterEntry, rank};
 pub use ticket::{MAX_INVITE_USES, Ticket, TicketError};

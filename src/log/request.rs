@@ -18,7 +18,8 @@ use crate::identity::{Identity, PublicIdentity};
 use crate::protocol::wire::{Kind, MAX_ENVELOPE_LEN};
 use crate::protocol::{EpochContext, OpenError, sealing, wire};
 
-const REQUEST_LABEL: &[u8] = b"sotto/v1/join-request";
+/// The signature label of join requests.
+pub const REQUEST_LABEL: &[u8] = b"sotto/v1/join-request";
 
 /// A joiner's request to be let in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

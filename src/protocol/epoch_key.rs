@@ -27,7 +27,7 @@ use crate::identity::{Fingerprint, Identity, PublicIdentity};
 use crate::room_id::RoomId;
 use crate::secret::SymmetricKey;
 
-const EPOCH_KEY_LABEL: &[u8] = b"sotto/v1/epoch-key";
+pub(crate) const EPOCH_KEY_LABEL: &[u8] = b"sotto/v1/epoch-key";
 
 #[derive(Serialize, Deserialize)]
 struct SlotBody {

@@ -15,7 +15,7 @@ use super::{EpochContext, OpenError, sealed};
 use crate::identity::{Identity, MAX_NAME_LEN, PublicIdentity};
 pub use crate::replay::SeqRange;
 
-const MESSAGE_LABEL: &[u8] = b"sotto/v1/message";
+pub(crate) const MESSAGE_LABEL: &[u8] = b"sotto/v1/message";
 
 /// Longest message text, in bytes: well inside the envelope limit once
 /// identity, signature, nonce and tag are added.

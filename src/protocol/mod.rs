@@ -11,6 +11,8 @@
 //! bytes, keys, the time and an RNG, and get typed results back.
 
 pub mod epoch_key;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod message;
 pub mod padding;
 pub mod presence;

@@ -15,7 +15,7 @@ use super::wire::Kind;
 use super::{EpochContext, OpenError, sealed};
 use crate::identity::{Identity, PublicIdentity};
 
-const PRESENCE_LABEL: &[u8] = b"sotto/v1/presence";
+pub(crate) const PRESENCE_LABEL: &[u8] = b"sotto/v1/presence";
 
 /// Whether a member is reachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use crate::transport::{
     Ack, Publication, Subscription, SubscriptionKind, Transport, TransportEvent,
 };
 
-const STATE_LABEL: &[u8] = b"sotto/v1/log-state";
+use crate::log::STATE_LABEL;
 
 /// The subscriptions of a room's session.
 pub(super) fn subscriptions(topics: &RoomTopics, joining: bool) -> Vec<Subscription> {
