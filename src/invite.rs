@@ -361,6 +361,27 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_invite_round_trips_and_an_altered_grant_is_refused() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let alice = crate::identity::Identity::generate("alice", &mut rng).unwrap();
+        let room = crate::room::Room::found("ops", &alice, 5, &mut rng).unwrap();
+        let signed = room.invite_for(&alice, 1_000, 2, &mut rng);
+        let text = signed.encode();
+        assert!(text.len() <= MAX_INVITE_LEN, "{}", text.len());
+        let decoded = Invite::decode(&text).unwrap();
+        assert_eq!(decoded, signed);
+        assert_eq!(decoded.inviter_name(), Some("alice"));
+        assert_eq!(decoded.expires_ms(), Some(1_000));
+        // Uses raised by whoever held the invite: the signature breaks.
+        let mut altered = signed.clone();
+        if let Some(grant) = altered.grant.as_mut() {
+            grant.ticket.uses = 50;
+        }
+        assert_eq!(Invite::decode(&altered.encode()), Err(InviteError::Forged));
+    }
+
+    #[test]
     fn debug_output_hides_the_epoch_key() {
         assert!(format!("{:?}", invite()).contains("redacted"));
     }

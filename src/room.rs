@@ -25,6 +25,7 @@ pub use names::{Block, Candidate, MIN_PREFIX_DIGITS, NameWarning, short_fingerpr
 use keys::{KeyCache, SignerKey};
 
 mod epochs;
+mod genesis;
 mod handover;
 mod joining;
 mod keys;

@@ -10,7 +10,8 @@
 //!   reached;
 //! - invites, identity and storage key files (also as arbitrary records
 //!   behind a valid Bech32m checksum);
-//! - stored ratchet states (JSON, as the store writes them, and postcard).
+//! - stored ratchet states (JSON, as the store writes them, and postcard);
+//! - the membership log: commits, join requests and log states.
 //!
 //! `write_fuzz_seeds` (ignored) writes the fuzzers' seed corpora from the
 //! vectors in `keys/`: see `fuzz/README.md`.
@@ -122,6 +123,42 @@ proptest! {
         prop_assert_eq!(framed.header, header);
         prop_assert_eq!(framed.header_bytes, &wire::to_bytes(&header)[..]);
         prop_assert_eq!(wire::decode_exact::<Vec<u8>>(framed.body, 1024).unwrap(), body);
+    }
+
+    // -- membership log: commits, join requests, log states ------------------
+
+    #[test]
+    fn opening_arbitrary_commit_bytes_never_panics(data in bytes(600)) {
+        let key = room_key();
+        prop_assert!(sotto::log::open(context(&key), &data).is_err());
+    }
+
+    #[test]
+    fn arbitrary_commit_content_behind_the_aead_never_panics(content in bytes(600)) {
+        let key = room_key();
+        let payload = fuzzing::seal_content(Kind::Commit, context(&key), alice(), &content, &mut rng(2));
+        if let Ok(signed) = sotto::log::open(context(&key), &payload) {
+            prop_assert_eq!(signed.commit.committer.signing, alice().public().signing);
+            let _ = sotto::log::LogState::first(&ROOM, &signed);
+        }
+    }
+
+    #[test]
+    fn arbitrary_join_request_content_never_panics(content in bytes(600)) {
+        let key = room_key();
+        let payload = fuzzing::seal_content(Kind::Request, context(&key), bob(), &content, &mut rng(3));
+        if let Ok(request) = sotto::log::open_request(context(&key), &payload) {
+            prop_assert_eq!(request.joiner.signing, bob().public().signing);
+            let _ = request.ticket.verify();
+        }
+        prop_assert!(sotto::log::open_request(context(&key), &content).is_err());
+    }
+
+    #[test]
+    fn decoding_arbitrary_log_states_never_panics(data in bytes(600)) {
+        if let Ok(state) = wire::decode_exact::<sotto::log::LogState>(&data, wire::MAX_ENVELOPE_LEN) {
+            let _ = state.hash(&ROOM);
+        }
     }
 
     // -- messages ------------------------------------------------------------

@@ -182,3 +182,20 @@ fn a_member_who_leaves_is_told_to_the_others_and_forgotten_locally() {
     let rooms = r.carol.ok(&["rooms"]);
     assert!(!rooms.contains("ops"), "{rooms}");
 }
+
+#[test]
+fn join_reads_the_invite_from_standard_input_and_names_the_inviter() {
+    let broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    let invite = alice.ok(&["room", "create", "ops", "--log"]);
+    let invite = invite.lines().last().unwrap();
+    let out = bob.run_with_stdin(&["join", "-"], invite);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Joined room ops"), "{said}");
+    assert!(bob.room("ops").is_joining());
+    bob.register("ops");
+    assert!(!bob.room("ops").is_joining());
+    assert_eq!(bob.room("ops").epoch(), 1);
+}

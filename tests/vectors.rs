@@ -60,6 +60,8 @@ const PRESENCE_SEED: u64 = 3;
 /// The rotation draws the new epoch key, then `epoch_key::seal` draws the
 /// ephemeral X25519 secret and the nonce.
 const EPOCH_KEY_SEED: u64 = 4;
+/// Draws the nonces of the commit vector.
+const COMMIT_SEED: u64 = 6;
 /// The hash of the commit the sealed epoch key belongs to (any 32 bytes:
 /// the slot only carries it).
 const ROTATION_COMMIT: [u8; 32] = [0xc0; 32];
@@ -98,6 +100,7 @@ const MESSAGE_VECTOR: &str = "keys/vectors/message.txt";
 const PRESENCE_VECTOR: &str = "keys/vectors/presence.txt";
 const EPOCH_KEY_VECTOR: &str = "keys/vectors/epoch_key.txt";
 const RATCHET_VECTOR: &str = "keys/vectors/ratchet.txt";
+const COMMIT_VECTOR: &str = "keys/vectors/commit.txt";
 
 const TEST_ONLY: &str = "TEST-ONLY: generated from a published seed by tests/vectors.rs; \
      never a real secret, never use it for anything real (keys/README.md)";
@@ -307,6 +310,7 @@ fn generate() -> Vec<(&'static str, String)> {
         (PRESENCE_VECTOR, presence_vector(&bob)),
         (EPOCH_KEY_VECTOR, epoch_key_vector(&alice, &bob)),
         (RATCHET_VECTOR, ratchet_vector()),
+        (COMMIT_VECTOR, commit_vector(&alice)),
     ]
 }
 
@@ -520,6 +524,48 @@ fn hmac(chain_key: &ChainKey, input: u8) -> [u8; 32] {
         <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(chain_key.as_bytes()).unwrap();
     mac.update(&[input]);
     mac.finalize().into_bytes().into()
+}
+
+/// The membership commit vector: alice, creator of a room with a log,
+/// rotates its key. The log's first commit (`Create`) is sealed with the
+/// same RNG first, so its hash (the rotation's parent) is stated too.
+fn commit_vector(alice: &Identity) -> String {
+    let mut rng = rng(COMMIT_SEED);
+    let room = alice_room();
+    let create = sotto::log::Commit {
+        epoch: 0,
+        parent: sotto::log::CommitHash::default(),
+        committer: alice.public(),
+        at_ms: CREATED_MS,
+        change: sotto::log::Change::Create {
+            admins_invite: false,
+        },
+    };
+    let (_, first) = sotto::log::seal(room.context(), alice, create, &mut rng);
+    let parent = first.hash(room.id());
+    let rotate = sotto::log::Commit {
+        epoch: 1,
+        parent,
+        committer: alice.public(),
+        at_ms: CREATED_MS + 1,
+        change: sotto::log::Change::Rotate,
+    };
+    let (bytes, signed) = sotto::log::seal(room.context(), alice, rotate, &mut rng);
+    VectorFile::new()
+        .header("vector", "commit")
+        .header("rng", seed_line(COMMIT_SEED))
+        .header("committer key", ALICE_KEY)
+        .header("room id", room.id().to_hex())
+        .header("epoch", 0)
+        .header("epoch key", hex::encode(room.context().key.as_bytes()))
+        .header("expect", "success")
+        .header("expect committer", alice.name())
+        .header("expect new epoch", 1)
+        .header("expect parent", hex::encode(&parent.0))
+        .header("expect change", "rotate")
+        .header("expect commit hash", hex::encode(&signed.hash(room.id()).0))
+        .hex_payload(&bytes)
+        .render("alice rotates the key of a room with a log: log::seal under epoch 0 of the room in invite.txt, after its Create commit (sealed first with the same RNG).")
 }
 
 /// Skipped ranges as `first-last` pairs separated by `, ` (`none` if empty).
@@ -807,6 +853,35 @@ fn presence_vector_opens_to_its_stated_fields() {
         room.receive_presence(&bytes, &topic, 2),
         Err(OpenError::OutdatedPresence(record.seq))
     );
+}
+
+#[test]
+fn commit_vector_opens_with_its_stated_hash_and_follows_the_log() {
+    ensure_files();
+    let vector = VectorFile::parse(COMMIT_VECTOR);
+    assert_eq!(vector.get("vector"), "commit");
+    let committer = vector.identity("committer key");
+    let stated = StatedContext::from(&vector);
+    let bytes = vector.payload_bytes();
+    let signed = sotto::log::open(stated.context(), &bytes).unwrap();
+    assert_eq!(signed.commit.committer, committer.public());
+    assert_eq!(signed.commit.committer.name, vector.get("expect committer"));
+    assert_eq!(signed.commit.epoch, vector.get_u64("expect new epoch"));
+    assert_eq!(
+        hex::encode(&signed.commit.parent.0),
+        vector.get("expect parent")
+    );
+    assert_eq!(signed.commit.change, sotto::log::Change::Rotate);
+    assert_eq!(
+        hex::encode(&signed.hash(&stated.room_id).0),
+        vector.get("expect commit hash")
+    );
+    // Any flipped byte is refused.
+    for position in 0..bytes.len() {
+        let mut tampered = bytes.clone();
+        tampered[position] ^= 1;
+        assert!(sotto::log::open(stated.context(), &tampered).is_err());
+    }
 }
 
 #[test]

@@ -71,8 +71,10 @@ pub enum Command {
     },
     /// Join a room with an invite someone gave you
     Join {
-        /// The invite string (sotto1…)
-        invite: String,
+        /// The invite string (sotto1…). Omit it, or give -, to paste it at
+        /// a prompt or pipe it in: an invite is a secret, and the command
+        /// line ends up in shell history and process lists
+        invite: Option<String>,
         /// Call the room something else locally
         #[arg(long = "as", value_name = "LOCALNAME")]
         local_name: Option<String>,

@@ -223,6 +223,30 @@ impl Joined {
 /// Adds a room from an invite, telling the caller what happened instead of
 /// printing (`sotto join` and chat's `/join` show it differently).
 /// `rename_hint` says how to pick another local name in the caller's syntax.
+/// The invite for `join` without one on the command line: typed at a
+/// prompt that does not echo it (it is a secret), or all of standard input
+/// when that is not a terminal.
+pub fn read_invite() -> anyhow::Result<String> {
+    use std::io::{IsTerminal, Read};
+    let stdin = std::io::stdin();
+    let text = if stdin.is_terminal() {
+        rpassword::prompt_password("Paste the invite (it is not shown): ")
+            .context("could not read the invite")?
+    } else {
+        let mut text = String::new();
+        stdin
+            .lock()
+            .take(sotto::invite::MAX_INVITE_LEN as u64 * 4)
+            .read_to_string(&mut text)
+            .context("could not read the invite from standard input")?;
+        text
+    };
+    if text.trim().is_empty() {
+        bail!("no invite given; paste it, pipe it in, or give it after `sotto join`");
+    }
+    Ok(text)
+}
+
 pub fn join_room(
     store: &Store,
     text: &str,

@@ -118,7 +118,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => history::show(&store, &room, json, limit, since.as_deref()),
         Command::Forget { room } => history::forget(&store, &room),
         Command::Check => history::check(&store),
-        Command::Join { invite, local_name } => local::join(&store, &invite, local_name.as_deref()),
+        Command::Join { invite, local_name } => {
+            let invite = match invite.as_deref() {
+                Some(text) if text != "-" => text.to_owned(),
+                _ => local::read_invite()?,
+            };
+            local::join(&store, &invite, local_name.as_deref())
+        }
         Command::Rooms => local::rooms(&store),
         Command::Members { room } => local::members(&store, &room),
         Command::Verify {

@@ -426,20 +426,7 @@ impl Room {
         let next = state.check(&self.id, &signed)?;
         let hash = next.head;
         let key = SymmetricKey::random(rng);
-        let own = me.fingerprint();
-        let mut slots = Vec::new();
-        for (fingerprint, entry) in next.roster.iter() {
-            if *fingerprint == own {
-                continue;
-            }
-            // A member whose key is unusable gets no slot; the others
-            // still move on.
-            if let Ok(slot) =
-                epoch_key::seal(&self.id, next.epoch, hash.0, &key, me, &entry.identity, rng)
-            {
-                slots.push((*fingerprint, slot));
-            }
-        }
+        let slots = self.seal_slots(me, &next, hash, &key, rng);
         let rank = log::rank(&self.id, &self.epoch_key, &signed);
         let from_epoch = self.epoch;
         let described = self.describe(&signed.commit, &next);
@@ -458,6 +445,32 @@ impl Room {
         })
     }
 
+    /// The new epoch's key sealed to every member of `next` but us.
+    pub(super) fn seal_slots<R: CryptoRng + ?Sized>(
+        &self,
+        me: &Identity,
+        next: &LogState,
+        hash: CommitHash,
+        key: &SymmetricKey,
+        rng: &mut R,
+    ) -> Vec<(Fingerprint, Vec<u8>)> {
+        let own = me.fingerprint();
+        let mut slots = Vec::with_capacity(next.roster.len());
+        for (fingerprint, entry) in next.roster.iter() {
+            if *fingerprint == own {
+                continue;
+            }
+            // A member whose key is unusable gets no slot; the others
+            // still move on.
+            if let Ok(slot) =
+                epoch_key::seal(&self.id, next.epoch, hash.0, key, me, &entry.identity, rng)
+            {
+                slots.push((*fingerprint, slot));
+            }
+        }
+        slots
+    }
+
     /// Receives a commit (from any epoch's commit topic).
     pub fn receive_commit(
         &mut self,
@@ -467,7 +480,7 @@ impl Room {
         let framed = wire::frame(bytes).map_err(OpenError::from)?;
         let epoch = framed.header.epoch;
         if self.log.state.is_none() {
-            return Ok(Membership::Nothing);
+            return self.receive_genesis(bytes, epoch, now_ms);
         }
         // A commit on the epoch we came from: a copy of the one we took,
         // or a concurrent one that may beat it.
@@ -586,7 +599,7 @@ impl Room {
         }
     }
 
-    fn keep_pending_commit(&mut self, bytes: &[u8]) {
+    pub(super) fn keep_pending_commit(&mut self, bytes: &[u8]) {
         if self.log.commits.iter().any(|c| c == bytes) {
             return;
         }
@@ -598,7 +611,7 @@ impl Room {
 
     /// Moves to the epoch `signed` starts, if we are in it and hold its
     /// key; says we were removed if we are not in it.
-    fn take(
+    pub(super) fn take(
         &mut self,
         signed: SignedCommit,
         next: LogState,
@@ -636,7 +649,7 @@ impl Room {
         })
     }
 
-    fn advance(
+    pub(super) fn advance(
         &mut self,
         next: LogState,
         key: SymmetricKey,
@@ -644,17 +657,18 @@ impl Room {
         rank: Rank,
         ours: Option<Change>,
     ) {
-        let Some(state) = self.log.state.take() else {
-            return;
-        };
         let old_key = std::mem::replace(&mut self.epoch_key, key);
-        self.log.parent = Some(Box::new(Parent {
-            state,
-            epoch: self.epoch,
-            key: old_key.clone(),
-            taken: rank,
-            taken_by_us: ours.clone(),
-        }));
+        // A room's first commit (a genesis) has no parent state to go
+        // back to.
+        self.log.parent = self.log.state.take().map(|state| {
+            Box::new(Parent {
+                state,
+                epoch: self.epoch,
+                key: old_key.clone(),
+                taken: rank,
+                taken_by_us: ours.clone(),
+            })
+        });
         self.log.past.push(PastEpoch {
             epoch: self.epoch,
             key: old_key,
@@ -706,7 +720,7 @@ impl Room {
         });
     }
 
-    fn describe(&self, commit: &Commit, next: &LogState) -> MembershipChange {
+    pub(super) fn describe(&self, commit: &Commit, next: &LogState) -> MembershipChange {
         let by = commit.committer.name.clone();
         let name_of = |fingerprint: &Fingerprint| -> String {
             self.log
