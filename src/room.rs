@@ -29,14 +29,14 @@ mod genesis;
 mod handover;
 mod joining;
 mod keys;
+mod log_parts;
 mod members;
+mod membership;
 mod names;
 mod parts;
 
-pub use epochs::{
-    CommitRefused, LogParts, MAX_PAST_EPOCHS, Membership, MembershipChange, PAST_EPOCH_TTL_MS,
-    PastEpoch, Rotation,
-};
+pub use log_parts::{LogParts, MAX_PAST_EPOCHS, PAST_EPOCH_TTL_MS, PastEpoch};
+pub use membership::{CommitRefused, Membership, MembershipChange, Rotation};
 pub use parts::{RoomHeader, RoomParts};
 
 const MESSAGE_TOPIC_LABEL: &str = "sotto/v1/topic/messages";

@@ -9,243 +9,20 @@
 //! we were removed, and by whom.
 
 use rand_core::CryptoRng;
-use serde::{Deserialize, Serialize};
 
-use super::{Member, Room, RoomError, Trust};
+use super::log_parts::{
+    GrantedKey, MAX_PAST_EPOCHS, MAX_PENDING, PAST_EPOCH_TTL_MS, Parent, PastEpoch,
+};
+use super::{
+    CommitRefused, Member, Membership, MembershipChange, Room, RoomError, Rotation, Trust,
+};
 use crate::identity::{Fingerprint, Identity, PublicIdentity};
 use crate::invite::{Grant, Invite};
-
 use crate::log::{
     self, Change, Commit, CommitHash, LogError, LogState, Rank, SignedCommit, Ticket,
 };
 use crate::protocol::{EpochContext, OpenError, epoch_key, wire};
 use crate::secret::SymmetricKey;
-
-/// How many past epochs' keys a room keeps, for messages sent before the
-/// sender saw a commit, and for members who were away.
-pub const MAX_PAST_EPOCHS: usize = 3;
-
-/// How long a past epoch's key is kept after the epoch ended.
-pub const PAST_EPOCH_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
-
-/// Commits and keys waiting for each other, at most this many each.
-const MAX_PENDING: usize = 16;
-
-/// An epoch the room has left, whose key is still kept.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PastEpoch {
-    /// Its number.
-    pub epoch: u64,
-    #[serde(with = "super::stored_key")]
-    key: SymmetricKey,
-    /// When the room left it.
-    pub ended_ms: u64,
-}
-
-impl PastEpoch {
-    pub(super) fn new(epoch: u64, key: SymmetricKey, ended_ms: u64) -> Self {
-        Self {
-            epoch,
-            key,
-            ended_ms,
-        }
-    }
-}
-
-/// The epoch the room is leaving when a commit of ours or a better one
-/// arrives: kept until the next commit, so a better concurrent commit on
-/// the same parent can still replace the one taken.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Parent {
-    state: LogState,
-    epoch: u64,
-    #[serde(with = "super::stored_key")]
-    key: SymmetricKey,
-    /// The rank of the commit taken on it.
-    taken: Rank,
-    /// Who made the commit taken, and whether it was us.
-    taken_by_us: Option<Change>,
-}
-
-/// A key from a slot, waiting for its commit.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct GrantedKey {
-    epoch: u64,
-    commit: CommitHash,
-    #[serde(with = "super::stored_key")]
-    key: SymmetricKey,
-}
-
-/// What the log part of a room keeps between runs.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogParts {
-    pub(super) state: Option<LogState>,
-    #[serde(default)]
-    pub(super) past: Vec<PastEpoch>,
-    #[serde(default)]
-    pub(super) parent: Option<Box<Parent>>,
-    #[serde(default)]
-    pub(super) keys: Vec<GrantedKey>,
-    /// Commits (as received) waiting for our key slot.
-    #[serde(default)]
-    pub(super) commits: Vec<Vec<u8>>,
-    /// The ticket to redeem on the first connection, for a room joined
-    /// with an invite and not yet added.
-    #[serde(default)]
-    pub(super) joining: Option<Ticket>,
-    /// The hash of the log state the invite named, while we wait for the
-    /// state itself.
-    #[serde(default, with = "optional_hash")]
-    pub(super) expected_state: Option<[u8; 32]>,
-    /// Set once a commit removed us: who did it.
-    #[serde(default)]
-    pub(super) removed_by: Option<String>,
-    /// The ticket our own add carried, until a later commit confirms it
-    /// (a concurrent commit may still win over it).
-    #[serde(default)]
-    pub(super) joined_with: Option<Ticket>,
-    /// Whether we asked a member to let us in (see `joining.rs`).
-    #[serde(default)]
-    pub(super) requesting: bool,
-    /// After a member let us in: the commit whose log state we wait for,
-    /// and who sealed us the key.
-    #[serde(default)]
-    pub(super) admitted_by: Option<(CommitHash, Fingerprint)>,
-}
-
-impl std::fmt::Debug for LogParts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogParts")
-            .field("head", &self.state.as_ref().map(|s| s.head))
-            .field(
-                "past",
-                &self.past.iter().map(|p| p.epoch).collect::<Vec<_>>(),
-            )
-            .field("pending_commits", &self.commits.len())
-            .field("joining", &self.joining.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-mod optional_hash {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
-        v.map(|h| crate::hex::encode(&h)).serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|h| {
-                crate::hex::decode_array::<32>(&h)
-                    .ok_or_else(|| serde::de::Error::custom("bad state hash"))
-            })
-            .transpose()
-    }
-}
-
-/// What a commit did, for the people in the room.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MembershipChange {
-    /// Someone joined; `inviter` let them in.
-    Joined {
-        /// The newcomer's name.
-        name: String,
-        /// Their fingerprint.
-        fingerprint: Fingerprint,
-        /// Who made the invite.
-        inviter: String,
-    },
-    /// An admin removed someone.
-    Removed {
-        /// Who was removed.
-        name: String,
-        /// By whom.
-        by: String,
-    },
-    /// Someone left.
-    Left {
-        /// Who.
-        name: String,
-    },
-    /// An admin made someone an admin.
-    Admin {
-        /// The new admin.
-        name: String,
-        /// By whom.
-        by: String,
-    },
-    /// A new key with the same members.
-    Rotated {
-        /// By whom.
-        by: String,
-    },
-    /// The room's first commit.
-    Created {
-        /// By whom.
-        by: String,
-    },
-}
-
-/// What receiving a commit or a key slot led to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Membership {
-    /// The room moved to a new epoch.
-    Moved {
-        /// The new epoch.
-        epoch: u64,
-        /// What changed.
-        change: MembershipChange,
-        /// A change of ours that lost to this one (on the same parent) and
-        /// should be made again if still wanted.
-        replaced_ours: Option<Box<Change>>,
-    },
-    /// We were removed (or our leave took effect).
-    Removed {
-        /// Who removed us (our own name for a leave).
-        by: String,
-    },
-    /// A valid piece that waits for its other half (commit or key).
-    Waiting,
-    /// Our invite no longer names the head (the room moved on, or another
-    /// joiner's add won over ours): we must ask a member to let us in.
-    MustRequest,
-    /// A member let us in: the room is at a new epoch, and waits for its
-    /// log state.
-    Admitted {
-        /// The new epoch.
-        epoch: u64,
-    },
-    /// Nothing to do: a copy of what we have, or a commit that lost.
-    Nothing,
-}
-
-/// Why a received commit or slot was refused. One line for a warning.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommitRefused {
-    /// It did not open or verify.
-    #[error(transparent)]
-    Open(#[from] OpenError),
-    /// It breaks the log's rules.
-    #[error("refused a membership change: {0}")]
-    Log(#[from] LogError),
-}
-
-/// A commit of ours, ready to publish: the key slots first, then the
-/// commit (both retained, on the topics of the epoch it leaves).
-#[derive(Debug)]
-pub struct Rotation {
-    /// The epoch left; its topics carry everything below.
-    pub from_epoch: u64,
-    /// The new epoch.
-    pub epoch: u64,
-    /// The commit, sealed under the old epoch's key.
-    pub commit: Vec<u8>,
-    /// One key slot per member of the new epoch but us.
-    pub slots: Vec<(Fingerprint, Vec<u8>)>,
-    /// What it did.
-    pub change: MembershipChange,
-}
 
 impl Room {
     /// A new room with a membership log whose first commit makes `me` its
@@ -424,25 +201,40 @@ impl Room {
         };
         let (payload, signed) = log::seal(self.context(), me, commit, rng);
         let next = state.check(&self.id, &signed)?;
-        let hash = next.head;
-        let key = SymmetricKey::random(rng);
-        let slots = self.seal_slots(me, &next, hash, &key, rng);
-        let rank = log::rank(&self.id, &self.epoch_key, &signed);
-        let from_epoch = self.epoch;
-        let described = self.describe(&signed.commit, &next);
         let joined_with = match &change {
             Change::Add { ticket } => Some(ticket.clone()),
             _ => None,
         };
-        self.advance(next, key, now_ms, rank, Some(change));
+        let rotation = self.take_own_commit(me, payload, &signed, next, now_ms, rng);
         self.log.joined_with = joined_with;
-        Ok(Rotation {
+        Ok(rotation)
+    }
+
+    /// Moves the room to the epoch our own checked commit starts: a fresh
+    /// key, sealed to every member of it but us, to publish with the
+    /// commit.
+    pub(super) fn take_own_commit<R: CryptoRng + ?Sized>(
+        &mut self,
+        me: &Identity,
+        payload: Vec<u8>,
+        signed: &SignedCommit,
+        next: LogState,
+        now_ms: u64,
+        rng: &mut R,
+    ) -> Rotation {
+        let key = SymmetricKey::random(rng);
+        let slots = self.seal_slots(me, &next, next.head, &key, rng);
+        let rank = log::rank(&self.id, &self.epoch_key, signed);
+        let from_epoch = self.epoch;
+        let change = self.describe(&signed.commit, &next);
+        self.advance(next, key, now_ms, rank, Some(signed.commit.change.clone()));
+        Rotation {
             from_epoch,
             epoch: self.epoch,
             commit: payload,
             slots,
-            change: described,
-        })
+            change,
+        }
     }
 
     /// The new epoch's key sealed to every member of `next` but us.

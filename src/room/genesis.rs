@@ -10,7 +10,6 @@ use super::{CommitRefused, Membership, Room, RoomError, Rotation};
 use crate::identity::{Identity, PublicIdentity};
 use crate::log::{self, Change, Commit, CommitHash, LogError, LogState, MAX_ROSTER};
 use crate::protocol::EpochContext;
-use crate::secret::SymmetricKey;
 
 impl Room {
     /// Writes the genesis commit of a room without a log, as its creator
@@ -41,21 +40,10 @@ impl Room {
         };
         let (payload, signed) = log::seal(self.context(), me, commit, rng);
         let next = LogState::first(&self.id, &signed)?;
-        let key = SymmetricKey::random(rng);
-        let slots = self.seal_slots(me, &next, next.head, &key, rng);
-        let rank = log::rank(&self.id, &self.epoch_key, &signed);
-        let from_epoch = self.epoch;
-        let described = self.describe(&signed.commit, &next);
-        self.advance(next, key, now_ms, rank, Some(signed.commit.change));
+        let rotation = self.take_own_commit(me, payload, &signed, next, now_ms, rng);
         // Nothing to go back to: a genesis has no rival.
         self.log.parent = None;
-        Ok(Rotation {
-            from_epoch,
-            epoch: self.epoch,
-            commit: payload,
-            slots,
-            change: described,
-        })
+        Ok(rotation)
     }
 
     /// A commit received by a room without a log: a genesis, if it comes

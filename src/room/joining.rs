@@ -13,7 +13,8 @@
 
 use rand_core::CryptoRng;
 
-use super::epochs::{PastEpoch, trust_of};
+use super::epochs::trust_of;
+use super::log_parts::PastEpoch;
 use super::{CommitRefused, Member, Membership, Room};
 use crate::identity::Identity;
 use crate::invite::Grant;
