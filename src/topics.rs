@@ -174,7 +174,12 @@ impl RoomTopics {
 
     /// Which of this room's topics `topic` is.
     pub fn classify(&self, topic: &str) -> TopicKind {
-        if topic == self.current.own_key_slot {
+        // Our slots on past epochs' topics too: a member back after
+        // several rotations finds the later ones there.
+        if std::iter::once(&self.current)
+            .chain(&self.past)
+            .any(|epoch| topic == epoch.own_key_slot)
+        {
             return TopicKind::KeySlot;
         }
         if topic == self.current.state {

@@ -199,3 +199,26 @@ fn join_reads_the_invite_from_standard_input_and_names_the_inviter() {
     assert!(!bob.room("ops").is_joining());
     assert_eq!(bob.room("ops").epoch(), 1);
 }
+
+#[test]
+fn a_member_away_across_two_rotations_gets_every_message_on_return() {
+    let r = room_of_three();
+    // carol is away (her broker session at epoch 2 queues for her) while
+    // the room moves twice: bob is removed, then carol made an admin.
+    assert_eq!(r.alice.ok(&["kick", "ops", "bob"]).trim(), "3");
+    r.alice.send("ops", "after the kick");
+    assert_eq!(r.alice.ok(&["admin", "ops", "carol"]).trim(), "4");
+    r.alice.send("ops", "two rotations later");
+    let back = r
+        .carol
+        .listen_json("ops", &["--count", "2", "--timeout", "20"]);
+    let (ok, stdout, stderr) = back.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        texts(&json_lines(&stdout)),
+        ["after the kick", "two rotations later"],
+        "{stderr}"
+    );
+    assert_eq!(r.carol.room("ops").epoch(), 4);
+    assert!(!stderr.contains("dropped"), "{stderr}");
+}

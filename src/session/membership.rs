@@ -198,8 +198,9 @@ impl RoomSession {
         }
     }
 
-    /// Hands back the messages held for the epoch the room just reached,
-    /// to be taken again through the connection that brought them.
+    /// Hands back the messages held for epochs ahead of ours, to be taken
+    /// again through the connection that brought them (those still ahead
+    /// are held again).
     fn release_held(&mut self) {
         let topic = self.topics.current.messages.clone();
         for held in std::mem::take(&mut self.held) {
@@ -515,8 +516,14 @@ impl RoomSession {
         // (and what arrives on the old topics until others move too) is
         // taken through it, then its broker session is deleted.
         let _ = self.store.set_last_client_id(&self.room_id, &old_id);
-        if let Some(previous) = self.retiring.replace(Retiring::from_live(old, old_id)) {
-            previous.abandon().await;
+        match self.retiring.as_mut() {
+            None => self.retiring = Some(Retiring::from_live(old, old_id)),
+            // One old session is drained at a time: this one waits its
+            // turn at the broker, which keeps what it did not deliver.
+            Some(draining) => {
+                old.shutdown(None).await;
+                draining.queue(old_id);
+            }
         }
         let (connected, notes) = self.transport.wait_connected(BROKER_TIMEOUT).await?;
         for note in notes {

@@ -40,7 +40,12 @@ pub(super) struct Waiting {
 /// unacknowledged ones (Mosquitto's `max_inflight_messages` is 20).
 const MAX_HELD: usize = 16;
 
-/// A message sealed for the epoch after ours, waiting for its commit.
+/// How far ahead of ours a message's epoch may be and still be held: a
+/// member back after several rotations takes their commits in order,
+/// and messages sent meanwhile come mixed with them.
+const HELD_EPOCHS_AHEAD: u64 = crate::room::MAX_PAST_EPOCHS as u64 + 1;
+
+/// A message sealed for an epoch ahead of ours, waiting for its commit.
 pub(super) struct Held {
     pub(super) payload: Vec<u8>,
     pub(super) duplicate: bool,
@@ -134,7 +139,9 @@ impl RoomSession {
                     }
                 },
                 Err(OpenError::WrongEpoch { got, current })
-                    if got == current + 1 && self.held.len() < MAX_HELD =>
+                    if got > current
+                        && got - current <= HELD_EPOCHS_AHEAD
+                        && self.held.len() < MAX_HELD =>
                 {
                     self.held.push(Held {
                         payload,

@@ -37,6 +37,13 @@ impl Retiring {
         }
     }
 
+    /// Another old session to drain once this one is done.
+    pub(super) fn queue(&mut self, client_id: String) {
+        // `rest` is taken from its end: the sessions are drained in the
+        // order the room left them, oldest first.
+        self.rest.insert(0, client_id);
+    }
+
     /// Gives an event back to be read again first.
     pub(super) fn unread(&mut self, event: TransportEvent) {
         self.transport.unread(event);
