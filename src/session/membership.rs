@@ -515,7 +515,11 @@ impl RoomSession {
         // The old connection is drained, not dropped: what it still holds
         // (and what arrives on the old topics until others move too) is
         // taken through it, then its broker session is deleted.
-        let _ = self.store.set_last_client_id(&self.room_id, &old_id);
+        // Recorded until drained, so a process that stops first leaves it
+        // for the next one rather than stranded at the broker.
+        let _ = self
+            .store
+            .record_client_id_to_retire(&self.room_id, &old_id);
         match self.retiring.as_mut() {
             None => self.retiring = Some(Retiring::from_live(old, old_id)),
             // One old session is drained at a time: this one waits its

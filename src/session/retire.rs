@@ -83,11 +83,16 @@ impl RoomSession {
     /// Starts draining the sessions this home used for the room before,
     /// if any; records the current id once none is left.
     pub(super) async fn start_retiring(&mut self, room: &Room) {
-        let old = match self.store.last_client_id(&self.room_id) {
-            Ok(Some(id)) if id == self.client_id => return,
-            Ok(Some(id)) => vec![id],
+        let old = match self.store.recorded_client_ids(&self.room_id) {
+            Ok(ids) if !ids.is_empty() => {
+                let old: Vec<String> = ids.into_iter().filter(|id| *id != self.client_id).collect();
+                if old.is_empty() {
+                    return;
+                }
+                old
+            }
             // No record: a home from sotto 0.1, or a room never opened.
-            Ok(None) | Err(_) => legacy_ids(&self.identity, room, self.store.home()),
+            Ok(_) | Err(_) => legacy_ids(&self.identity, room, self.store.home()),
         };
         self.retire_from(old).await;
     }

@@ -682,22 +682,52 @@ impl Store {
 
     /// The MQTT client id this home last used for a room, if recorded.
     pub fn last_client_id(&self, id: &RoomId) -> Result<Option<String>, StoreError> {
+        Ok(self.recorded_client_ids(id)?.into_iter().next())
+    }
+
+    /// Every MQTT client id recorded for a room, oldest first: the one in
+    /// use, or, after the room moved to new epochs, the ones whose broker
+    /// sessions still wait to be drained and deleted.
+    pub fn recorded_client_ids(&self, id: &RoomId) -> Result<Vec<String>, StoreError> {
         let path = self.client_id_path(id);
         if !path.exists() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let bytes = read_bounded(&path, MAX_SMALL_FILE_LEN)?;
         Ok(String::from_utf8(bytes)
-            .ok()
-            .map(|text| text.trim().to_owned())
-            .filter(|text| !text.is_empty()))
+            .map(|text| {
+                text.lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
-    /// Records the MQTT client id now used for a room.
+    /// Records the MQTT client id now used for a room (the only one left).
     pub fn set_last_client_id(&self, id: &RoomId, client_id: &str) -> Result<(), StoreError> {
         let dir = self.home.join(SESSIONS_DIR);
         create_private_dir(&dir)?;
         write_atomic(&self.client_id_path(id), client_id.as_bytes())
+    }
+
+    /// Adds a client id whose broker session must still be drained (the
+    /// room left its epoch), keeping the newest few.
+    pub fn record_client_id_to_retire(
+        &self,
+        id: &RoomId,
+        client_id: &str,
+    ) -> Result<(), StoreError> {
+        const KEPT: usize = 8;
+        let mut ids = self.recorded_client_ids(id)?;
+        if !ids.iter().any(|known| known == client_id) {
+            ids.push(client_id.to_owned());
+        }
+        let skip = ids.len().saturating_sub(KEPT);
+        let dir = self.home.join(SESSIONS_DIR);
+        create_private_dir(&dir)?;
+        write_atomic(&self.client_id_path(id), ids[skip..].join("\n").as_bytes())
     }
 
     fn client_id_path(&self, id: &RoomId) -> PathBuf {
@@ -794,6 +824,32 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn client_ids_left_behind_stay_recorded_until_one_id_replaces_them() {
+        let (_dir, store, _) = setup();
+        let room = RoomId([4; 16]);
+        assert!(store.recorded_client_ids(&room).unwrap().is_empty());
+        store.set_last_client_id(&room, "sottoa").unwrap();
+        store.record_client_id_to_retire(&room, "sottoa").unwrap();
+        store.record_client_id_to_retire(&room, "sottob").unwrap();
+        assert_eq!(
+            store.recorded_client_ids(&room).unwrap(),
+            ["sottoa", "sottob"]
+        );
+        assert_eq!(
+            store.last_client_id(&room).unwrap().as_deref(),
+            Some("sottoa")
+        );
+        for n in 0..20 {
+            store
+                .record_client_id_to_retire(&room, &format!("sotto{n}"))
+                .unwrap();
+        }
+        assert_eq!(store.recorded_client_ids(&room).unwrap().len(), 8);
+        store.set_last_client_id(&room, "sottoz").unwrap();
+        assert_eq!(store.recorded_client_ids(&room).unwrap(), ["sottoz"]);
     }
 
     #[test]
