@@ -49,7 +49,7 @@ pub struct SeqRange {
 impl SeqRange {
     /// How many numbers of this range lie in `low..=high` (0 for an empty
     /// intersection, or a malformed range).
-    fn count_within(self, low: u64, high: u64) -> u64 {
+    pub(crate) fn count_within(self, low: u64, high: u64) -> u64 {
         let (from, to) = (self.first.max(low), self.last.min(high));
         if from > to { 0 } else { to - from + 1 }
     }

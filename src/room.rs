@@ -551,6 +551,17 @@ impl Room {
         // moved to a number announced but never received).
         let delayed = message.seq <= window.highest()
             || now_ms.saturating_sub(message.sent_at_ms) > DELAYED_AFTER_MS;
+        // A member who joined after us numbers from 1 in our sight: the
+        // log says where their numbering starts, so a first message above
+        // 1 shows that earlier ones were held back.
+        let withheld = if window.highest() == 0 && self.joined_after_us(&fingerprint) {
+            let excused: u64 = (message.skipped.iter())
+                .map(|range| range.count_within(1, message.seq.saturating_sub(1)))
+                .sum();
+            message.seq.saturating_sub(1).saturating_sub(excused)
+        } else {
+            0
+        };
         let accepted = window
             .accept_declaring(message.seq, &message.skipped)
             .map_err(|err| match err {
@@ -566,10 +577,10 @@ impl Room {
         });
         member.replay = window;
         member.last_seen_ms = now_ms;
-        if accepted.skipped > 0 {
+        if accepted.skipped + withheld > 0 {
             notices.push(Notice::Missed {
                 name: member.identity.name.clone(),
-                count: accepted.skipped,
+                count: accepted.skipped + withheld,
             });
         }
         let delivery = Delivery {
@@ -660,13 +671,19 @@ impl Room {
     /// meant to reach us.
     pub fn overdue_gaps(&mut self) -> Vec<Notice> {
         let mut notices = Vec::new();
+        let newcomers: Vec<Fingerprint> = (self.members.keys())
+            .filter(|fingerprint| self.joined_after_us(fingerprint))
+            .copied()
+            .collect();
         for (fingerprint, member) in &mut self.members {
             let top = member.replay.highest();
             if *fingerprint == self.own || member.announced_seq <= top {
                 continue;
             }
             let count = member.replay.skip_to(member.announced_seq);
-            if top > 0 && count > 0 {
+            // Someone who joined after us numbers from 1 in our sight, so
+            // even their first messages are counted when they never came.
+            if (top > 0 || newcomers.contains(fingerprint)) && count > 0 {
                 notices.push(Notice::Missed {
                     name: member.identity.name.clone(),
                     count,

@@ -82,6 +82,20 @@ impl Room {
         self.log.removed_by.as_deref()
     }
 
+    /// Whether the log admitted `member` after us: then every message they
+    /// sent was meant for us, from their number 1 on.
+    pub(super) fn joined_after_us(&self, member: &Fingerprint) -> bool {
+        let Some(state) = self.log.state.as_ref() else {
+            return false;
+        };
+        match (state.roster.get(member), state.roster.get(&self.own)) {
+            (Some(theirs), Some(ours)) => {
+                *member != self.own && theirs.since_epoch > ours.since_epoch
+            }
+            _ => false,
+        }
+    }
+
     /// The kept past epochs that members of the log were last heard from
     /// in: what we publish should also go to those epochs' topics, where the
     /// broker sessions of members who were away still listen.

@@ -368,3 +368,23 @@ fn a_better_concurrent_commit_whose_slot_comes_later_is_still_taken() {
     assert_eq!(b.log().unwrap().head, reference.log().unwrap().head);
     assert_eq!(b.context().key, reference.context().key);
 }
+
+#[test]
+fn held_back_first_messages_of_a_later_joiner_are_reported() {
+    let mut w = world();
+    let (mut alice, _bob, mut carol) = three(&mut w);
+    // carol joined after alice: her numbers start at 1 in alice's sight.
+    let _first = message(&mut carol, &w.carol, "one", &mut w.rng);
+    let _second = message(&mut carol, &w.carol, "two", &mut w.rng);
+    let third = message(&mut carol, &w.carol, "three", &mut w.rng);
+    let Ok(Received::Accepted(delivery)) = alice.receive_message(&third, 600) else {
+        panic!("the third message is carol's");
+    };
+    assert_eq!(
+        delivery.notices,
+        [crate::room::Notice::Missed {
+            name: "carol".into(),
+            count: 2
+        }]
+    );
+}
