@@ -320,6 +320,10 @@ impl RoomSession {
 
     /// When the next delayed answer to a join request is due.
     pub(super) fn next_chore_at(&self) -> Option<tokio::time::Instant> {
+        // Until settled nothing is answered; settling wakes the loop.
+        if self.settle_at.is_some() {
+            return None;
+        }
         self.chores.later.iter().map(|(at, _)| *at).min()
     }
 
