@@ -152,14 +152,15 @@ pub fn seal<R: CryptoRng + ?Sized>(
     commit: Commit,
     rng: &mut R,
 ) -> (Vec<u8>, SignedCommit) {
-    let payload = sealing::seal(Kind::Commit, COMMIT_LABEL, context, committer, &commit, rng);
-    // Opening our own payload gives back the signature the receivers will
-    // hash; it cannot fail for bytes we just sealed under this key.
-    let signed = open(context, &payload).unwrap_or(SignedCommit {
-        commit,
-        signature: [0; 64],
-    });
-    (payload, signed)
+    let (payload, signature) = sealing::seal_keeping_signature(
+        Kind::Commit,
+        COMMIT_LABEL,
+        context,
+        committer,
+        &commit,
+        rng,
+    );
+    (payload, SignedCommit { commit, signature })
 }
 
 /// Opens a commit sealed under `context` (the epoch it leaves) and checks
@@ -191,56 +192,51 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
-    #[test]
-    fn a_sealed_commit_opens_with_the_same_hash_and_refuses_flips() {
+    const ROOM: RoomId = RoomId([1; 16]);
+
+    /// alice's rotation starting `epoch`, sealed under epoch 3 of ROOM.
+    fn rotation(epoch: u64, key: &SymmetricKey) -> (Vec<u8>, SignedCommit, Commit) {
         let mut rng = ChaCha20Rng::seed_from_u64(8);
         let alice = Identity::generate("alice", &mut rng).unwrap();
-        let room = RoomId([1; 16]);
-        let key = SymmetricKey::from_bytes([2; 32]);
-        let context = EpochContext {
-            room_id: &room,
-            epoch: 3,
-            key: &key,
-        };
         let commit = Commit {
-            epoch: 4,
+            epoch,
             parent: CommitHash([7; 32]),
             committer: alice.public(),
             at_ms: 10,
             change: Change::Rotate,
         };
-        let (payload, signed) = seal(context, &alice, commit.clone(), &mut rng);
-        let opened = open(context, &payload).unwrap();
+        let (payload, signed) = seal(context(key), &alice, commit.clone(), &mut rng);
+        (payload, signed, commit)
+    }
+
+    fn context(key: &SymmetricKey) -> EpochContext<'_> {
+        EpochContext {
+            room_id: &ROOM,
+            epoch: 3,
+            key,
+        }
+    }
+
+    #[test]
+    fn a_sealed_commit_opens_with_the_same_hash_and_refuses_flips() {
+        let key = SymmetricKey::from_bytes([2; 32]);
+        let (payload, signed, commit) = rotation(4, &key);
+        let opened = open(context(&key), &payload).unwrap();
         assert_eq!(opened, signed);
         assert_eq!(opened.commit, commit);
-        assert_eq!(opened.hash(&room), signed.hash(&room));
-        assert_ne!(opened.hash(&room), opened.hash(&RoomId([2; 16])));
+        assert_eq!(opened.hash(&ROOM), signed.hash(&ROOM));
+        assert_ne!(opened.hash(&ROOM), opened.hash(&RoomId([2; 16])));
         for position in 0..payload.len() {
             let mut tampered = payload.clone();
             tampered[position] ^= 1;
-            assert!(open(context, &tampered).is_err(), "byte {position}");
+            assert!(open(context(&key), &tampered).is_err(), "byte {position}");
         }
     }
 
     #[test]
     fn a_commit_must_start_the_epoch_after_the_one_it_is_sealed_in() {
-        let mut rng = ChaCha20Rng::seed_from_u64(8);
-        let alice = Identity::generate("alice", &mut rng).unwrap();
-        let room = RoomId([1; 16]);
         let key = SymmetricKey::from_bytes([2; 32]);
-        let context = EpochContext {
-            room_id: &room,
-            epoch: 3,
-            key: &key,
-        };
-        let commit = Commit {
-            epoch: 5,
-            parent: CommitHash([7; 32]),
-            committer: alice.public(),
-            at_ms: 10,
-            change: Change::Rotate,
-        };
-        let (payload, _) = seal(context, &alice, commit, &mut rng);
-        assert_eq!(open(context, &payload), Err(OpenError::Malformed));
+        let (payload, _, _) = rotation(5, &key);
+        assert_eq!(open(context(&key), &payload), Err(OpenError::Malformed));
     }
 }

@@ -26,7 +26,7 @@ pub(crate) use sealed::{BAD_SIGNER_KEY, verify_many};
 pub(crate) mod sealing {
     //! The sign-then-encrypt scheme, for payload kinds defined outside
     //! this module (the membership log).
-    pub(crate) use super::sealed::{open_unverified, seal, signing_key_of};
+    pub(crate) use super::sealed::{open_unverified, seal, seal_keeping_signature, signing_key_of};
 }
 
 use crate::crypto::CryptoError;

@@ -77,10 +77,29 @@ pub(crate) fn seal<T: Serialize, R: CryptoRng + ?Sized>(
     content: &T,
     rng: &mut R,
 ) -> Vec<u8> {
+    seal_keeping_signature(kind, label, context, sender, content, rng).0
+}
+
+/// [`seal`], also giving back the signature it made (a commit's hash
+/// covers it).
+pub(crate) fn seal_keeping_signature<T: Serialize, R: CryptoRng + ?Sized>(
+    kind: Kind,
+    label: &[u8],
+    context: EpochContext<'_>,
+    sender: &Identity,
+    content: &T,
+    rng: &mut R,
+) -> (Vec<u8>, [u8; SIGNATURE_LEN]) {
     let header = Header::new(kind, context.epoch);
     let header_bytes = wire::to_bytes(&header);
     let plaintext = sign_content(sender, label, context.room_id, &header_bytes, content);
-    encrypt_signed(kind, context, &header_bytes, &plaintext, rng)
+    let mut signature = [0u8; SIGNATURE_LEN];
+    // sign_content appends the signature: the last SIGNATURE_LEN bytes.
+    signature.copy_from_slice(&plaintext[plaintext.len() - SIGNATURE_LEN..]);
+    (
+        encrypt_signed(kind, context, &header_bytes, &plaintext, rng),
+        signature,
+    )
 }
 
 /// Pads a signed plaintext as `kind` requires and encrypts it under the
