@@ -17,7 +17,7 @@ shift || true
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(wire_frame message_open presence_open epoch_key_open invite_decode keyfile_decode ratchet_state commit_open join_request_open log_state_decode)
+    targets=(wire_frame message_open chained_open presence_open epoch_key_open invite_decode keyfile_decode ratchet_state commit_open join_request_open log_state_decode)
 fi
 
 # Seeds from the known-answer vectors (tests/decoders.rs, write_fuzz_seeds).

@@ -262,6 +262,50 @@ pub struct Fingerprint(#[serde(with = "crate::hex::array")] pub [u8; 32]);
 /// How many 5-digit groups a displayed fingerprint has.
 pub const FINGERPRINT_GROUPS: usize = 6;
 
+/// How many digits a whole fingerprint has.
+pub const FINGERPRINT_DIGITS: usize = FINGERPRINT_GROUPS * 5;
+
+/// Why typed text cannot be a fingerprint at all (as opposed to being
+/// another key's fingerprint).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FingerprintTextError {
+    /// A character that is neither a digit nor a separator.
+    #[error(
+        "that is not a fingerprint: it contains {0:?}, and fingerprints are digits in groups of five (spaces or hyphens may separate them); copy it again"
+    )]
+    NotADigit(char),
+    /// Too few or too many digits.
+    #[error(
+        "that is not a whole fingerprint: it has {count} digit{plural} where a fingerprint has {FINGERPRINT_DIGITS} (six groups of five); copy it again",
+        count = .0,
+        plural = if *.0 == 1 { "" } else { "s" }
+    )]
+    WrongLength(usize),
+}
+
+/// Checks that `typed` has the shape of a fingerprint: thirty digits,
+/// optionally separated by spaces or hyphens. A mistake here is a typo,
+/// not a different key, and is said so before comparing.
+pub fn check_typed_fingerprint(typed: &str) -> Result<(), FingerprintTextError> {
+    typed_digits(typed).map(drop)
+}
+
+fn typed_digits(typed: &str) -> Result<String, FingerprintTextError> {
+    let mut digits = String::with_capacity(FINGERPRINT_DIGITS);
+    for c in typed.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '-' => {}
+            c if c.is_whitespace() => {}
+            c => return Err(FingerprintTextError::NotADigit(c)),
+        }
+    }
+    if digits.len() != FINGERPRINT_DIGITS {
+        return Err(FingerprintTextError::WrongLength(digits.len()));
+    }
+    Ok(digits)
+}
+
 impl Fingerprint {
     /// The digits people read aloud, grouped: `12345 67890 ...`.
     pub fn digits(&self) -> [u32; FINGERPRINT_GROUPS] {
@@ -276,11 +320,14 @@ impl Fingerprint {
     }
 
     /// Whether `typed` (digits, with any spacing or dashes) is this
-    /// fingerprint's displayed form.
+    /// fingerprint's displayed form. Anything [`check_typed_fingerprint`]
+    /// refuses matches nothing.
     pub fn matches_typed(&self, typed: &str) -> bool {
-        let typed: String = typed.chars().filter(|c| c.is_ascii_digit()).collect();
+        let Ok(typed) = typed_digits(typed) else {
+            return false;
+        };
         let ours: String = self.digits().iter().map(|g| format!("{g:05}")).collect();
-        typed.len() == ours.len() && typed == ours
+        typed == ours
     }
 
     /// Lowercase hex of the full 32 bytes, for file names and map keys.
@@ -309,6 +356,37 @@ impl fmt::Debug for Fingerprint {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn typed_fingerprints_are_checked_for_shape_before_comparing() {
+        let mut rng = rand::rng();
+        let id = Identity::generate("alice", &mut rng).unwrap();
+        let shown = id.fingerprint().to_string();
+        assert_eq!(check_typed_fingerprint(&shown), Ok(()));
+        assert!(id.fingerprint().matches_typed(&shown));
+        assert!(id.fingerprint().matches_typed(&shown.replace(' ', "-")));
+        assert!(id.fingerprint().matches_typed(&shown.replace(' ', "")));
+        assert_eq!(
+            check_typed_fingerprint(&shown[..29]),
+            Err(FingerprintTextError::WrongLength(25))
+        );
+        assert_eq!(
+            check_typed_fingerprint(&format!("{shown} 1")),
+            Err(FingerprintTextError::WrongLength(31))
+        );
+        let with_o = shown.replacen('0', "O", 1);
+        if with_o != shown {
+            assert_eq!(
+                check_typed_fingerprint(&with_o),
+                Err(FingerprintTextError::NotADigit('O'))
+            );
+            assert!(!id.fingerprint().matches_typed(&with_o));
+        }
+        assert!(!id.fingerprint().matches_typed(&format!("{shown}x")));
+        let said = FingerprintTextError::WrongLength(24).to_string();
+        assert!(said.contains("24 digits") && said.contains("30"), "{said}");
+    }
+
     use super::*;
     use ed25519_dalek::Verifier;
     use rand::SeedableRng;
@@ -341,6 +419,26 @@ mod tests {
         wrong[0] = if wrong[0] == b'9' { b'0' } else { wrong[0] + 1 };
         assert!(!fp.matches_typed(&String::from_utf8(wrong).unwrap()));
         assert!(!fp.matches_typed(""));
+    }
+
+    #[test]
+    fn emoji_sequences_with_joiners_are_refused_in_names() {
+        // Message text keeps these (see sanitize::message_text); a name
+        // never does: two names must not differ only in invisible parts.
+        assert_eq!(
+            validate_name("dev👩\u{200d}💻"),
+            Err(NameError::NotAllowed('\u{200d}'))
+        );
+        assert_eq!(
+            normalize_name("❤\u{fe0f}"),
+            Err(NameError::NotAllowed('\u{fe0f}'))
+        );
+        assert_eq!(
+            normalize_name("🏴\u{e0067}\u{e0062}\u{e007f}"),
+            Err(NameError::NotAllowed('\u{e0067}'))
+        );
+        // Emoji without joiners are fine.
+        assert_eq!(normalize_name("dana 🎉").as_deref(), Ok("dana 🎉"));
     }
 
     #[test]

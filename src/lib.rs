@@ -38,6 +38,7 @@
 
 pub mod bench;
 pub mod crypto;
+pub mod epoch_secret;
 pub mod hex;
 pub mod identity;
 pub mod invite;

@@ -224,7 +224,10 @@ impl fmt::Debug for MessageKey {
 }
 
 /// Our own chain in one epoch: hands out message numbers and keys in
-/// order. Not `Clone`: two copies would hand out the same keys twice.
+/// order. `Clone` only so a room can be changed inside a store
+/// transaction (a copy changed, then saved or dropped): two copies that
+/// both send would hand out the same keys twice.
+#[derive(Clone)]
 pub struct SenderChain {
     next_seq: u64,
     chain_key: ChainKey,
@@ -443,6 +446,22 @@ impl ReceiverChain {
                 .all(|((a, ka), (b, kb))| a == b && ka.ct_eq(kb))
     }
 }
+
+impl PartialEq for ReceiverChain {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_state(other)
+    }
+}
+
+impl Eq for ReceiverChain {}
+
+impl PartialEq for SenderChain {
+    fn eq(&self, other: &Self) -> bool {
+        self.next_seq == other.next_seq && self.chain_key.0.ct_eq(&other.chain_key.0)
+    }
+}
+
+impl Eq for SenderChain {}
 
 impl fmt::Debug for ReceiverChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,20 +10,20 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto;
-use crate::identity::{Fingerprint, Identity, PublicIdentity};
+use crate::identity::{Fingerprint, PublicIdentity};
 use crate::invite::Invite;
-use crate::protocol::message::{self, Body, Message, SeqRange};
-use crate::protocol::presence::{self, Status};
-use crate::protocol::{EpochContext, OpenError};
-use crate::replay::ReplayError;
+use crate::protocol::EpochContext;
+use crate::protocol::message::{self, Body};
+use crate::protocol::presence::Status;
 use crate::secret::SymmetricKey;
 
 pub use crate::room_id::{MAX_ROOM_NAME_LEN, RoomId, RoomNameError, validate_room_name};
 pub use members::{MAX_MEMBERS, Member, Trust};
 pub use names::{Block, Candidate, MIN_PREFIX_DIGITS, NameWarning, short_fingerprint};
 
-use keys::{KeyCache, SignerKey};
+use keys::KeyCache;
 
+mod chains;
 mod epochs;
 mod genesis;
 mod handover;
@@ -32,12 +32,18 @@ mod keys;
 mod log_parts;
 mod members;
 mod membership;
+mod messages;
 mod names;
 mod parts;
+mod presence_records;
+mod rotation;
 
-pub use log_parts::{LogParts, MAX_PAST_EPOCHS, PAST_EPOCH_TTL_MS, PastEpoch};
+pub use log_parts::{LogParts, MAX_PAST_EPOCHS, PAST_EPOCH_TTL_MS, PastEpoch, UnpublishedCommit};
 pub use membership::{CommitRefused, Membership, MembershipChange, Rotation};
 pub use parts::{RoomHeader, RoomParts};
+pub use rotation::{
+    BadRotateAfter, DEFAULT_ROTATE_AFTER_AGE_MS, DEFAULT_ROTATE_AFTER_MESSAGES, RotateAfter,
+};
 
 const MESSAGE_TOPIC_LABEL: &str = "sotto/v1/topic/messages";
 const ROOM_TOPIC_LABEL: &str = "sotto/v1/topic/room";
@@ -78,6 +84,17 @@ pub enum Notice {
         name: String,
         /// How many messages are missing.
         count: u64,
+    },
+    /// We came back after more rotations, or longer, than senders keep
+    /// publishing on the topics of the epoch we were in (see
+    /// [`Room::missed_while_away`]).
+    AwayTooLong {
+        /// How many epochs the room moved on while we were away.
+        rotations: u64,
+        /// From when messages could not reach us (ms since the Unix epoch).
+        from_ms: u64,
+        /// Until when (when we caught up).
+        to_ms: u64,
     },
 }
 
@@ -159,7 +176,7 @@ pub enum RoomError {
     UnknownMember(String),
     /// A membership change on a room without a membership log.
     #[error(
-        "this room has no membership log, so nobody can be removed from it; a room made with `sotto room create NAME --log` has one"
+        "this room has no membership log, so nobody can be removed from it; its creator can add one with `sotto room upgrade ROOM`"
     )]
     NoLog,
     /// The log refused our own change.
@@ -180,6 +197,18 @@ pub enum RoomError {
     /// The typed fingerprint does not match the member's key.
     #[error("the fingerprint does not match {0}'s key; do not trust this key")]
     FingerprintMismatch(String),
+    /// A room without a log knows too many members to list them all in
+    /// one genesis commit.
+    #[error(
+        "this room knows {0} keys, too many to list in one commit; create a room with a log and invite the members again"
+    )]
+    TooManyToList(usize),
+    /// We hold no sending chain for the room's epoch: a room made by a
+    /// preview of sotto before messages had chains.
+    #[error(
+        "this room has no key chain of yours for epoch {0} (it was made by an earlier preview of sotto); create the room again"
+    )]
+    NoChain(u64),
 }
 
 /// One room as this member sees it.
@@ -379,318 +408,6 @@ impl Room {
     /// rooms by it, and a removed member cannot recognise anyone's new id.
     pub fn member_topic_id(&self, member: &Fingerprint) -> String {
         member_topic_id(self.context(), member)
-    }
-
-    /// Seals a message from us, taking the next sequence number. Save the
-    /// room before publishing so a crash never reuses a number.
-    pub fn seal_message<R: CryptoRng + ?Sized>(
-        &mut self,
-        me: &Identity,
-        body: Body,
-        now_ms: u64,
-        rng: &mut R,
-    ) -> Result<Vec<u8>, RoomError> {
-        let bytes = self.seal_numbered(me, self.next_seq, &[], body, now_ms, rng)?;
-        self.next_seq += 1;
-        Ok(bytes)
-    }
-
-    /// Seals a message from us numbered `seq`, declaring the numbers in
-    /// `skipped` as allocated and never to be sent (sorted, disjoint
-    /// ranges below `seq`, at most
-    /// [`MAX_SKIPPED_RANGES`](message::MAX_SKIPPED_RANGES)), so receivers
-    /// do not report them as missed.
-    ///
-    /// For a caller that allocates numbers itself (from a counter shared
-    /// by every process of a home): this does not read or move the room's
-    /// own next number. Sending is still refused while a verified key
-    /// change is unacknowledged.
-    pub fn seal_numbered<R: CryptoRng + ?Sized>(
-        &self,
-        me: &Identity,
-        seq: u64,
-        skipped: &[SeqRange],
-        body: Body,
-        now_ms: u64,
-        rng: &mut R,
-    ) -> Result<Vec<u8>, RoomError> {
-        if let Some(block) = self.blocks.first() {
-            return Err(RoomError::SendBlocked(block.clone()));
-        }
-        if let Some(by) = self.removed_by() {
-            return Err(RoomError::NotAMember(format!("removed by {by}")));
-        }
-        if self.is_joining() {
-            return Err(RoomError::NotAMember(
-                "the invite has not been redeemed yet".into(),
-            ));
-        }
-        Ok(message::seal_numbered(
-            self.context(),
-            me,
-            seq,
-            skipped,
-            now_ms,
-            body,
-            rng,
-        )?)
-    }
-
-    /// Seals our presence record with sequence number `seq`, announcing the
-    /// last message sequence number we have used so others can tell what
-    /// they missed.
-    ///
-    /// The caller picks `seq` so that each connection's "online" record
-    /// sorts before its last-will "offline" record, and both after every
-    /// earlier connection's (see `session.rs`).
-    pub fn seal_presence<R: CryptoRng + ?Sized>(
-        &self,
-        me: &Identity,
-        status: Status,
-        seq: u64,
-        now_ms: u64,
-        rng: &mut R,
-    ) -> Vec<u8> {
-        let last_seq = self.next_seq.saturating_sub(1);
-        self.seal_presence_announcing(me, status, seq, last_seq, now_ms, rng)
-    }
-
-    /// Like [`seal_presence`](Self::seal_presence), announcing `last_seq`
-    /// as the last message number used, for callers that number messages
-    /// themselves ([`seal_numbered`](Self::seal_numbered)).
-    ///
-    /// Announce the highest number actually sent, not merely allocated: a
-    /// receiver reports every announced number it has not received as
-    /// missed ([`overdue_gaps`](Self::overdue_gaps)), before the next
-    /// message could declare an abandoned one skipped.
-    pub fn seal_presence_announcing<R: CryptoRng + ?Sized>(
-        &self,
-        me: &Identity,
-        status: Status,
-        seq: u64,
-        last_seq: u64,
-        now_ms: u64,
-        rng: &mut R,
-    ) -> Vec<u8> {
-        presence::seal(self.context(), me, seq, now_ms, status, last_seq, rng)
-    }
-
-    /// Checks a received message and records what it teaches us.
-    ///
-    /// On error nothing is changed, so a forged or replayed payload cannot
-    /// alter the room's state.
-    pub fn receive_message(
-        &mut self,
-        bytes: &[u8],
-        now_ms: u64,
-    ) -> Result<Received<Delivery>, OpenError> {
-        let unverified = message::open_unverified(self.context_of_payload(bytes), bytes)?;
-        let signer = self.keys.resolve(&unverified.content.sender)?;
-        let message = unverified.verify(&signer.key)?;
-        self.accept_verified(message, signer, now_ms)
-    }
-
-    /// Checks many received messages at once, as catch-up after being
-    /// away delivers them: one result per payload, in order, each exactly
-    /// what [`receive_message`](Self::receive_message) would have given
-    /// for it after the ones before it, and the room left in the same
-    /// state.
-    ///
-    /// Faster than one by one: signatures are checked in batches (see
-    /// [`crate::protocol`]'s `verify_many`); decryption and every rule that
-    /// depends on the room (own echo, membership, replay window) still run
-    /// per payload, in order.
-    pub fn receive_batch<P: AsRef<[u8]>>(
-        &mut self,
-        payloads: &[P],
-        now_ms: u64,
-    ) -> Vec<Result<Received<Delivery>, OpenError>> {
-        let mut fresh = keys::Fresh::new();
-        let opened: Vec<_> = payloads
-            .iter()
-            .map(|payload| {
-                let context = self.context_of_payload(payload.as_ref());
-                let unverified = message::open_unverified(context, payload.as_ref())?;
-                let signer = self
-                    .keys
-                    .resolve_in(&unverified.content.sender, &mut fresh)?;
-                Ok((unverified, signer))
-            })
-            .collect();
-        crate::protocol::verify_many(opened, |signer: &SignerKey| &signer.key)
-            .into_iter()
-            .map(|verified| {
-                let (message, signer) = verified?;
-                self.accept_verified(message, signer, now_ms)
-            })
-            .collect()
-    }
-
-    /// Applies the room's rules to a message whose signature has been
-    /// checked: own echo, admission of the sender, replay window.
-    fn accept_verified(
-        &mut self,
-        message: Message,
-        signer: SignerKey,
-        now_ms: u64,
-    ) -> Result<Received<Delivery>, OpenError> {
-        let fingerprint = signer.fingerprint;
-        if self.is_own(&fingerprint) {
-            self.keys.remember(&message.sender, signer, &self.members);
-            return Ok(Received::OwnEcho);
-        }
-        let admission = self.admit(&message.sender, fingerprint, now_ms)?;
-        let mut window = self
-            .members
-            .get(&fingerprint)
-            .map(|m| m.replay.clone())
-            .unwrap_or_default();
-        // Judged before accepting moves the top. A number at or below it
-        // that the window still accepts is late: a later message from this
-        // sender came first, or its gap was already reported (the top was
-        // moved to a number announced but never received).
-        let delayed = message.seq <= window.highest()
-            || now_ms.saturating_sub(message.sent_at_ms) > DELAYED_AFTER_MS;
-        // A member who joined after us numbers from 1 in our sight: the
-        // log says where their numbering starts, so a first message above
-        // 1 shows that earlier ones were held back.
-        let withheld = if window.highest() == 0 && self.joined_after_us(&fingerprint) {
-            let excused: u64 = (message.skipped.iter())
-                .map(|range| range.count_within(1, message.seq.saturating_sub(1)))
-                .sum();
-            message.seq.saturating_sub(1).saturating_sub(excused)
-        } else {
-            0
-        };
-        let accepted = window
-            .accept_declaring(message.seq, &message.skipped)
-            .map_err(|err| match err {
-                ReplayError::Duplicate(seq) => OpenError::Replayed(seq),
-                ReplayError::TooOld(seq) => OpenError::Stale(seq),
-                ReplayError::Zero => OpenError::Malformed,
-            })?;
-        let mut notices = self.commit_admission(admission, now_ms);
-        let member = self.members.entry(fingerprint).or_insert_with(|| {
-            // commit_admission always inserts new members; this is a
-            // fallback that keeps the function total.
-            Member::new(message.sender.clone(), now_ms, Trust::Tofu)
-        });
-        member.replay = window;
-        member.last_seen_ms = now_ms;
-        if accepted.skipped + withheld > 0 {
-            notices.push(Notice::Missed {
-                name: member.identity.name.clone(),
-                count: accepted.skipped + withheld,
-            });
-        }
-        let delivery = Delivery {
-            from: member.identity.name.clone(),
-            fingerprint,
-            trust: member.trust,
-            seq: message.seq,
-            sent_at_ms: message.sent_at_ms,
-            body: message.body,
-            notices,
-            delayed,
-            warning: self.name_warning(&fingerprint),
-            received_ms: now_ms,
-        };
-        self.keys.remember(&message.sender, signer, &self.members);
-        Ok(Received::Accepted(delivery))
-    }
-
-    /// Checks a received presence record and updates the member's status.
-    ///
-    /// `topic_member_id` is the last segment of the topic the record came
-    /// on (`…/p/<member-id>`, see
-    /// [`RoomTopics::presence_member_id`](crate::topics::RoomTopics::presence_member_id)).
-    /// A record is only accepted on its signer's own topic: each member
-    /// then owns exactly one retained slot, and nobody can plant records
-    /// on topics of their choosing. On error nothing is changed.
-    pub fn receive_presence(
-        &mut self,
-        bytes: &[u8],
-        topic_member_id: &str,
-        now_ms: u64,
-    ) -> Result<Received<PresenceUpdate>, OpenError> {
-        let record = presence::open(self.context(), bytes)?;
-        let fingerprint = record.member.fingerprint();
-        if self.member_topic_id(&fingerprint) != topic_member_id {
-            return Err(OpenError::WrongTopic);
-        }
-        if self.is_own(&fingerprint) {
-            return Ok(Received::OwnEcho);
-        }
-        let admission = self.admit(&record.member, fingerprint, now_ms)?;
-        if let Some(known) = self.members.get(&fingerprint)
-            && record.seq <= known.presence_seq
-        {
-            return Err(OpenError::OutdatedPresence(record.seq));
-        }
-        let notices = self.commit_admission(admission, now_ms);
-        let online = record.status == Status::Online;
-        let member = self
-            .members
-            .entry(fingerprint)
-            .or_insert_with(|| Member::new(record.member.clone(), now_ms, Trust::Tofu));
-        let changed = member.online != online || member.presence_seq == 0;
-        member.epoch_seen = member.epoch_seen.max(self.epoch);
-        member.online = online;
-        member.presence_seq = record.seq;
-        member.last_seen_ms = now_ms;
-        // Not a gap yet: retained presence often overtakes the messages the
-        // broker queued for us, so only remember the claim here and judge
-        // it in `overdue_gaps` once the queue has drained.
-        if record.last_seq > member.replay.highest() {
-            member.announced_seq = member.announced_seq.max(record.last_seq);
-        }
-        Ok(Received::Accepted(PresenceUpdate {
-            name: member.identity.name.clone(),
-            fingerprint,
-            status: record.status,
-            changed,
-            notices,
-        }))
-    }
-
-    /// Reports the messages members announced (through the `last_seq` of
-    /// their presence records) that never reached us, one
-    /// [`Notice::Missed`] per member, and moves their replay windows past
-    /// the gap so it is never reported again.
-    ///
-    /// Call it once caught up, after the broker has delivered what it
-    /// queued for us: before that, a gap may only mean the messages are
-    /// still on their way. Messages inside the gap that turn up later are
-    /// still accepted and shown once while the replay window covers them
-    /// (like any late arrival after a reported gap); a message above the
-    /// announced number is judged against it, so nothing is counted twice.
-    ///
-    /// A member we have never received a message from has no gap: their
-    /// announced number is taken as the starting point, as their first
-    /// message would be, since what they sent before we joined was never
-    /// meant to reach us.
-    pub fn overdue_gaps(&mut self) -> Vec<Notice> {
-        let mut notices = Vec::new();
-        let newcomers: Vec<Fingerprint> = (self.members.keys())
-            .filter(|fingerprint| self.joined_after_us(fingerprint))
-            .copied()
-            .collect();
-        for (fingerprint, member) in &mut self.members {
-            let top = member.replay.highest();
-            if *fingerprint == self.own || member.announced_seq <= top {
-                continue;
-            }
-            let count = member.replay.skip_to(member.announced_seq);
-            // Someone who joined after us numbers from 1 in our sight, so
-            // even their first messages are counted when they never came.
-            if (top > 0 || newcomers.contains(fingerprint)) && count > 0 {
-                notices.push(Notice::Missed {
-                    name: member.identity.name.clone(),
-                    count,
-                });
-            }
-        }
-        notices
     }
 }
 

@@ -90,6 +90,11 @@ impl EpochTopics {
         }
     }
 
+    /// Where another member's join request is in this epoch.
+    pub fn request_of(&self, context: EpochContext<'_>, member: &Fingerprint) -> String {
+        format!("{}/j/{}", self.base, member_topic_id(context, member))
+    }
+
     /// Where the key slot of another member is in this epoch.
     pub fn key_slot_of(&self, context: EpochContext<'_>, member: &Fingerprint) -> String {
         format!("{}/k/{}", self.base, member_topic_id(context, member))
@@ -147,6 +152,38 @@ impl RoomTopics {
         std::iter::once(&self.current)
             .chain(&self.past)
             .find(|topics| topics.epoch == epoch)
+    }
+
+    /// The retained records of the epochs `before` kept and `after` no
+    /// longer does (a commit moved the room past them) that nobody needs
+    /// any more: every member's presence and join request there, and the
+    /// log state. A member who rotates clears them (an empty retained
+    /// payload on each). Commits and key slots stay: they are the path a
+    /// member away since that epoch takes to the current one.
+    pub fn forgotten_retained(prefix: &str, before: &Room, after: &Room) -> Vec<String> {
+        let kept = |room: &Room, epoch: u64| room.context_for(epoch).is_some();
+        let epochs = std::iter::once(before.epoch())
+            .chain(before.past_epochs().iter().map(|past| past.epoch))
+            .filter(|epoch| !kept(after, *epoch));
+        let mut topics = Vec::new();
+        for epoch in epochs {
+            let Some(context) = before.context_for(epoch) else {
+                continue;
+            };
+            let base = format!(
+                "{}/{}",
+                prefix.trim_end_matches('/'),
+                epoch_topic_id(context)
+            );
+            topics.push(format!("{base}/s"));
+            for member in before.members().keys() {
+                let id = member_topic_id(context, member);
+                for kind in ["p", "j"] {
+                    topics.push(format!("{base}/{kind}/{id}"));
+                }
+            }
+        }
+        topics
     }
 
     /// Where the key slot of another member is (current epoch).

@@ -9,7 +9,8 @@ use std::str::FromStr;
 const SECOND: u64 = 1000;
 const MINUTE: u64 = 60 * SECOND;
 const HOUR: u64 = 60 * MINUTE;
-const DAY: u64 = 24 * HOUR;
+/// A day in milliseconds.
+pub const DAY: u64 = 24 * HOUR;
 const WEEK: u64 = 7 * DAY;
 
 /// Why a duration or date was refused.
@@ -107,16 +108,20 @@ impl fmt::Display for Retention {
         match self {
             Retention::All => f.write_str("all"),
             Retention::Count(count) => write!(f, "{count}"),
-            Retention::Age(ms) => {
-                for (unit, size) in [("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MINUTE)] {
-                    if *ms >= size && ms % size == 0 {
-                        return write!(f, "{}{unit}", ms / size);
-                    }
-                }
-                write!(f, "{}s", ms / SECOND)
-            }
+            Retention::Age(ms) => f.write_str(&describe_span(*ms)),
         }
     }
+}
+
+/// A span in the largest unit that divides it: `7d`, `90m`, `45s`, the
+/// form [`parse_duration_ms`] reads.
+pub fn describe_span(ms: u64) -> String {
+    for (unit, size) in [("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MINUTE)] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{}s", ms / SECOND)
 }
 
 #[cfg(test)]

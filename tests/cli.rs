@@ -370,6 +370,40 @@ fn usage_errors_exit_2() {
     home.sotto().args(["--help"]).assert().success();
 }
 
+/// A malformed broker address is a usage error, from the flag or from
+/// the environment, and says what a good one looks like.
+#[test]
+fn a_malformed_broker_address_is_a_usage_error() {
+    let home = Home::init("alice");
+    let says = predicate::str::contains("is not a broker address; use mqtt://HOST:PORT");
+    (home.sotto())
+        .args(["--broker", "ftp://example.org", "rooms"])
+        .assert()
+        .code(2)
+        .stderr(says.clone());
+    (home.sotto())
+        .env(
+            "SOTTO_BROKER",
+            "mqtt://a.example:1883,,mqtt://b.example:1883",
+        )
+        .args(["send", "ops", "hi"])
+        .assert()
+        .code(2)
+        .stderr(says);
+    // A good list is taken as it is written.
+    (home.sotto())
+        .args([
+            "--broker",
+            "mqtt://a.example:1883, mqtts://b.example",
+            "config",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "mqtt://a.example:1883, mqtts://b.example",
+        ));
+}
+
 #[test]
 fn sotto_home_from_the_environment_is_used() {
     let dir = tempfile::tempdir().unwrap();

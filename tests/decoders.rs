@@ -35,7 +35,7 @@ use sotto::keyfile::{self, KdfParams};
 use sotto::protocol::message::{self, Body, Message, SeqRange};
 use sotto::protocol::presence::{self, Presence, Status};
 use sotto::protocol::wire::{self, Header, Kind};
-use sotto::protocol::{EpochContext, OpenError, epoch_key, fuzzing};
+use sotto::protocol::{EpochContext, OpenError, chained, epoch_key, fuzzing};
 use sotto::ratchet::{self, ChainKey, ReceiverChain, SenderChain};
 use sotto::room::RoomId;
 use sotto::secret::{Passphrase, SymmetricKey};
@@ -155,6 +155,17 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_refusal_content_never_panics(content in bytes(600)) {
+        let key = room_key();
+        let payload = fuzzing::seal_content(Kind::Refusal, context(&key), alice(), &content, &mut rng(3));
+        if let Ok(refusal) = sotto::log::open_refusal(context(&key), &payload) {
+            prop_assert_eq!(refusal.refuser.signing, alice().public().signing);
+            prop_assert!(refusal.reason.len() <= sotto::log::MAX_REFUSAL_REASON_LEN);
+        }
+        prop_assert!(sotto::log::open_refusal(context(&key), &content).is_err());
+    }
+
+    #[test]
     fn decoding_arbitrary_log_states_never_panics(data in bytes(600)) {
         if let Ok(state) = wire::decode_exact::<sotto::log::LogState>(&data, wire::MAX_ENVELOPE_LEN) {
             let _ = state.hash(&ROOM);
@@ -198,6 +209,35 @@ proptest! {
         prop_assert_eq!((opened.seq, opened.sent_at_ms), (seq, sent_at_ms));
         prop_assert_eq!(opened.body, body);
         prop_assert_eq!(opened.skipped, skipped);
+    }
+
+    // -- messages under hash ratchets ----------------------------------------
+
+    #[test]
+    fn opening_arbitrary_chained_bytes_never_panics(data in bytes(600), frame in bytes(400)) {
+        let key = room_key();
+        prop_assert!(chained::open_frame(context(&key), &data).is_err());
+        let payload = fuzzing::seal_chained_frame(context(&key), &frame, &mut rng(3));
+        if let Ok(opened) = chained::open_frame(context(&key), &payload) {
+            prop_assert!(opened.seq >= 1 && opened.step >= 1);
+        }
+    }
+
+    #[test]
+    fn arbitrary_chained_content_behind_both_layers_never_panics(
+        content in bytes(600),
+        seq in 1u64..u64::MAX,
+        step in 1u64..10,
+    ) {
+        let key = room_key();
+        let chain = ReceiverChain::new(ChainKey::from_bytes([8; 32]), 1);
+        let staged = chain.key_for(step).unwrap();
+        let payload = fuzzing::seal_chained_content(
+            context(&key), alice(), (seq, step), staged.key(), &content, &mut rng(4),
+        );
+        let frame = chained::open_frame(context(&key), &payload).unwrap();
+        prop_assert_eq!((frame.seq, frame.step), (seq, step));
+        let _ = frame.open_verified(&ROOM, staged.key());
     }
 
     // -- presence ------------------------------------------------------------

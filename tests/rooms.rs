@@ -133,10 +133,15 @@ fn an_unreachable_broker_is_one_clear_sentence_and_exit_1() {
         );
         assert!(stderr.contains("connection refused"), "{stderr}");
     }
-    let confused = Home::init("carol", "http://nope");
-    confused.create_room("ops");
-    let out = confused.run(&["send", "ops", "hi"]);
-    assert_eq!(out.status.code(), Some(1));
+    // An address that is not a broker's is a usage error, said at once.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("sotto"))
+        .env_clear()
+        .arg("--home")
+        .arg(alice.path())
+        .args(["--broker", "http://nope", "send", "ops", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8(out.stderr)
             .unwrap()

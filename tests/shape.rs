@@ -94,16 +94,18 @@ fn a_held_back_message_and_an_old_one_show_as_delayed_in_listen() {
     let alice = Home::init("alice", &broker.url());
     let bob = Home::init("bob", &broker.url());
     bob.join(&alice.create_room("ops"));
+    bob.register("ops");
+    alice.register("ops");
 
     // Alice's own keys and room, used through the library as her client
     // would: the broker (played by a raw client) holds message 1 back
     // until message 2 has gone through, and message 3 carries a time ten
     // minutes old, as a message the broker sat on would.
     let identity = identity_of(&alice);
-    let room = alice.room("ops");
+    let mut room = alice.room("ops");
     let topic = format!("{DEFAULT_PREFIX}/{}/m", room.epoch_topic_id());
     let now = sotto::session::now_ms();
-    let seal = |seq: u64, sent_at: u64, text: &str| {
+    let mut seal = |seq: u64, sent_at: u64, text: &str| {
         room.seal_numbered(
             &identity,
             seq,

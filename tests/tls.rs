@@ -1,7 +1,9 @@
 //! `mqtts://` against a real Mosquitto with a TLS listener whose
 //! certificate comes from a throwaway CA: trusted through `SOTTO_CA_FILE`,
 //! messages flow; without it, or against a plain port, the client fails
-//! with one clear line and exit code 1.
+//! with one clear line and exit code 1. A second listener that requires
+//! client certificates (mutual TLS) lets members in with theirs, given by
+//! environment, flag or config file, and turns away those without.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,98 +11,18 @@ mod common;
 mod home;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::certs::Certs;
 use common::{ChildOutput, Mosquitto, MosquittoOptions, wait_until};
 use home::{Home, Listener, json_lines, texts};
-
-const OPENSSL: &str = "/usr/bin/openssl";
-const OPENSSL_MISSING: &str = "the openssl command-line tool is needed to make test certificates: install it with `apt-get install -y openssl` (Debian/Ubuntu) or `brew install openssl`, or set SOTTO_TEST_OPENSSL to its path";
 
 /// How long a failing command may take to give up: it must fail at once,
 /// not hang until some timeout.
 const FAIL_FAST: Duration = Duration::from_secs(5);
-
-/// The OpenSSL config for the throwaway CA and the server certificate.
-const OPENSSL_CONFIG: &str = "\
-[req]
-distinguished_name = dn
-prompt = no
-
-[dn]
-CN = sotto test
-
-[ca_ext]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-
-[server_ext]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-";
-
-/// A throwaway CA and a `localhost` / `127.0.0.1` certificate it signed.
-struct Certs {
-    dir: tempfile::TempDir,
-}
-
-impl Certs {
-    fn generate() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("sotto-tls-")
-            .tempdir()
-            .unwrap();
-        let certs = Self { dir };
-        std::fs::write(certs.file("openssl.cnf"), OPENSSL_CONFIG).unwrap();
-        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-        certs.openssl(&format!(
-            "req -x509 -config openssl.cnf -extensions ca_ext {ec} -days 2 \
-             -keyout ca.key -out ca.pem -subj /CN=sotto-test-CA"
-        ));
-        certs.openssl(&format!(
-            "req -new -config openssl.cnf {ec} \
-             -keyout server.key -out server.csr -subj /CN=localhost"
-        ));
-        certs.openssl(
-            "x509 -req -in server.csr -days 2 -CA ca.pem -CAkey ca.key -set_serial 2 \
-             -extfile openssl.cnf -extensions server_ext -out server.pem",
-        );
-        certs
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.file("ca.pem")
-    }
-
-    /// Runs openssl in the certificate directory; `args` is split on spaces.
-    fn openssl(&self, args: &str) {
-        let binary = std::env::var("SOTTO_TEST_OPENSSL").unwrap_or_else(|_| OPENSSL.to_owned());
-        let args: Vec<&str> = args.split_whitespace().collect();
-        let out = Command::new(&binary)
-            .args(&args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|err| panic!("{OPENSSL_MISSING} (cannot run {binary}: {err})"));
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
 
 /// A Mosquitto with its usual plain listener and a second, TLS one.
 struct TlsBroker {
@@ -111,19 +33,29 @@ struct TlsBroker {
 
 impl TlsBroker {
     fn start() -> Self {
+        Self::start_requiring_certificates(false)
+    }
+
+    /// With `require_client_certificates`, the TLS listener lets in only
+    /// clients with a certificate signed by the test CA.
+    fn start_requiring_certificates(require_client_certificates: bool) -> Self {
         let certs = Certs::generate();
         let tls_port = common::broker::free_port();
         let path = |name: &str| certs.file(name).display().to_string();
         // With `per_listener_settings false` (the default) security
         // settings such as `allow_anonymous` are global; the TLS files
         // belong to the listener they follow.
+        let mut extra_config = vec![
+            format!("listener {tls_port} 127.0.0.1"),
+            format!("cafile {}", path("ca.pem")),
+            format!("certfile {}", path("server.pem")),
+            format!("keyfile {}", path("server.key")),
+        ];
+        if require_client_certificates {
+            extra_config.push("require_certificate true".to_owned());
+        }
         let broker = Mosquitto::start_with(MosquittoOptions {
-            extra_config: vec![
-                format!("listener {tls_port} 127.0.0.1"),
-                format!("cafile {}", path("ca.pem")),
-                format!("certfile {}", path("server.pem")),
-                format!("keyfile {}", path("server.key")),
-            ],
+            extra_config,
             ..MosquittoOptions::default()
         });
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, tls_port));
@@ -262,6 +194,45 @@ fn messages_flow_over_mqtts_with_a_private_ca() {
 }
 
 #[test]
+fn a_broker_list_uses_tls_only_for_its_mqtts_entries() {
+    let tls = TlsBroker::start();
+    let ca = tls.certs.ca();
+    let alice = Home::init("alice", &tls.broker.url());
+    let bob = Home::init("bob", &tls.broker.url());
+    bob.join(&alice.create_room("ops"));
+    let listener = bob.listen("ops", &["--json", "--count", "2", "--timeout", "20"]);
+
+    // Nothing listens on `dead`: each list falls through to its second
+    // entry, which must be spoken to in its own scheme.
+    let dead = common::broker::free_port();
+    let lists = [
+        (
+            format!("mqtt://127.0.0.1:{dead},{}", tls.tls_url()),
+            "plain dead, tls up",
+        ),
+        (
+            format!("mqtts://localhost:{dead},{}", tls.broker.url()),
+            "tls dead, plain up",
+        ),
+    ];
+    for (list, text) in lists {
+        let cmd = command_via(&alice, &list, &["send", "ops", text], Some(&ca));
+        let (status, _, stderr, _) = run(cmd, Duration::from_secs(15));
+        assert!(
+            status.success(),
+            "send via {list} failed: {status}\n{stderr}"
+        );
+    }
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        texts(&json_lines(&stdout)),
+        ["plain dead, tls up", "tls dead, plain up"],
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_untrusted_broker_certificate_is_refused() {
     let tls = TlsBroker::start();
     let alice = Home::init("alice", &tls.tls_url());
@@ -361,5 +332,164 @@ fn tls_and_plain_ports_are_not_confused() {
     assert!(
         line.contains("mqtts://"),
         "the error should suggest TLS: {line}"
+    );
+}
+
+#[test]
+fn members_with_client_certificates_chat_where_the_broker_requires_them() {
+    let tls = TlsBroker::start_requiring_certificates(true);
+    let ca = tls.certs.ca();
+    let (alice_cert, alice_key) = tls.certs.client("alice");
+    let (bob_cert, bob_key) = tls.certs.client("bob");
+
+    // Alice gives hers through the environment, bob through his config
+    // file (relative paths there are taken from the home).
+    let alice = Home::init("alice", &tls.tls_url())
+        .with_env("SOTTO_CLIENT_CERT", alice_cert.to_str().unwrap())
+        .with_env("SOTTO_CLIENT_KEY", alice_key.to_str().unwrap());
+    let bob = Home::init("bob", &tls.tls_url());
+    std::fs::copy(&bob_cert, bob.path().join("bob.pem")).unwrap();
+    std::fs::copy(&bob_key, bob.path().join("bob.key")).unwrap();
+    std::fs::write(
+        bob.path().join("config.toml"),
+        format!(
+            "ca_file = \"{}\"\nclient_cert = \"bob.pem\"\nclient_key = \"bob.key\"\n",
+            ca.display()
+        ),
+    )
+    .unwrap();
+    bob.join(&alice.create_room("ops"));
+
+    let listener = Listener::spawn(bob.command(&[
+        "listen",
+        "ops",
+        "--json",
+        "--count",
+        "2",
+        "--timeout",
+        "20",
+    ]));
+    let (status, _, stderr, _) = run(
+        command(
+            &alice,
+            &["send", "ops", "hello with a certificate"],
+            Some(&ca),
+        ),
+        Duration::from_secs(15),
+    );
+    assert!(status.success(), "send failed: {status}\n{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    // The same with flags instead of the environment.
+    let cmd = command_via(
+        &alice,
+        &tls.tls_url(),
+        &[
+            "--client-cert",
+            alice_cert.to_str().unwrap(),
+            "--client-key",
+            alice_key.to_str().unwrap(),
+            "send",
+            "ops",
+            "and by flag",
+        ],
+        Some(&ca),
+    );
+    let (status, _, stderr, _) = run(cmd, Duration::from_secs(15));
+    assert!(status.success(), "send failed: {status}\n{stderr}");
+
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        texts(&json_lines(&stdout)),
+        ["hello with a certificate", "and by flag"],
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn without_a_client_certificate_sotto_says_the_broker_wants_one() {
+    let tls = TlsBroker::start_requiring_certificates(true);
+    let ca = tls.certs.ca();
+    let alice = Home::init("alice", &tls.tls_url());
+    alice.create_room("ops");
+
+    for args in [
+        &["send", "ops", "secret"][..],
+        &["listen", "ops", "--timeout", "5"][..],
+    ] {
+        let line = expect_failure(
+            "connect without a client certificate",
+            command(&alice, args, Some(&ca)),
+        );
+        assert!(line.starts_with("sotto: "), "{line}");
+        assert!(line.contains("client certificate"), "{line}");
+        assert!(line.contains("--client-cert"), "{line}");
+        assert!(line.contains(&tls.tls_url()), "{line}");
+    }
+
+    // A certificate from a CA the broker does not know is no better.
+    let stranger = Certs::generate();
+    let (cert, key) = stranger.client("mallory");
+    let cmd = command(&alice, &["send", "ops", "secret"], Some(&ca));
+    let mut cmd = cmd;
+    cmd.env("SOTTO_CLIENT_CERT", &cert)
+        .env("SOTTO_CLIENT_KEY", &key);
+    let line = expect_failure("connect with an unknown client certificate", cmd);
+    assert!(line.contains("client certificate"), "{line}");
+}
+
+#[test]
+fn client_certificate_mistakes_are_named_without_showing_the_key() {
+    let tls = TlsBroker::start_requiring_certificates(true);
+    let ca = tls.certs.ca();
+    let (alice_cert, alice_key) = tls.certs.client("alice");
+    let (_, bob_key) = tls.certs.client("bob");
+    // Kept private like the key, so that giving the two files swapped
+    // draws no warning about the "key" being readable.
+    std::fs::set_permissions(&alice_cert, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let alice = Home::init("alice", &tls.tls_url());
+    alice.create_room("ops");
+    let key_text = std::fs::read_to_string(&alice_key).unwrap();
+    let key_body: Vec<&str> = key_text
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+
+    let with = |cert: &Path, key: &Path| {
+        let mut cmd = command(&alice, &["send", "ops", "secret"], Some(&ca));
+        cmd.env("SOTTO_CLIENT_CERT", cert)
+            .env("SOTTO_CLIENT_KEY", key);
+        cmd
+    };
+    let cases = [
+        // Someone else's key.
+        (with(&alice_cert, &bob_key), "does not belong"),
+        // Certificate and key swapped.
+        (with(&alice_key, &alice_cert), "no PEM certificate"),
+        // A missing key file.
+        (with(&alice_cert, &tls.certs.file("gone.key")), "gone.key"),
+    ];
+    for (cmd, expected) in cases {
+        let line = expect_failure(expected, cmd);
+        assert!(line.contains(expected), "{line}");
+        for body in &key_body {
+            assert!(!line.contains(body), "key material in: {line}");
+        }
+    }
+
+    // A certificate without its key is a mistake, not a silent no-client-auth.
+    let mut cmd = command(&alice, &["send", "ops", "secret"], Some(&ca));
+    cmd.env("SOTTO_CLIENT_CERT", &alice_cert);
+    let line = expect_failure("a certificate without a key", cmd);
+    assert!(line.contains("--client-key"), "{line}");
+
+    // A key others may read still works, with a warning.
+    std::fs::set_permissions(&alice_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (status, _, stderr, _) = run(with(&alice_cert, &alice_key), Duration::from_secs(15));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("other users may read") && stderr.contains("chmod 600"),
+        "{stderr}"
     );
 }

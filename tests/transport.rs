@@ -27,6 +27,7 @@ fn options(port: u16, client_id: &str, version: VersionChoice) -> ConnectOptions
         credentials: None,
         keep_alive: Duration::from_secs(30),
         ca_file: None,
+        client_auth: None,
     }
 }
 
@@ -84,7 +85,13 @@ async fn next_message(transport: &mut Transport, within: Duration) -> (String, V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_larger_than_the_client_queue_is_delivered_whole() {
     const COUNT: usize = 3000;
-    let broker = Mosquitto::start();
+    // What is tested is the sender's side. Mosquitto queues at most 1000
+    // messages for a slow subscriber by default and drops the rest: a
+    // watcher slowed down by a loaded machine lost 83 of them once.
+    let broker = Mosquitto::start_with(MosquittoOptions {
+        extra_config: vec!["max_queued_messages 0".to_owned()],
+        ..MosquittoOptions::default()
+    });
     let watcher = RawClient::connect(broker.port(), "watcher").await;
     watcher.subscribe("burst/#").await;
     for version in BOTH {
@@ -350,4 +357,328 @@ async fn auto_falls_back_to_311_when_a_broker_refuses_or_drops_mqtt5() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Regression: rumqttc's poll is not cancel-safe, and the driver polled it
+/// inside a `select!`: a publish handed over while the broker's CONNACK
+/// was on its way dropped the connection the broker had just accepted.
+/// With a persistent session the retry then found the session that
+/// attempt made, so a client moving to a broker without its session was
+/// never told (seen as a flaky bridge test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_handed_over_while_connecting_cost_no_connection() {
+    let broker = Mosquitto::start();
+    for version in BOTH {
+        let client_id = format!("trickle-{version}");
+        let mut options = options(broker.port(), &client_id, VersionChoice::Only(version));
+        options.clean_session = false;
+        let mut transport = Transport::start(options, Vec::new(), Announcement::default).unwrap();
+        let trickle = async {
+            // Closer together than a loopback connect takes, so some
+            // arrive between the CONNECT and the CONNACK.
+            for i in 0..500u32 {
+                let publication = Publication {
+                    topic: "trickle/m".into(),
+                    payload: i.to_be_bytes().to_vec(),
+                    retain: false,
+                };
+                transport.publish(publication).await.unwrap();
+                let pause = std::time::Instant::now();
+                while pause.elapsed() < Duration::from_micros(20) {
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        trickle.await;
+        let session_present = loop {
+            match tokio::time::timeout(Duration::from_secs(10), transport.next_event()).await {
+                Ok(Some(TransportEvent::Connected {
+                    session_present, ..
+                })) => break session_present,
+                Ok(Some(_)) => {}
+                other => panic!("not connected: {other:?}\n{}", broker.log()),
+            }
+        };
+        assert!(
+            !session_present,
+            "MQTT {version}: a fresh client id has no session"
+        );
+        let connections = broker
+            .log()
+            .lines()
+            .filter(|line| line.contains(&format!(" as {client_id} ")))
+            .count();
+        assert_eq!(connections, 1, "MQTT {version}\n{}", broker.log());
+        transport.shutdown(None).await;
+    }
+}
+
+/// What is handed over while the broker is away is acknowledged once it
+/// is back with the session, and whoever waits for that is told so (chat
+/// turns it into the ✓ on a sent line): it neither fails nor waits
+/// forever because the connection dropped in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_made_during_an_outage_is_acknowledged_after_it() {
+    let mut broker = Mosquitto::start();
+    for version in BOTH {
+        let client_id = format!("outage-{version}");
+        let mut options = options(broker.port(), &client_id, VersionChoice::Only(version));
+        options.clean_session = false;
+        let mut transport = Transport::start(options, Vec::new(), Announcement::default).unwrap();
+        transport
+            .wait_connected(Duration::from_secs(10))
+            .await
+            .unwrap();
+        broker.stop();
+        let publication = Publication {
+            topic: "outage/m".into(),
+            payload: b"during".to_vec(),
+            retain: false,
+        };
+        let acked = transport.publish_tracked(publication).await.unwrap();
+        // Let the driver fail an attempt or two while the broker is away.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        broker.start_again();
+        let outcome = tokio::time::timeout(Duration::from_secs(20), acked)
+            .await
+            .expect("no answer after the broker came back");
+        assert_eq!(outcome, Ok(Ok(())), "MQTT {version}\n{}", broker.log());
+        transport.shutdown(None).await;
+    }
+}
+
+/// An acknowledgement belongs to the connection that took the message:
+/// handed to another transport (a session that moved to a new epoch
+/// acknowledging a message its old connection took), it is dropped there
+/// rather than acknowledging whatever that connection got under the same
+/// packet id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_owed_by_one_transport_is_never_sent_by_another() {
+    let broker = Mosquitto::start();
+    for version in BOTH {
+        let filter = format!("owed/{version}");
+        let mut first = connect(
+            broker.port(),
+            "owed-first",
+            version,
+            vec![reliable(&filter)],
+        )
+        .await;
+        let second = connect(
+            broker.port(),
+            "owed-second",
+            version,
+            vec![reliable(&filter)],
+        )
+        .await;
+        let publisher = RawClient::connect(broker.port(), "owed-publisher").await;
+        publisher.publish(&filter, b"one".to_vec(), false).await;
+        let ack = loop {
+            match tokio::time::timeout(Duration::from_secs(10), first.next_event()).await {
+                Ok(Some(TransportEvent::Message { ack, .. })) => break ack,
+                Ok(Some(_)) => {}
+                other => panic!("no message: {other:?}"),
+            }
+        };
+        second.ack(ack).unwrap();
+        first.ack(ack).unwrap();
+        // The first one's PUBACK reaching the broker shows the second's
+        // had its turn.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !broker.log().contains("Received PUBACK from owed-first") {
+            assert!(std::time::Instant::now() < deadline, "{}", broker.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !broker.log().contains("Received PUBACK from owed-second"),
+            "MQTT {version}\n{}",
+            broker.log()
+        );
+        first.shutdown(None).await;
+        second.shutdown(None).await;
+    }
+}
+
+/// The acknowledgements of messages taken from `transport`, `n` of them,
+/// in the order they came.
+async fn take_acks(transport: &mut Transport, n: usize) -> Vec<sotto::transport::Ack> {
+    let mut acks = Vec::new();
+    while acks.len() < n {
+        match tokio::time::timeout(Duration::from_secs(10), transport.next_event()).await {
+            Ok(Some(TransportEvent::Message { ack, .. })) => acks.push(ack),
+            Ok(Some(TransportEvent::Disconnected { reason, .. })) => {
+                panic!("the connection dropped: {reason}")
+            }
+            Ok(Some(_)) => {}
+            other => panic!("{} of {n} messages, then {other:?}", acks.len()),
+        }
+    }
+    acks
+}
+
+/// The message ids in Mosquitto's log lines that start with `prefix`
+/// (`Sending PUBLISH to ID (d0, q1, r0, m7, …` or
+/// `Received PUBACK from ID (Mid: 7…`), in log order.
+fn mids_logged(log: &str, prefix: &str, marker: &str) -> Vec<u16> {
+    log.lines()
+        .filter_map(|line| line.split_once(prefix).map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once(marker).map(|(_, rest)| rest))
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+/// PUBACKs leave in the order the PUBLISHes came (MQTT 3.1.1 §4.6),
+/// whatever order the reader is done with the messages in (a forged one
+/// is refused at once while a real one before it is still being shown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_leave_in_the_order_the_messages_came() {
+    let broker = Mosquitto::start();
+    for version in BOTH {
+        let filter = format!("order/{version}");
+        let client = format!("order-{version}");
+        let mut reader = connect(broker.port(), &client, version, vec![reliable(&filter)]).await;
+        let publisher = RawClient::connect(broker.port(), &format!("order-pub-{version}")).await;
+        for text in ["one", "two", "three"] {
+            publisher
+                .publish(&filter, text.as_bytes().to_vec(), false)
+                .await;
+        }
+        let acks = take_acks(&mut reader, 3).await;
+        reader.ack(acks[2]).unwrap();
+        reader.ack(acks[0]).unwrap();
+        reader.ack(acks[1]).unwrap();
+        let sent = mids_logged(
+            &broker.log(),
+            &format!("Sending PUBLISH to {client} "),
+            ", m",
+        );
+        assert_eq!(sent.len(), 3, "{}", broker.log());
+        common::wait::wait_until("three PUBACKs", Duration::from_secs(10), || {
+            mids_logged(
+                &broker.log(),
+                &format!("Received PUBACK from {client} "),
+                "Mid: ",
+            )
+            .len()
+                == 3
+        });
+        let acked = mids_logged(
+            &broker.log(),
+            &format!("Received PUBACK from {client} "),
+            "Mid: ",
+        );
+        assert_eq!(acked, sent, "MQTT {version}\n{}", broker.log());
+        reader.shutdown(None).await;
+    }
+}
+
+/// `sotto broker` on a private port; killed when dropped (the home goes
+/// with it).
+struct Builtin(
+    std::process::Child,
+    u16,
+    #[allow(dead_code)] tempfile::TempDir,
+);
+
+impl Builtin {
+    fn start() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let port = common::broker::free_port();
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("sotto"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["broker", "--listen", &format!("127.0.0.1:{port}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        common::wait::wait_until("the built-in broker", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Self(child, port, home)
+    }
+}
+
+impl Drop for Builtin {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The built-in broker (rumqttd) drops a connection that acknowledges
+/// out of order; done out of order, the messages are acknowledged in
+/// order and the connection stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builtin_broker_keeps_a_reader_that_finishes_messages_out_of_order() {
+    let broker = Builtin::start();
+    // Its one listener speaks MQTT 3.1.1.
+    {
+        let filter = "order";
+        let mut reader =
+            connect(broker.1, "order", MqttVersion::V311, vec![reliable(filter)]).await;
+        let publisher = RawClient::connect(broker.1, "order-pub").await;
+        for text in ["one", "two", "three"] {
+            publisher
+                .publish(filter, text.as_bytes().to_vec(), false)
+                .await;
+        }
+        let acks = take_acks(&mut reader, 3).await;
+        reader.ack(acks[2]).unwrap();
+        reader.ack(acks[0]).unwrap();
+        reader.ack(acks[1]).unwrap();
+        publisher.publish(filter, b"four".to_vec(), false).await;
+        let (_, payload) = next_message(&mut reader, Duration::from_secs(10)).await;
+        assert_eq!(payload, b"four");
+        reader.shutdown(None).await;
+    }
+}
+
+/// A publish handed over just before the transport is shut down goes
+/// out before the DISCONNECT: the stop travels on another channel than
+/// the publishes and could be taken first (a kick's or a leave's commit
+/// was then never sent, though the user was told it was made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_right_before_shutdown_is_not_lost() {
+    const ROUNDS: usize = 20;
+    let broker = Mosquitto::start();
+    let mut reader = connect(
+        broker.port(),
+        "last-words-reader",
+        MqttVersion::V5,
+        vec![reliable("last/+")],
+    )
+    .await;
+    for round in 0..ROUNDS {
+        let writer = connect(
+            broker.port(),
+            &format!("last-words-{round}"),
+            MqttVersion::V5,
+            vec![],
+        )
+        .await;
+        writer
+            .publish(Publication {
+                topic: format!("last/{round}"),
+                payload: b"said".to_vec(),
+                retain: false,
+            })
+            .await
+            .unwrap();
+        writer.shutdown(None).await;
+    }
+    let mut topics = Vec::new();
+    for _ in 0..ROUNDS {
+        let (topic, _) = next_message(&mut reader, Duration::from_secs(10)).await;
+        topics.push(topic);
+    }
+    topics.sort_unstable();
+    let mut expected: Vec<String> = (0..ROUNDS).map(|round| format!("last/{round}")).collect();
+    expected.sort_unstable();
+    assert_eq!(topics, expected);
 }

@@ -106,6 +106,10 @@ fn sotto(exe: &Path, bench: &Bench, store: &Store, args: &[&str]) -> Command {
     if let Some(ca) = &broker.ca_file {
         command.env("SOTTO_CA_FILE", ca);
     }
+    if let Some(client) = &broker.client_auth {
+        command.env("SOTTO_CLIENT_CERT", &client.cert);
+        command.env("SOTTO_CLIENT_KEY", &client.key);
+    }
     command.args(args);
     command
 }

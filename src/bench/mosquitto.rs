@@ -95,10 +95,12 @@ impl OwnBroker {
                 host: Ipv4Addr::LOCALHOST.to_string(),
                 port: self.port,
                 tls: false,
-            },
+            }
+            .into(),
             credentials: None,
             prefix: DEFAULT_PREFIX.to_owned(),
             ca_file: None,
+            client_auth: None,
             version,
         }
     }

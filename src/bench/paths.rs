@@ -317,7 +317,7 @@ impl Receiver {
                     | SessionEvent::Connected { .. }
                     | SessionEvent::Warning(_)
                     | SessionEvent::Note(_) => {}
-                    SessionEvent::Disconnected { reason } => return Err(dropped(&reason)),
+                    SessionEvent::Disconnected { reason, .. } => return Err(dropped(&reason)),
                     other => {
                         return Err(BenchError::Failed(format!(
                             "sotto reported something unexpected during the run: {other:?}"
@@ -385,6 +385,7 @@ pub(super) async fn connect_client(
         credentials: broker.credentials.clone(),
         keep_alive: Duration::from_secs(30),
         ca_file: broker.ca_file.clone(),
+        client_auth: broker.client_auth.clone(),
     };
     let mut transport = Transport::start(options, subscriptions, Announcement::default)?;
     let (connected, _) = transport.wait_connected(BROKER_TIMEOUT).await?;

@@ -86,13 +86,177 @@ fn exposure_warning(listen: SocketAddr) -> Option<String> {
     ))
 }
 
+/// The built-in broker `chat` started in its own process: it stops when
+/// chat does, so chat warns before quitting while others still use it.
+#[derive(Debug, Clone)]
+pub struct BuiltinBroker {
+    listen: SocketAddr,
+}
+
+impl BuiltinBroker {
+    /// Where it listens.
+    #[cfg(test)]
+    pub fn address(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// How many MQTT clients of other processes are connected to it now:
+    /// established TCP connections to its port whose other end is not a
+    /// socket of this process (chat's own rooms, and the old sessions it
+    /// drains, connect to it too). A client that has connected but not
+    /// yet sent CONNECT counts too, for the few seconds it may take.
+    /// Always 0 where the kernel's connection table cannot be read
+    /// (outside Linux).
+    pub fn other_clients(&self) -> usize {
+        established_from_others(self.listen)
+    }
+
+    /// What to say before quitting stops the broker while others use it:
+    /// `None` when nobody else is connected. `online` names members seen
+    /// online (at most as many as there are other clients are named).
+    pub fn quit_warning(&self, online: &[String]) -> Option<String> {
+        quit_warning(self.other_clients(), online)
+    }
+}
+
+fn quit_warning(others: usize, online: &[String]) -> Option<String> {
+    if others == 0 {
+        return None;
+    }
+    let named: Vec<String> = online
+        .iter()
+        .take(others)
+        .map(|name| sotto::sanitize::for_terminal(name))
+        .collect();
+    let rest = others - named.len();
+    let who = match (named.as_slice(), rest) {
+        ([], 1) => "1 other client is".to_owned(),
+        ([], n) => format!("{n} other clients are"),
+        ([one], 0) => format!("{one} is"),
+        (names, 0) => format!("{} are", names.join(", ")),
+        (names, 1) => format!("{} and 1 other are", names.join(", ")),
+        (names, n) => format!("{} and {n} others are", names.join(", ")),
+    };
+    Some(format!(
+        "{who} still connected through this built-in broker; quitting stops it. \
+         Run `sotto broker` in another terminal for a lasting one."
+    ))
+}
+
+/// Established TCP connections whose local end is `listen`'s port (and
+/// address, unless it listens on all of them) and whose client end is not
+/// a socket of this process, from the kernel's tables.
+#[cfg(target_os = "linux")]
+fn established_from_others(listen: SocketAddr) -> usize {
+    let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .collect();
+    let inodes = own_socket_inodes();
+    let ours: Vec<String> = (tables.iter())
+        .flat_map(|table| our_client_ends(table, listen, &inodes))
+        .collect();
+    tables
+        .iter()
+        .map(|table| count_established(table, listen, &ours))
+        .sum()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn established_from_others(_listen: SocketAddr) -> usize {
+    0
+}
+
+/// The inodes of this process's sockets (`/proc/self/fd` links read
+/// `socket:[INODE]`).
+#[cfg(target_os = "linux")]
+fn own_socket_inodes() -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy();
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect()
+}
+
+/// The local addresses (as the table prints them) of established
+/// connections to `listen`'s port made by sockets in `inodes`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn our_client_ends(table: &str, listen: SocketAddr, inodes: &[String]) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let (local, remote, state, inode) = (
+                fields.get(1)?,
+                fields.get(2)?,
+                fields.get(3)?,
+                fields.get(9)?,
+            );
+            let (_, port) = remote.split_once(':')?;
+            (*state == "01"
+                && u16::from_str_radix(port, 16).ok() == Some(listen.port())
+                && inodes.iter().any(|own| own == inode))
+            .then(|| (*local).to_owned())
+        })
+        .collect()
+}
+
+/// Counts the rows of a /proc/net/tcp table for established connections
+/// to `listen`: `sl local_address rem_address st ...`, addresses as
+/// `HEXIP:HEXPORT`, state 01 meaning established.
+/// Rows whose remote end is in `ours` are our own connections.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn count_established(table: &str, listen: SocketAddr, ours: &[String]) -> usize {
+    const ESTABLISHED: &str = "01";
+    table
+        .lines()
+        .skip(1)
+        .filter(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(state)) =
+                (fields.get(1), fields.get(2), fields.get(3))
+            else {
+                return false;
+            };
+            if ours.iter().any(|own| own == remote) {
+                return false;
+            }
+            let Some((ip, port)) = local.split_once(':') else {
+                return false;
+            };
+            *state == ESTABLISHED
+                && u16::from_str_radix(port, 16).ok() == Some(listen.port())
+                && local_ip_matches(ip, listen.ip())
+        })
+        .count()
+}
+
+/// Whether a table's hex address is `ip` (any address matches a wildcard
+/// listener; IPv6 rows are matched by port only).
+fn local_ip_matches(hex: &str, ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) if !ip.is_unspecified() && hex.len() == 8 => {
+            // The kernel prints the address's bytes as a native integer.
+            u32::from_str_radix(hex, 16).is_ok_and(|raw| Ipv4Addr::from(raw.to_ne_bytes()) == ip)
+        }
+        _ => true,
+    }
+}
+
 /// Starts the built-in broker on a background thread (for `chat` when no
-/// broker answers at the default address) and returns once it accepts
-/// connections. It prints nothing: the caller explains what happened.
-pub fn spawn_builtin(listen: SocketAddr) -> anyhow::Result<()> {
+/// broker answers at the default address) and returns once it answers an
+/// MQTT CONNECT, so chat's first connection cannot race its start. It
+/// prints nothing: the caller explains what happened.
+pub fn spawn_builtin(listen: SocketAddr) -> anyhow::Result<BuiltinBroker> {
     ensure_free(listen)?;
     let mut stopped = start(listen)?;
-    wait_listening(listen, &mut stopped)
+    wait_listening(listen, &mut stopped)?;
+    Ok(BuiltinBroker { listen })
 }
 
 /// Fails with one clear sentence when `listen` cannot be bound. Checked
@@ -201,8 +365,9 @@ fn connection_settings() -> ConnectionSettings {
     }
 }
 
-/// Waits until the broker accepts TCP connections, or fails if it stopped
-/// or did not come up in time.
+/// Waits until the broker answers an MQTT CONNECT, or fails if it stopped
+/// or did not come up in time. A TCP accept alone is not enough: the
+/// listener may take the socket before the broker serves it.
 fn wait_listening(
     listen: SocketAddr,
     stopped: &mut oneshot::Receiver<String>,
@@ -210,7 +375,7 @@ fn wait_listening(
     let target = connect_address(listen);
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        if TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok() {
+        if answers_mqtt(target) {
             return Ok(());
         }
         match stopped.try_recv() {
@@ -225,6 +390,30 @@ fn wait_listening(
         }
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether an MQTT 3.1.1 broker at `target` accepts a clean-session
+/// CONNECT (it then gets a DISCONNECT, leaving nothing behind).
+fn answers_mqtt(target: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    const CLIENT_ID: &[u8] = b"sotto-ready-probe";
+    let mut connect = vec![0x10, 0];
+    connect.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10]);
+    connect.extend_from_slice(&[0, CLIENT_ID.len() as u8]);
+    connect.extend_from_slice(CLIENT_ID);
+    connect[1] = (connect.len() - 2) as u8;
+    let probe = || -> io::Result<bool> {
+        let mut stream = TcpStream::connect_timeout(&target, Duration::from_millis(200))?;
+        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+        stream.write_all(&connect)?;
+        let mut connack = [0u8; 4];
+        stream.read_exact(&mut connack)?;
+        let accepted = connack[0] == 0x20 && connack[3] == 0;
+        // A polite goodbye; the broker forgets the session either way.
+        let _ = stream.write_all(&[0xe0, 0]);
+        Ok(accepted)
+    };
+    probe().unwrap_or(false)
 }
 
 /// Where to connect to reach a listener on `listen`: a wildcard address
@@ -288,16 +477,20 @@ mod tests {
         assert!(exposure_warning(lan).is_some_and(|w| w.contains("anyone who can reach")));
     }
 
+    /// A loopback address with a port nothing listens on now.
+    fn free_loopback() -> SocketAddr {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|probe| probe.local_addr())
+            .unwrap()
+    }
+
     #[test]
     fn spawn_builtin_returns_once_the_broker_accepts_connections() {
         // The broker thread lives until this test process exits.
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|probe| probe.local_addr())
-            .unwrap()
-            .port();
-        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-        spawn_builtin(listen).unwrap();
-        assert!(TcpStream::connect(listen).is_ok());
+        let listen = free_loopback();
+        let broker = spawn_builtin(listen).unwrap();
+        assert!(answers_mqtt(listen));
+        assert_eq!(broker.address(), listen);
         let again = spawn_builtin(listen).unwrap_err();
         assert!(format!("{again:#}").contains("something else is already using that port"));
     }
@@ -315,5 +508,74 @@ mod tests {
         assert!(servers.values().all(|s| s.listen == listen
             && s.connections.dynamic_filters
             && s.connections.max_payload_size > 70_000));
+    }
+
+    #[test]
+    fn other_clients_counts_connections_of_other_processes() {
+        let listen = free_loopback();
+        let port = listen.port();
+        let broker = spawn_builtin(listen).unwrap();
+        // Ours: never counted.
+        let _ours = TcpStream::connect(listen).unwrap();
+        // Another process's: bash holds a connection open for a while.
+        let mut theirs = std::process::Command::new("bash")
+            .args([
+                "-c",
+                &format!("exec 3<>/dev/tcp/127.0.0.1/{port}; sleep 30"),
+            ])
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while broker.other_clients() != 1 {
+            assert!(Instant::now() < deadline, "{}", broker.other_clients());
+            thread::sleep(Duration::from_millis(50));
+        }
+        theirs.kill().unwrap();
+        theirs.wait().unwrap();
+        while broker.other_clients() != 0 {
+            assert!(Instant::now() < deadline, "{}", broker.other_clients());
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn the_kernel_table_is_read_by_port_state_and_address() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+            0: 0100007F:075B 0100007F:D2F0 01 00000000:00000000\n\
+            1: 0100007F:075B 0100007F:D2F2 06 00000000:00000000\n\
+            2: 0100007F:D2F0 0100007F:075B 01 00000000:00000000\n\
+            3: 0200007F:075B 0100007F:D2F4 01 00000000:00000000\n\
+            4: 00000000:075B 00000000:0000 0A 00000000:00000000\n";
+        let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1883);
+        if cfg!(target_endian = "little") {
+            assert_eq!(count_established(table, loopback, &[]), 1);
+            assert_eq!(
+                count_established(table, loopback, &["0100007F:D2F0".into()]),
+                0
+            );
+        }
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 1883);
+        assert_eq!(count_established(table, any, &[]), 2);
+    }
+
+    #[test]
+    fn the_quit_warning_names_who_is_left() {
+        assert_eq!(quit_warning(0, &["bob".into()]), None);
+        let one = quit_warning(2, &["bob".into()]).unwrap();
+        assert!(
+            one.starts_with("bob and 1 other are still connected through this built-in broker; quitting stops it."),
+            "{one}"
+        );
+        assert!(one.contains("`sotto broker`"), "{one}");
+        assert!(
+            quit_warning(1, &[])
+                .unwrap()
+                .starts_with("1 other client is")
+        );
+        assert!(
+            quit_warning(1, &["e\x1b".into()])
+                .unwrap()
+                .starts_with("e\\u{1b} is")
+        );
     }
 }

@@ -1,37 +1,54 @@
-//! `sotto chat`: the interactive client. One room is open at a time; lines
-//! typed go through [`commands`], incoming events are printed above the
-//! prompt by [`terminal`]'s printer, and every piece of text that came
-//! from another member goes through [`super::render`], which sanitises it.
+//! `sotto chat`: the interactive client. Every joined room is live (a
+//! session each, see [`rooms`]); one is on screen at a time and the others
+//! count what arrives. Lines typed go through [`commands`], incoming
+//! events are printed above the prompt by [`terminal`]'s printer, and
+//! every piece of text that came from another member goes through
+//! [`super::render`], which sanitises it.
 //!
-//! The async side owns the [`RoomSession`] and waits on two things at once:
-//! the next line the user typed and the next event from the room.
+//! The async side owns the sessions and waits on everything at once: the
+//! next line the user typed, the next event of any room, the broker's
+//! answer to a line we sent, and `listen` processes attaching.
 
 mod actions;
+mod attach;
 mod commands;
+mod completion;
+mod opening;
+mod rooms;
+mod screen;
 mod setup;
+mod show;
 mod terminal;
 
-use std::net::SocketAddr;
+/// The slash commands with what each does (`/help` and `chat --help`).
+pub use commands::HELP as SLASH_COMMANDS;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use sotto::identity::Identity;
-use sotto::room::Trust;
+use sotto::room::RoomId;
 use sotto::sanitize::for_terminal;
-use sotto::session::{BrokerConfig, RoomSession, SessionError, SessionEvent};
+use sotto::session::{BrokerConfig, SessionError, SessionEvent};
 use sotto::store::Store;
 use sotto::transport::TransportError;
+use tokio::sync::mpsc;
 
 use super::args::Cli;
-use super::render::{Style, presence_text, use_colour};
+use super::render::{Style, use_colour};
 use super::{net, unlock};
 use actions::Flow;
+use rooms::Rooms;
+use screen::{LineId, Mark};
 use setup::Asker;
 use terminal::{Ask, Input, Printer, Terminal};
 
-/// How many lines of history to show when a room opens.
+/// How many lines of history to show when a room comes on screen.
 const SCREENFUL: usize = 20;
+
+/// How long `/quit` waits for the broker to confirm lines just sent.
+const QUIT_GRACE: Duration = Duration::from_secs(2);
 
 /// How long to keep reading a room's pending events before leaving it.
 const DRAIN: Duration = Duration::from_millis(50);
@@ -91,6 +108,7 @@ impl Setup<'_> {
         out.flush().await;
         // May ask for the passphrase; the input thread is idle meanwhile.
         let identity = Arc::new(unlock::load_identity(self.store)?);
+        let (acked_tx, acked) = mpsc::unbounded_channel();
         let mut chat = Chat {
             store: self.store.clone(),
             identity,
@@ -99,15 +117,23 @@ impl Setup<'_> {
             style: self.style,
             out: out.clone(),
             verbose: self.verbose,
+            rooms: Rooms::default(),
+            current: None,
+            acked_tx,
+            quit_warned: false,
+            watchers: attach::Watchers::default(),
+            builtin: None,
         };
-        let session = chat.open(&room).await?;
-        chat.recall(&session);
-        chat.announce(&session);
-        chat.talk(term, session).await
+        let first = chat.open(&room).await?;
+        chat.show_room(first, false);
+        chat.open_the_others(&room).await;
+        let result = chat.talk(term, acked).await;
+        chat.close_all().await;
+        result
     }
 }
 
-/// The state of a running chat, apart from the open room.
+/// A running chat.
 pub struct Chat {
     store: Store,
     identity: Arc<Identity>,
@@ -119,241 +145,237 @@ pub struct Chat {
     out: Printer,
     /// Whether to show protocol details (`--verbose`).
     verbose: bool,
+    rooms: Rooms,
+    /// The room on screen, where typed lines go.
+    current: Option<RoomId>,
+    /// Where the broker's answers to our lines arrive.
+    acked_tx: mpsc::UnboundedSender<Acked>,
+    /// `/quit` with lines still unconfirmed warns once before leaving.
+    quit_warned: bool,
+    /// `listen` processes of this home reading rooms this chat holds.
+    watchers: attach::Watchers,
+    /// The built-in broker this chat started, which stops with it.
+    builtin: Option<super::broker::BuiltinBroker>,
+}
+
+/// The broker's answer to one of our lines.
+struct Acked {
+    room: RoomId,
+    seq: u64,
+    line: LineId,
+    outcome: Result<(), TransportError>,
 }
 
 /// What woke the loop up.
 enum Step {
     Input(Input),
-    Event(Result<SessionEvent, SessionError>),
+    Event(usize, Result<SessionEvent, SessionError>),
+    Acked(Acked),
+    Attach(attach::Request),
     Interrupt,
 }
 
 impl Chat {
     /// A system line; the text is sanitised again, whatever its source.
     fn system(&self, text: &str) {
-        self.out.line(self.style.system(&for_terminal(text)));
+        self.out
+            .line(self.style.system(&for_terminal(&slash_advice(text))));
     }
 
     /// A warning line, sanitised like [`Chat::system`].
     fn warning(&self, text: &str) {
-        self.out.line(self.style.warning(&for_terminal(text)));
+        self.out
+            .line(self.style.warning(&for_terminal(&slash_advice(text))));
     }
 
-    /// Opens a room. When the default broker does not answer, starts the
-    /// built-in one there and tries once more; a broker the user chose
-    /// that does not answer is an error.
-    async fn open(&mut self, room: &str) -> anyhow::Result<RoomSession> {
-        match self.try_open(room).await {
-            Err(SessionError::Transport(TransportError::Unreachable { .. })) if self.fallback => {
-                self.fallback = false;
-                // The default broker's address (127.0.0.1:1883), so that
-                // other sotto commands with no --broker find it too.
-                let url = &self.broker.url;
-                let listen: SocketAddr = format!("{}:{}", url.host, url.port).parse()?;
-                self.system(&format!(
-                    "No MQTT broker answers at {listen}; starting sotto's built-in broker there, \
-                     for trying things out (use Mosquitto for real use)"
-                ));
-                tokio::task::spawn_blocking(move || super::broker::spawn_builtin(listen)).await??;
-                Ok(self.try_open(room).await?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    async fn try_open(&self, room: &str) -> Result<RoomSession, SessionError> {
-        RoomSession::open(
-            self.store.clone(),
-            self.identity.clone(),
-            room,
-            &self.broker,
-        )
-        .await
-    }
-
-    /// Shows the last screenful of the room's history, dimmed, so the
-    /// conversation picks up where it was; what arrives after it is new.
-    fn recall(&self, session: &RoomSession) {
-        let Ok(room) = session.room() else { return };
-        match self.store.history(room.id(), SCREENFUL, 0) {
-            Ok((messages, _)) if !messages.is_empty() => {
-                for message in &messages {
-                    self.out.line(self.style.history(message));
-                }
-                self.system("(earlier messages above; what arrived while you were away follows)");
-            }
-            Ok(_) => {}
-            Err(err) => self.warning(&format!("could not read the history: {err}")),
-        }
-    }
-
-    /// Says where the user is and whether sending is blocked.
-    fn announce(&self, session: &RoomSession) {
-        let room = match session.room() {
-            Ok(room) => room,
-            Err(err) => return self.warning(&err.to_string()),
-        };
-        let online = (room.members().values())
-            .filter(|m| m.online && m.trust != Trust::Own)
-            .count();
-        let members = room.members().len();
-        self.system(&format!(
-            "You are in {} as {} ({members} member{}, {online} online; broker {}). /help lists the commands.",
-            room.name(),
-            self.identity.name(),
-            if members == 1 { "" } else { "s" },
-            self.broker.url,
-        ));
-        for block in room.blocked_by() {
-            self.warning(&format!(
-                "Sending is blocked: {}",
-                actions::blocked_text(block)
-            ));
-        }
+    /// The position of the room on screen.
+    fn here(&self) -> Option<usize> {
+        self.current.as_ref().and_then(|id| self.rooms.position(id))
     }
 
     /// The loop: one line or one event at a time until the user leaves.
-    /// Closes the session (offline presence) however it ends.
-    async fn talk(&mut self, term: &mut Terminal, mut session: RoomSession) -> anyhow::Result<()> {
+    async fn talk(
+        &mut self,
+        term: &mut Terminal,
+        mut acked: mpsc::UnboundedReceiver<Acked>,
+    ) -> anyhow::Result<()> {
         // On a terminal Ctrl-C is a key rustyline reads; only on a pipe
         // does it arrive as a signal.
-        let signals = !term.is_interactive();
+        let mut signals = if term.is_interactive() {
+            None
+        } else {
+            Some(super::net::interrupt_signal()?)
+        };
+        let mut server = attach::Server::start(&self.store);
         loop {
-            let prompt = format!("{}> ", for_terminal(session.room_name()));
-            term.request(&prompt, Ask::Chat);
+            self.refresh_screen();
+            term.request(&self.prompt(), Ask::Chat);
             let step = tokio::select! {
                 input = term.next() => Step::Input(input),
-                event = session.next_event() => Step::Event(event),
-                () = interrupted(signals) => Step::Interrupt,
+                (index, event) = self.rooms.next_event() => Step::Event(index, event),
+                Some(answer) = acked.recv() => Step::Acked(answer),
+                Some(request) = server.next() => Step::Attach(request),
+                () = interrupted(&mut signals) => Step::Interrupt,
             };
             let flow = match step {
-                Step::Input(Input::Line(line)) => self.on_line(&mut session, &line).await,
-                Step::Input(Input::Eof | Input::Interrupted) | Step::Interrupt => Flow::Quit,
-                Step::Input(Input::Failed(err)) => {
-                    session.close().await;
-                    return Err(anyhow!(err));
+                Step::Input(Input::Line(line)) => {
+                    if commands::may_read_ahead(&line) {
+                        term.request(&self.prompt(), Ask::Chat);
+                    }
+                    self.on_line(&line).await
                 }
-                Step::Event(Ok(event)) => {
-                    self.show(event);
+                Step::Input(Input::Eof | Input::Interrupted) | Step::Interrupt => {
+                    self.quit_warned = true;
+                    Flow::Quit
+                }
+                Step::Input(Input::Failed(err)) => return Err(anyhow!(err)),
+                Step::Event(index, Ok(event)) => {
+                    self.show(index, event);
                     Flow::Continue
                 }
-                Step::Event(Err(err)) => {
-                    session.close().await;
-                    return Err(anyhow!(err).context("chat cannot go on"));
+                Step::Event(index, Err(err)) => {
+                    self.room_failed(index, &err).await;
+                    Flow::Continue
+                }
+                Step::Acked(answer) => {
+                    self.on_acked(answer);
+                    Flow::Continue
+                }
+                Step::Attach(request) => {
+                    self.watchers.add(request, &self.rooms);
+                    Flow::Continue
                 }
             };
-            match flow {
-                Flow::Continue => {}
-                Flow::Quit => {
-                    self.drain(&mut session).await;
-                    self.system(&format!("Leaving {}.", session.room_name()));
-                    session.close().await;
+            self.forget_removed().await;
+            if let Flow::Quit = flow {
+                self.settle_pending(&mut acked).await;
+                if self.may_quit() {
                     return Ok(());
                 }
-                Flow::Switch(target) => session = self.switch(session, &target).await?,
             }
         }
     }
 
-    /// Leaves one room for another. The old session is closed first (its
-    /// broker queue then keeps what arrives until the user comes back);
-    /// if the new room cannot be opened, the old one is opened again.
-    async fn switch(&mut self, mut old: RoomSession, target: &str) -> anyhow::Result<RoomSession> {
-        self.drain(&mut old).await;
-        let previous = old.room_name().to_owned();
-        old.close().await;
-        match self.open(target).await {
-            Ok(session) => {
-                self.recall(&session);
-                self.announce(&session);
-                Ok(session)
+    /// Gives lines sent a moment ago the time to be confirmed (a broker
+    /// answers in milliseconds), so `/quit` right after a line does not
+    /// warn about it.
+    async fn settle_pending(&mut self, acked: &mut mpsc::UnboundedReceiver<Acked>) {
+        let deadline = tokio::time::Instant::now() + QUIT_GRACE;
+        while self.rooms.live.iter().any(|room| !room.pending.is_empty()) {
+            tokio::select! {
+                Some(answer) = acked.recv() => self.on_acked(answer),
+                () = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
+    /// Whether to leave now. What quitting would cost is said once first:
+    /// lines the broker has not confirmed (they are lost only if they
+    /// were never written out), and other people's connections through
+    /// the built-in broker this chat runs. A second `/quit` leaves.
+    fn may_quit(&mut self) -> bool {
+        if self.quit_warned {
+            return true;
+        }
+        let mut costs = Vec::new();
+        let unconfirmed: usize = self.rooms.live.iter().map(|room| room.pending.len()).sum();
+        if unconfirmed > 0 {
+            costs.push(format!(
+                "{unconfirmed} line{} not yet confirmed by the broker (marked …) and may not reach the room",
+                if unconfirmed == 1 { " is" } else { "s are" },
+            ));
+        }
+        if let Some(builtin) = &self.builtin {
+            let online: Vec<String> = (self.rooms.live.iter())
+                .flat_map(|live| live.online.iter().cloned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if let Some(warning) = builtin.quit_warning(&online) {
+                costs.push(warning);
+            }
+        }
+        if costs.is_empty() {
+            return true;
+        }
+        self.quit_warned = true;
+        for cost in costs {
+            self.warning(&cost);
+        }
+        self.warning("/quit again to leave anyway");
+        false
+    }
+
+    /// The broker answered one of our lines.
+    fn on_acked(&mut self, answer: Acked) {
+        let Some(index) = self.rooms.position(&answer.room) else {
+            return;
+        };
+        let live = &mut self.rooms.live[index];
+        if live.pending.remove(&answer.seq).is_none() {
+            // Already confirmed by its echo.
+            return;
+        }
+        match answer.outcome {
+            Ok(()) => self.out.mark(answer.line, Mark::Acked),
+            Err(TransportError::NotAcknowledged) => {
+                // The broker lost our session with it in flight: it may
+                // or may not have gone out; its echo would tell.
+                live.pending.insert(answer.seq, answer.line);
             }
             Err(err) => {
-                self.warning(&format!(
-                    "could not open {target}: {}; back to {previous}",
-                    super::describe(&err)
-                ));
-                let session = self.open(&previous).await?;
-                self.announce(&session);
-                Ok(session)
-            }
-        }
-    }
-
-    /// Shows what already arrived for a room about to be closed, so the
-    /// user sees it now rather than when they come back (unshown messages
-    /// are not lost either way: they are acknowledged only once handled,
-    /// so the broker would deliver them again).
-    async fn drain(&self, session: &mut RoomSession) {
-        while let Ok(Ok(event)) = tokio::time::timeout(DRAIN, session.next_event()).await {
-            self.show(event);
-        }
-        if let Err(err) = session.delivered().await {
-            self.warning(&format!("could not save the last message: {err}"));
-        }
-    }
-
-    /// Prints one event from the room.
-    fn show(&self, event: SessionEvent) {
-        match event {
-            SessionEvent::Message(delivery) => {
-                for notice in &delivery.notices {
-                    self.out.line(self.style.notice(notice));
-                }
-                self.out.line(self.style.message(&delivery, None));
-            }
-            SessionEvent::Presence(update) => {
-                for notice in &update.notices {
-                    self.out.line(self.style.notice(notice));
-                }
-                if update.changed {
-                    self.system(&presence_text(&update));
-                }
-            }
-            SessionEvent::Notices(notices) => {
-                for notice in &notices {
-                    self.out.line(self.style.notice(notice));
-                }
-            }
-            SessionEvent::Dropped(err) => {
-                self.warning(&format!(
-                    "dropped a payload: {err}; nothing from it is shown"
-                ));
-            }
-            SessionEvent::DroppedMore { count } => {
-                self.warning(&format!(
-                    "dropped {count} more payloads without showing each"
-                ));
-            }
-            SessionEvent::Discarded { bytes } => self.warning(&net::discarded_text(bytes)),
-            SessionEvent::Unacknowledged { count } => {
-                self.warning(&net::unacknowledged_text(count));
-            }
-            SessionEvent::Warning(text) => self.warning(&text),
-            SessionEvent::Note(text) => {
-                if self.verbose {
-                    self.system(&text);
-                }
-            }
-            SessionEvent::Membership { change, epoch } => {
-                self.system(&net::membership_text(&change, epoch));
-            }
-            SessionEvent::Removed { by } => self.warning(&net::removed_text("this room", &by)),
-            SessionEvent::Connected { reconnect: true } => self.system("reconnected"),
-            SessionEvent::Connected { reconnect: false } => {}
-            SessionEvent::Disconnected { reason } => {
-                self.system(&format!(
-                    "lost connection to the broker ({reason}); reconnecting"
-                ));
+                self.out.mark(answer.line, Mark::Failed);
+                self.warning(&format!("a line was not sent: {err}"));
             }
         }
     }
 }
 
-/// Resolves on Ctrl-C when `enabled`; otherwise never.
-async fn interrupted(enabled: bool) {
-    if enabled && tokio::signal::ctrl_c().await.is_ok() {
+/// Shell commands that errors shared with the command line advise, and
+/// what does the same inside chat.
+const SLASH_EQUIVALENTS: &[(&str, &str)] = &[
+    ("`sotto rooms`", "/rooms"),
+    ("`sotto verify`", "/verify"),
+    ("`sotto accept`", "/accept"),
+    ("`sotto join INVITE`", "/join INVITE"),
+    ("`sotto members`", "/who"),
+];
+
+/// Advice in chat names slash commands: errors shared with the command
+/// line name shell commands, which would send the user out of chat.
+fn slash_advice(text: &str) -> String {
+    let mut text = text.to_owned();
+    for (shell, slash) in SLASH_EQUIVALENTS {
+        if text.contains(shell) {
+            text = text.replace(shell, slash);
+        }
+    }
+    text
+}
+
+/// Resolves on Ctrl-C when it is watched; otherwise never.
+async fn interrupted(signals: &mut Option<tokio::signal::unix::Signal>) {
+    if let Some(signals) = signals
+        && signals.recv().await.is_some()
+    {
         return;
     }
     std::future::pending::<()>().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advice_in_chat_names_slash_commands() {
+        assert_eq!(
+            slash_advice("no room called \"x\"; `sotto rooms` lists your rooms"),
+            "no room called \"x\"; /rooms lists your rooms"
+        );
+        assert_eq!(
+            slash_advice("then `sotto verify` or `sotto accept` that key"),
+            "then /verify or /accept that key"
+        );
+    }
 }

@@ -12,6 +12,26 @@ use super::output::{member_table, room_table};
 use super::{now_ms, unlock};
 
 pub fn init(store: &Store, typed: &str, force: bool, passphrase: bool) -> anyhow::Result<()> {
+    init_with(store, typed, force, || unlock::new_passphrase(passphrase))
+}
+
+/// [`init`] with the passphrase (or none) already chosen, as chat's first
+/// run asks for it in its own prompts.
+pub fn init_protected(
+    store: &Store,
+    typed: &str,
+    passphrase: Option<sotto::secret::Passphrase>,
+) -> anyhow::Result<()> {
+    init_with(store, typed, false, || Ok(passphrase))
+}
+
+/// `init`; `choose` gives the passphrase once the checks have passed.
+fn init_with(
+    store: &Store,
+    typed: &str,
+    force: bool,
+    choose: impl FnOnce() -> anyhow::Result<Option<sotto::secret::Passphrase>>,
+) -> anyhow::Result<()> {
     // Names are kept in NFKC (full-width letters, ligatures and decomposed
     // accents folded), as every receiver insists on.
     let name =
@@ -40,7 +60,23 @@ pub fn init(store: &Store, typed: &str, force: bool, passphrase: bool) -> anyhow
             aside.display()
         );
     }
-    let passphrase = unlock::new_passphrase(passphrase)?;
+    // The old key signs the hand-over of our place in each room with a
+    // membership log; without it those rooms need a new invite.
+    let old = if force && store.has_identity() {
+        unlock::load_identity(store).ok()
+    } else {
+        None
+    };
+    if old.is_none()
+        && let Some(key) = &kept
+    {
+        store.open(key.clone())?;
+        confirm_rooms_lost(store)?;
+    }
+    let passphrase = choose()?;
+    if let Some(pass) = &passphrase {
+        unlock::remember_passphrase(pass);
+    }
     let mut rng = rand::rng();
     let identity = Identity::generate(name, &mut rng)?;
     let key_text = keyfile::encode(
@@ -59,12 +95,29 @@ pub fn init(store: &Store, typed: &str, force: bool, passphrase: bool) -> anyhow
         None => unlock::new_storage_key(store, passphrase.as_ref())?,
     };
     store.open(storage_key)?;
-    // Every room goes on with the new key; the old one stays known as ours.
+    // Every room goes on with the new key; the old one stays known as
+    // ours. A room with a log records the hand-over, signed by both keys,
+    // and publishes it on its next connection.
     for room in store.rooms()? {
-        store.update_room(room.id(), |room| {
-            room.adopt_new_identity(&identity.public(), now_ms());
-            Ok::<_, std::convert::Infallible>(())
-        })??;
+        let handed = store.update_room(room.id(), |room| match &old {
+            Some(old) if room.log().is_some() => {
+                room.hand_over(old, &identity, now_ms(), &mut rand::rng())
+            }
+            _ => {
+                room.adopt_new_identity(&identity.public(), now_ms());
+                Ok(())
+            }
+        })?;
+        if let Err(err) = handed {
+            store.update_room(room.id(), |room| {
+                room.adopt_new_identity(&identity.public(), now_ms());
+                Ok::<_, std::convert::Infallible>(())
+            })??;
+            eprintln!(
+                "sotto: {}: your new key is not a member ({err}); ask an admin to invite you again.",
+                for_terminal(room.name())
+            );
+        }
     }
     println!("Created identity {}", for_terminal(identity.name()));
     println!("fingerprint: {}", identity.fingerprint());
@@ -148,7 +201,8 @@ pub struct InviteOptions {
     pub expires: Option<String>,
     /// How many people may join with it.
     pub uses: u32,
-    /// Whether a new room gets a membership log (preview).
+    /// Whether a new room gets a membership log (all do unless
+    /// `--no-log`).
     pub log: bool,
 }
 
@@ -320,7 +374,7 @@ pub fn rooms(store: &Store) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    for line in room_table(&rooms, None) {
+    for line in room_table(&rooms) {
         println!("{line}");
     }
     Ok(())
@@ -338,6 +392,10 @@ pub fn members(store: &Store, name: &str) -> anyhow::Result<()> {
 pub fn verify(store: &Store, name: &str, member: &str, typed: &str) -> anyhow::Result<()> {
     store.public_identity()?;
     let room = store.room(name)?;
+    // A typo is not a different key: say which it is (once the member is
+    // known to exist, which is the first thing to get right).
+    room.resolve_member(member)?;
+    sotto::identity::check_typed_fingerprint(typed)?;
     let (fingerprint, tagged, blocks) = store.update_room(room.id(), |room| {
         let fingerprint = room.verify(member, typed)?;
         Ok::<_, RoomError>((
@@ -402,6 +460,7 @@ fn still_blocked(room: &str, blocks: &[Block]) {
 }
 
 pub fn change_passphrase(store: &Store, remove: bool) -> anyhow::Result<()> {
+    let was_protected = unlock::is_protected(store)?;
     let identity = unlock::load_identity(store)?;
     // Opened with the passphrase just given, to be sealed again with the new one.
     unlock::open_home(store)?;
@@ -409,7 +468,7 @@ pub fn change_passphrase(store: &Store, remove: bool) -> anyhow::Result<()> {
     let passphrase = if remove {
         None
     } else {
-        Some(unlock::replacement_passphrase()?)
+        Some(unlock::replacement_passphrase(was_protected)?)
     };
     let key_text = keyfile::encode(
         &identity,
@@ -426,6 +485,51 @@ pub fn change_passphrase(store: &Store, remove: bool) -> anyhow::Result<()> {
         println!("Your key file and rooms are now protected by the new passphrase.");
     } else {
         println!("Your key file and rooms are no longer protected by a passphrase.");
+    }
+    Ok(())
+}
+
+/// `sotto room rotate-after`: how often a room with a log moves to a fresh
+/// key on its own.
+pub fn rotate_after(store: &Store, name: &str, schedule: &str) -> anyhow::Result<()> {
+    let schedule: sotto::room::RotateAfter = schedule.parse()?;
+    let room = store.room(name)?;
+    if room.log().is_none() {
+        return Err(RoomError::NoLog.into());
+    }
+    store.update_room(room.id(), |room| {
+        room.set_rotate_after(schedule);
+        Ok::<_, std::convert::Infallible>(())
+    })??;
+    eprintln!("{} now rotates its key {schedule}.", for_terminal(name));
+    Ok(())
+}
+
+/// Before `init --force` goes on without the old key: lists the rooms with
+/// a membership log, where the new key will not be a member until someone
+/// invites it again, and asks to go on (on a terminal).
+fn confirm_rooms_lost(store: &Store) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let lost: Vec<String> = (store.rooms()?.into_iter())
+        .filter(|room| room.log().is_some() && !room.is_joining())
+        .map(|room| for_terminal(room.name()))
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "Without your old key, your new key will not be a member of these rooms until someone invites you again: {}.",
+        lost.join(", ")
+    );
+    if !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    eprint!("Go on? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("nothing changed");
     }
     Ok(())
 }

@@ -11,20 +11,21 @@ use sotto::sanitize::for_terminal;
 use sotto::session::{self, BrokerConfig, RoomSession, SessionEvent};
 use sotto::store::Store;
 use sotto::topics::DEFAULT_PREFIX;
-use sotto::transport::BrokerUrl;
+use sotto::transport::{BrokerList, BrokerUrl};
 use tokio::io::AsyncWriteExt;
 
 use super::args::Cli;
 use super::render::{Style, message_json, notice_text, presence_text};
 use super::unlock;
 
-/// Broker settings from the command line and environment.
+/// Broker settings from the command line, environment and config file
+/// (merged into `cli` by `config::Effective::apply`).
 pub fn broker_config(cli: &Cli) -> anyhow::Result<BrokerConfig> {
-    let url: BrokerUrl = cli.broker_text().parse()?;
+    let url: BrokerList = cli.broker_text().parse()?;
     let password = std::env::var("SOTTO_PASSWORD").ok();
     let credentials = match (&cli.username, password) {
         (Some(user), Some(password)) => Some((user.clone(), password)),
-        (Some(user), None) => Some((user.clone(), String::new())),
+        (Some(user), None) => Some((user.clone(), unlock::broker_password(user)?)),
         (None, Some(_)) => anyhow::bail!(
             "SOTTO_PASSWORD is set but no username; pass --username or set SOTTO_USERNAME"
         ),
@@ -35,7 +36,8 @@ pub fn broker_config(cli: &Cli) -> anyhow::Result<BrokerConfig> {
         version: cli.mqtt,
         credentials,
         prefix: DEFAULT_PREFIX.to_owned(),
-        ca_file: std::env::var_os("SOTTO_CA_FILE").map(Into::into),
+        ca_file: cli.ca_file.clone(),
+        client_auth: super::config::client_auth(cli)?,
     })
 }
 
@@ -73,9 +75,13 @@ pub fn send(cli: &Cli, store: &Store, room: &str, text: Option<&str>) -> anyhow:
             match RoomSession::open(store.clone(), identity.clone(), room, &broker).await {
                 Ok(mut session) => {
                     while store.room(room)?.is_joining() && tokio::time::Instant::now() < deadline {
-                        let _ =
+                        let event =
                             tokio::time::timeout(Duration::from_millis(200), session.next_event())
                                 .await;
+                        if let Ok(Ok(SessionEvent::JoinRefused { by, reason })) = event {
+                            session.close().await;
+                            anyhow::bail!(refused_text(&by, &reason));
+                        }
                     }
                     session.close().await;
                 }
@@ -94,7 +100,10 @@ pub fn send(cli: &Cli, store: &Store, room: &str, text: Option<&str>) -> anyhow:
             Ok::<_, anyhow::Error>(())
         })?;
     }
-    runtime.block_on(session::send_once(store, &identity, room, &broker, body))?;
+    let node = runtime.block_on(session::send_once(store, &identity, room, &broker, body))?;
+    if cli.verbose {
+        eprintln!("sotto: sent through {node}");
+    }
     Ok(())
 }
 
@@ -106,6 +115,10 @@ pub enum Membership<'a> {
     Leave,
     /// Make a member an admin.
     Admin(&'a str),
+    /// Move a room made before the membership log onto one (its creator).
+    MoveToLog,
+    /// Move the room to a fresh key now.
+    Rotate,
 }
 
 /// `sotto kick`, `leave` and `admin`: connect, commit, publish, report.
@@ -117,10 +130,14 @@ pub fn change_membership(
 ) -> anyhow::Result<()> {
     let broker = broker_config(cli)?;
     let saved = store.room(room)?;
+    if matches!(action, Membership::MoveToLog) {
+        return move_to_log(&broker, store, room, &saved);
+    }
     if saved.log().is_none() {
         return Err(sotto::room::RoomError::NoLog.into());
     }
     let change = match action {
+        Membership::MoveToLog => return move_to_log(&broker, store, room, &saved),
         Membership::Kick(member) => sotto::log::Change::Remove {
             member: saved.resolve_member(member)?,
         },
@@ -128,6 +145,7 @@ pub fn change_membership(
             member: saved.resolve_member(member)?,
         },
         Membership::Leave => sotto::log::Change::Leave,
+        Membership::Rotate => sotto::log::Change::Rotate,
     };
     let leaving = matches!(change, sotto::log::Change::Leave);
     let identity = Arc::new(unlock::load_identity(store)?);
@@ -152,6 +170,35 @@ pub fn change_membership(
                 Err(err.into())
             }
         }
+    })
+}
+
+/// `sotto room upgrade`: the creator moves a room made before the
+/// membership log onto one.
+fn move_to_log(
+    broker: &BrokerConfig,
+    store: &Store,
+    room: &str,
+    saved: &sotto::room::Room,
+) -> anyhow::Result<()> {
+    if saved.log().is_some() {
+        anyhow::bail!("{} already has a membership log", for_terminal(room));
+    }
+    if !saved.is_creator() {
+        anyhow::bail!(
+            "only the member who created {} can move it onto a membership log; ask them to run `sotto room upgrade`",
+            for_terminal(room)
+        );
+    }
+    let identity = Arc::new(unlock::load_identity(store)?);
+    runtime()?.block_on(async {
+        let mut session = RoomSession::open(store.clone(), identity, room, broker).await?;
+        let result = session.move_to_log().await;
+        session.close().await;
+        let (epoch, change) = result?;
+        eprintln!("sotto: {}", for_terminal(&membership_text(&change, epoch)));
+        println!("{epoch}");
+        Ok(())
     })
 }
 
@@ -195,7 +242,18 @@ pub fn listen(cli: &Cli, store: &Store, room: &str, options: ListenOptions) -> a
     let identity = Arc::new(unlock::load_identity(store)?);
     let verbose = cli.verbose;
     runtime()?.block_on(async move {
-        let mut session = RoomSession::open(store.clone(), identity, room, &broker).await?;
+        let mut session = match RoomSession::open(store.clone(), identity, room, &broker).await {
+            Ok(session) => session,
+            // This home's chat holds the room: read it through the chat.
+            Err(session::SessionError::Busy(held)) => {
+                let colour = super::render::use_colour();
+                return match super::attach::listen(store, room, &options, colour).await? {
+                    Some(()) => Ok(()),
+                    None => Err(session::SessionError::Busy(held).into()),
+                };
+            }
+            Err(err) => return Err(err.into()),
+        };
         let deadline = options
             .timeout
             .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
@@ -215,6 +273,12 @@ pub struct Incomplete {
     secs: u64,
 }
 
+impl Incomplete {
+    pub fn new(got: u64, wanted: u64, secs: u64) -> Self {
+        Self { got, wanted, secs }
+    }
+}
+
 async fn listen_loop(
     session: &mut RoomSession,
     options: &ListenOptions,
@@ -229,6 +293,10 @@ async fn listen_loop(
     let mut stdout = tokio::io::stdout();
     let mut received = 0u64;
     let room = session.room_name().to_owned();
+    // Watching for Ctrl-C starts before the line below, and a Ctrl-C that
+    // comes while an event is being handled waits for the next turn
+    // (`ctrl_c()` made anew each turn would miss it).
+    let mut interrupt = interrupt_signal()?;
     // Scripts and tests wait for this line before publishing: from here on
     // every message reaches us (or is queued for us by the broker).
     eprintln!(
@@ -265,7 +333,7 @@ async fn listen_loop(
                     _ => Ok(()),
                 };
             }
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.recv() => {
                 session.delivered().await?;
                 return Ok(());
             }
@@ -318,19 +386,21 @@ async fn listen_loop(
             SessionEvent::Discarded { bytes } => warn(&discarded_text(bytes)),
             SessionEvent::Unacknowledged { count } => warn(&unacknowledged_text(count)),
             SessionEvent::Warning(text) => warn(&text),
-            SessionEvent::Connected { reconnect } => {
+            SessionEvent::Connected { reconnect, node } => {
                 if reconnect {
-                    eprintln!("sotto: reconnected to the broker");
+                    eprintln!("sotto: reconnected to the broker at {node}");
                 }
             }
-            SessionEvent::Disconnected { reason } => {
-                eprintln!("sotto: lost the connection to the broker ({reason}); reconnecting…");
+            SessionEvent::Disconnected { reason, node, next } => {
+                eprintln!("sotto: {}", lost_text(&node, next.as_ref(), &reason));
             }
             SessionEvent::Note(text) => {
                 if verbose {
                     eprintln!("sotto: {}", for_terminal(&text));
                 }
             }
+            // Ours: listen shows what others say.
+            SessionEvent::OwnEcho { .. } => {}
             SessionEvent::Membership { change, epoch } => {
                 eprintln!("sotto: {}", for_terminal(&membership_text(&change, epoch)));
             }
@@ -338,7 +408,20 @@ async fn listen_loop(
                 session.delivered().await?;
                 anyhow::bail!(removed_text(&room, &by));
             }
+            SessionEvent::JoinRefused { by, reason } => {
+                anyhow::bail!(refused_text(&by, &reason));
+            }
         }
+    }
+}
+
+/// A lost connection and what comes next, as one line.
+pub fn lost_text(node: &BrokerUrl, next: Option<&BrokerUrl>, reason: &str) -> String {
+    match next {
+        Some(next) => {
+            format!("lost the connection to the broker at {node} ({reason}); trying {next}…")
+        }
+        None => format!("lost the connection to the broker at {node} ({reason}); reconnecting…"),
     }
 }
 
@@ -352,9 +435,26 @@ pub fn membership_text(change: &MembershipChange, epoch: u64) -> String {
         MembershipChange::Left { name } => format!("{name} left"),
         MembershipChange::Admin { name, by } => format!("{by} made {name} an admin"),
         MembershipChange::Rotated { by } => format!("{by} rotated the room key"),
+        MembershipChange::KeyChanged { name, fingerprint } => {
+            format!("{name} changed key (new fingerprint {fingerprint}, not verified)")
+        }
         MembershipChange::Created { by } => format!("{by} created the room"),
+        MembershipChange::MovedToLog { by } => {
+            format!(
+                "{by} moved the room onto a membership log (members it did not list must be invited again)"
+            )
+        }
     };
     format!("{what}; the room is now at epoch {epoch}")
+}
+
+/// What a joiner whose request the log refuses is told.
+pub fn refused_text(by: &str, reason: &str) -> String {
+    format!(
+        "{} answered that you cannot join: {}; ask for a new invite",
+        for_terminal(by),
+        for_terminal(reason)
+    )
 }
 
 /// What a member removed from a room is told.
@@ -379,4 +479,11 @@ pub fn unacknowledged_text(count: usize) -> String {
     format!(
         "ignored {count} messages sent without acknowledgement (QoS 0): a flood, or a bridge set to QoS 0"
     )
+}
+
+/// Ctrl-C (SIGINT), watched from now on: a signal that comes before the
+/// next wait is kept for it.
+pub fn interrupt_signal() -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|err| anyhow::anyhow!("could not watch for Ctrl-C: {err}"))
 }

@@ -3,8 +3,11 @@
 use sotto::identity::Fingerprint;
 use sotto::room::{Member, NameWarning, Room, Trust};
 use sotto::sanitize::for_terminal;
+use unicode_width::UnicodeWidthStr;
 
 /// Rows as left-aligned columns, one string a line, every cell sanitised.
+/// Cells are padded by the width they take on a terminal, not by their
+/// number of characters: a CJK name or an emoji takes two columns.
 pub fn columns(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     let cells: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| for_terminal(h)).collect())
         .chain(
@@ -16,7 +19,7 @@ pub fn columns(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
         .map(|col| {
             cells
                 .iter()
-                .map(|row| row.get(col).map_or(0, |c| c.chars().count()))
+                .map(|row| row.get(col).map_or(0, |c| c.width()))
                 .max()
                 .unwrap_or(0)
         })
@@ -27,35 +30,29 @@ pub fn columns(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
             let line: Vec<String> = row
                 .iter()
                 .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
+                .map(|(cell, width)| {
+                    let pad = width.saturating_sub(cell.width());
+                    format!("{cell}{}", " ".repeat(pad))
+                })
                 .collect();
             line.join("  ").trim_end().to_owned()
         })
         .collect()
 }
 
-/// The rooms table; `current` marks the room chat has open.
-pub fn room_table(rooms: &[Room], current: Option<&str>) -> Vec<String> {
+/// The rooms table (`sotto rooms`; chat's `/rooms` adds what is unread).
+pub fn room_table(rooms: &[Room]) -> Vec<String> {
     let rows: Vec<Vec<String>> = rooms
         .iter()
         .map(|room| {
-            let mut row = vec![
+            vec![
                 room.name().to_owned(),
                 room.members().len().to_string(),
                 room.epoch().to_string(),
-            ];
-            if let Some(current) = current {
-                row.push(if room.name() == current { "(here)" } else { "" }.to_owned());
-            }
-            row
+            ]
         })
         .collect();
-    let header: &[&str] = if current.is_some() {
-        &["ROOM", "MEMBERS", "EPOCH", ""]
-    } else {
-        &["ROOM", "MEMBERS", "EPOCH"]
-    };
-    columns(header, &rows)
+    columns(&["ROOM", "MEMBERS", "EPOCH"], &rows)
 }
 
 /// The members table (name, fingerprint, trust, status), sorted by name.
@@ -120,5 +117,33 @@ mod tests {
         ];
         let lines = columns(&["NAME", "N"], &rows);
         assert_eq!(lines, ["NAME     N", "alice    1", "b\\u{1b}  22"]);
+    }
+
+    #[test]
+    fn wide_characters_keep_columns_aligned() {
+        let rows = vec![
+            vec!["李小龙".to_owned(), "online".to_owned()],
+            vec!["🎉🎉".to_owned(), "offline".to_owned()],
+            vec!["ann".to_owned(), "-".to_owned()],
+        ];
+        let lines = columns(&["NAME", "STATUS"], &rows);
+        assert_eq!(
+            lines,
+            [
+                "NAME    STATUS",
+                "李小龙  online",
+                "🎉🎉    offline",
+                "ann     -",
+            ]
+        );
+        // Every second column starts at the same terminal column.
+        let starts: Vec<usize> = lines
+            .iter()
+            .map(|line| {
+                let second = line.rfind(' ').unwrap() + 1;
+                line[..second].width()
+            })
+            .collect();
+        assert!(starts.iter().all(|s| *s == starts[0]), "{starts:?}");
     }
 }

@@ -6,12 +6,101 @@ use std::io::IsTerminal;
 use sotto::identity::Fingerprint;
 use sotto::protocol::message::Body;
 use sotto::room::{Delivery, NameWarning, Notice, PresenceUpdate, short_fingerprint};
-use sotto::sanitize::for_terminal;
+use sotto::sanitize::{for_terminal, message_lines};
 use sotto::store::StoredMessage;
 
-/// Whether to colour output: only on a terminal, and never with NO_COLOR.
+use super::config::ColourMode;
+use super::now_ms;
+
+/// The colour mode in force, set once from flag, NO_COLOR and config file.
+static COLOUR_MODE: std::sync::OnceLock<ColourMode> = std::sync::OnceLock::new();
+
+/// Sets the colour mode for this run (the first call wins).
+pub fn set_colour_mode(mode: ColourMode) {
+    let _ = COLOUR_MODE.set(mode);
+}
+
+/// Whether to colour output: as configured, and for `auto` only on a
+/// terminal and never with NO_COLOR.
 pub fn use_colour() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    let auto = || {
+        std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    };
+    match COLOUR_MODE.get() {
+        Some(ColourMode::On) => true,
+        Some(ColourMode::Off) => false,
+        Some(ColourMode::Auto) | None => auto(),
+    }
+}
+
+/// Where a message line is shown, for [`Style::message_in`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineContext<'a> {
+    /// The room to name before the sender (when lines of several rooms
+    /// share a screen).
+    pub room: Option<&'a str>,
+    /// Our own name: lines that mention it stand out.
+    pub mention_of: Option<&'a str>,
+    /// The message was queued by the broker while we were away.
+    pub backlog: bool,
+}
+
+/// Whether `text` mentions `name`: as a whole word (so "bob" is not
+/// mentioned by "bobby"), in any case, with or without an `@`.
+pub fn mentions(text: &str, name: &str) -> bool {
+    let name = name.trim().to_lowercase();
+    if name.is_empty() {
+        return false;
+    }
+    let text = text.to_lowercase();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(&name).any(|(at, found)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + found.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
+/// The first line after `head`, the others indented to where the text
+/// starts (`head_plain` is `head` without colours, to measure it), but
+/// never so far that little room is left for them.
+fn join_lines(head: &str, head_plain: &str, lines: &[String]) -> String {
+    use unicode_width::UnicodeWidthStr;
+    const MAX_INDENT: usize = 24;
+    let indent = " ".repeat(head_plain.width().clamp(2, MAX_INDENT));
+    let mut out = head.to_owned();
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            out.push_str(&indent);
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// When a message was sent, by the sender's clock in local time: `HH:MM`
+/// on the day it is `now`, `YYYY-MM-DD HH:MM` on any other.
+pub fn stamp(ms: u64, now: u64) -> String {
+    stamp_in(&chrono::Local, ms, now)
+}
+
+fn stamp_in<Tz: chrono::TimeZone>(zone: &Tz, ms: u64, now: u64) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let at = |ms: u64| {
+        i64::try_from(ms)
+            .ok()
+            .and_then(|ms| zone.timestamp_millis_opt(ms).earliest())
+    };
+    match (at(ms), at(now)) {
+        (Some(sent), Some(now)) if sent.date_naive() == now.date_naive() => {
+            sent.format("%H:%M").to_string()
+        }
+        (Some(sent), _) => sent.format("%Y-%m-%d %H:%M").to_string(),
+        (None, _) => "--:--".to_owned(),
+    }
 }
 
 /// Rendering settings for one front end.
@@ -25,6 +114,7 @@ const RESET: &str = "\x1b[0m";
 const DIM: &str = "\x1b[2m";
 const SYSTEM: &str = "\x1b[1;33m";
 const WARN: &str = "\x1b[1;31m";
+const MENTION: &str = "\x1b[1m";
 const PALETTE: [&str; 6] = [
     "\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[92m",
 ];
@@ -48,10 +138,31 @@ impl Style {
     /// 14:03)`. Both marks come before the text, in the part of the line
     /// only sotto writes: a member can type "(delayed: ...)" into a
     /// message, but cannot move it before the colon or hide a real mark.
+    ///
+    /// Text with several lines prints as several lines, the later ones
+    /// indented, so they can never start where sotto's own lines start.
     pub fn message(&self, delivery: &Delivery, room: Option<&str>) -> String {
-        let time = clock(delivery.sent_at_ms);
+        self.message_in(
+            delivery,
+            &LineContext {
+                room,
+                ..LineContext::default()
+            },
+        )
+    }
+
+    /// [`Style::message`] in its surroundings: the room to name, whose
+    /// mentions to highlight (a line that mentions them starts with `>>`
+    /// without colours, or has its text in bold), and whether it came
+    /// from the broker's queue on the way back (marked `(backlog)`).
+    pub fn message_in(&self, delivery: &Delivery, context: &LineContext) -> String {
+        self.message_at(delivery, context, now_ms())
+    }
+
+    fn message_at(&self, delivery: &Delivery, context: &LineContext, now: u64) -> String {
+        let time = stamp(delivery.sent_at_ms, now);
         let colour = PALETTE[usize::from(delivery.fingerprint.0[0]) % PALETTE.len()];
-        let (name, mut mark) = if delivery.trust.is_verified() {
+        let (name, mark) = if delivery.trust.is_verified() {
             (for_terminal(&delivery.from), String::new())
         } else {
             let mark = match delivery.warning {
@@ -61,58 +172,95 @@ impl Style {
             };
             (
                 tagged(&delivery.from, &delivery.fingerprint),
-                self.paint(DIM, mark),
+                mark.to_owned(),
             )
         };
+        // Marks as (plain, painted): the plain one measures the indent.
+        let mut marks = Vec::new();
+        if !mark.is_empty() {
+            marks.push((mark.clone(), self.paint(DIM, &mark)));
+        }
         if delivery.delayed {
             // The full date: a held-back message may be from another day,
             // which the clock at the start of the line does not show.
             let sent = format!(" (delayed: sent {})", date_and_clock(delivery.sent_at_ms));
-            mark.push_str(&self.paint(SYSTEM, &sent));
+            marks.push((sent.clone(), self.paint(SYSTEM, &sent)));
         }
-        let room = room
+        if context.backlog {
+            let queued = " (backlog)".to_owned();
+            marks.push((queued.clone(), self.paint(DIM, &queued)));
+        }
+        let (mark_plain, mark): (String, String) = marks.into_iter().unzip();
+        let room = context
+            .room
             .map(|r| format!("[{}] ", for_terminal(r)))
             .unwrap_or_default();
-        let text = for_terminal(delivery.body.text());
-        match delivery.body {
-            Body::Text(_) => format!(
-                "{} {room}{}{mark}: {text}",
-                self.paint(DIM, &time),
-                self.paint(colour, &name)
+        let text = delivery.body.text();
+        let mentioned = context
+            .mention_of
+            .is_some_and(|me| mentions(text, me) && delivery.trust != sotto::room::Trust::Own);
+        let marker = if mentioned && !self.colour { ">> " } else { "" };
+        let (head_plain, head) = match delivery.body {
+            Body::Text(_) => (
+                format!("{marker}{time} {room}{name}{mark_plain}: "),
+                format!(
+                    "{marker}{} {room}{}{mark}: ",
+                    self.paint(DIM, &time),
+                    self.paint(colour, &name)
+                ),
             ),
-            Body::Action(_) => format!(
-                "{} {room}* {}{mark} {text}",
-                self.paint(DIM, &time),
-                self.paint(colour, &name)
+            Body::Action(_) => (
+                format!("{marker}{time} {room}* {name}{mark_plain} "),
+                format!(
+                    "{marker}{} {room}* {}{mark} ",
+                    self.paint(DIM, &time),
+                    self.paint(colour, &name)
+                ),
             ),
-        }
+        };
+        let lines = message_lines(text);
+        let lines: Vec<String> = if mentioned {
+            lines.iter().map(|line| self.paint(MENTION, line)).collect()
+        } else {
+            lines
+        };
+        join_lines(&head, &head_plain, &lines)
     }
 
     /// Our own line, echoed locally when sent.
     pub fn own_message(&self, name: &str, body: &Body, sent_at_ms: u64) -> String {
-        let time = clock(sent_at_ms);
-        let name = for_terminal(name);
-        let text = for_terminal(body.text());
-        match body {
-            Body::Text(_) => format!("{} {}: {text}", self.paint(DIM, &time), name),
-            Body::Action(_) => format!("{} * {} {text}", self.paint(DIM, &time), name),
-        }
+        self.own_message_at(name, body, sent_at_ms, now_ms())
     }
 
-    /// A line of history, dimmed, with the date when it is not today:
-    /// what was said before, not what is arriving now.
+    fn own_message_at(&self, name: &str, body: &Body, sent_at_ms: u64, now: u64) -> String {
+        let time = stamp(sent_at_ms, now);
+        let name = for_terminal(name);
+        let (head_plain, head) = match body {
+            Body::Text(_) => (
+                format!("{time} {name}: "),
+                format!("{} {name}: ", self.paint(DIM, &time)),
+            ),
+            Body::Action(_) => (
+                format!("{time} * {name} "),
+                format!("{} * {name} ", self.paint(DIM, &time)),
+            ),
+        };
+        join_lines(&head, &head_plain, &message_lines(body.text()))
+    }
+
+    /// A message from history, dimmed, with the date when it is not
+    /// today like every other line: what was said before, not what is
+    /// arriving now.
     pub fn history(&self, message: &StoredMessage) -> String {
-        let delivery = message.to_delivery();
-        let line = if message.own {
-            Style { colour: false }.own_message(&message.from, &message.body, message.sent_at_ms)
+        let plain = Style { colour: false };
+        let text = if message.own {
+            plain.own_message(&message.from, &message.body, message.sent_at_ms)
         } else {
-            Style { colour: false }.message(&delivery, None)
+            plain.message(&message.to_delivery(), None)
         };
-        let line = match day_if_not_today(message.sent_at_ms) {
-            Some(day) => format!("{day} {line}"),
-            None => line,
-        };
-        self.paint(DIM, &line)
+        // Dimmed line by line: a terminal may reset attributes at a newline.
+        let lines: Vec<String> = text.lines().map(|line| self.paint(DIM, line)).collect();
+        lines.join("\n")
     }
 
     /// A system line: `-- text`. Only sotto writes these; member text can
@@ -131,7 +279,9 @@ impl Style {
     pub fn notice(&self, notice: &Notice) -> String {
         match notice {
             Notice::NewMember { .. } => self.system(&notice_text(notice)),
-            Notice::KeyChanged { .. } | Notice::Missed { .. } => self.warning(&notice_text(notice)),
+            Notice::KeyChanged { .. } | Notice::Missed { .. } | Notice::AwayTooLong { .. } => {
+                self.warning(&notice_text(notice))
+            }
         }
     }
 }
@@ -213,6 +363,16 @@ pub fn notice_text(notice: &Notice) -> String {
             if *count == 1 { "" } else { "s" },
             for_terminal(name)
         ),
+        Notice::AwayTooLong {
+            rotations,
+            from_ms,
+            to_ms,
+        } => format!(
+            "you were away during {rotations} key rotation{}; messages from {} to {} could not reach you",
+            if *rotations == 1 { "" } else { "s" },
+            date_time(*from_ms),
+            date_time(*to_ms)
+        ),
     }
 }
 
@@ -258,16 +418,6 @@ fn message_value(room: &str, delivery: &Delivery) -> serde_json::Value {
     })
 }
 
-/// `YYYY-MM-DD` in local time, unless the moment is today.
-pub fn day_if_not_today(ms: u64) -> Option<String> {
-    use chrono::{Local, TimeZone};
-    let moment = Local
-        .timestamp_millis_opt(i64::try_from(ms).ok()?)
-        .single()?;
-    let today = Local::now().date_naive();
-    (moment.date_naive() != today).then(|| moment.format("%Y-%m-%d").to_string())
-}
-
 /// `YYYY-MM-DD HH:MM` in local time.
 pub fn date_and_clock(ms: u64) -> String {
     local_time(ms, "%Y-%m-%d %H:%M", "----------- --:--")
@@ -282,11 +432,6 @@ pub fn date_time(ms: u64) -> String {
         }
         chrono::LocalResult::None => "an unknown date".to_owned(),
     }
-}
-
-/// `HH:MM` in local time.
-pub fn clock(ms: u64) -> String {
-    local_time(ms, "%H:%M", "--:--")
 }
 
 /// `ms` after the Unix epoch in local time, in `format`; `invalid` for a
@@ -305,178 +450,4 @@ fn local_time(ms: u64, format: &str, invalid: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sotto::room::Trust;
-
-    fn delivery(from: &str, text: &str, trust: Trust) -> Delivery {
-        Delivery {
-            from: from.into(),
-            fingerprint: Fingerprint([1; 32]),
-            trust,
-            seq: 1,
-            sent_at_ms: 0,
-            body: Body::Text(text.into()),
-            notices: vec![],
-            warning: None,
-            received_ms: 5,
-            delayed: false,
-        }
-    }
-
-    #[test]
-    fn member_text_cannot_inject_escapes_or_fake_system_lines() {
-        let style = Style { colour: false };
-        let line = style.message(
-            &delivery(
-                "eve\x1b[2J",
-                "hi\n-- alice is verified\x1b]0;pwned\x07",
-                Trust::Tofu,
-            ),
-            None,
-        );
-        assert!(!line.contains('\x1b') && !line.contains('\n') && !line.contains('\x07'));
-        assert!(
-            line.contains("eve\\u{1b}[2J·10305 (unverified): hi\\u{a}-- alice"),
-            "{line}"
-        );
-    }
-
-    #[test]
-    fn verified_senders_have_no_mark_and_json_has_the_fields() {
-        let style = Style { colour: false };
-        let d = delivery("alice", "hello", Trust::Verified);
-        assert!(style.message(&d, None).ends_with(" alice: hello"));
-        let json: serde_json::Value = serde_json::from_str(&message_json("ops", &d)).unwrap();
-        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
-        let mut expected = [
-            "room",
-            "from",
-            "fingerprint",
-            "verified",
-            "text",
-            "ts",
-            "seq",
-            "action",
-            "warning",
-            "delayed",
-            "received_ts",
-        ];
-        expected.sort_unstable();
-        assert_eq!(keys, expected);
-        assert_eq!(json["verified"], true);
-        assert_eq!(json["warning"], serde_json::Value::Null);
-        assert_eq!(json["delayed"], false);
-        assert_eq!(json["received_ts"], 5);
-    }
-
-    #[test]
-    fn unverified_senders_carry_a_fingerprint_tag_and_their_warning() {
-        let style = Style { colour: false };
-        let mut d = delivery("bob", "hi", Trust::Tofu);
-        // Fingerprint([1; 32]): the first group is 0x0101010101 mod 10^5.
-        assert!(
-            style
-                .message(&d, None)
-                .ends_with(" bob·10305 (unverified): hi")
-        );
-        d.warning = Some(NameWarning::LookAlike);
-        assert!(
-            style
-                .message(&d, None)
-                .ends_with(" bob·10305 (unverified, look-alike): hi")
-        );
-        let json: serde_json::Value = serde_json::from_str(&message_json("ops", &d)).unwrap();
-        assert_eq!(json["warning"], "lookalike");
-        assert_eq!(json["from"], "bob");
-        d.warning = Some(NameWarning::KeyChanged);
-        let json: serde_json::Value = serde_json::from_str(&message_json("ops", &d)).unwrap();
-        assert_eq!(json["warning"], "key_changed");
-    }
-
-    #[test]
-    fn a_look_alike_notice_names_both_keys_and_spells_the_name_out() {
-        let notice = Notice::KeyChanged {
-            name: "\u{430}lice".into(),
-            old: Fingerprint([1; 32]),
-            new: Fingerprint([2; 32]),
-            was_verified: true,
-            lookalike_of: Some("alice".into()),
-        };
-        let line = Style { colour: false }.notice(&notice);
-        assert!(line.starts_with("!! WARNING: \u{430}lice·"), "{line}");
-        assert!(line.contains("looks like alice·10305"), "{line}");
-        assert!(line.contains("spelled \\u{430}lice"), "{line}");
-        assert!(line.contains("/accept"), "{line}");
-        assert!(!line.contains("key changed"), "{line}");
-    }
-
-    #[test]
-    fn a_delayed_message_shows_the_senders_date_before_its_text() {
-        let style = Style { colour: false };
-        // 2026-11-24 12:00 UTC: the 24th or 25th in every time zone.
-        let sent = 1_795_521_600_000;
-        let mut d = delivery("alice", "the meeting moved", Trust::Verified);
-        d.sent_at_ms = sent;
-        assert!(!style.message(&d, None).contains("delayed"));
-        d.delayed = true;
-        let mark = format!("(delayed: sent {})", date_and_clock(sent));
-        let date = mark
-            .strip_prefix("(delayed: sent 2026-11-2")
-            .and_then(|rest| rest.strip_suffix(')'))
-            .unwrap_or_else(|| panic!("{mark}"));
-        // The day's last digit, then " HH:MM".
-        assert!(
-            date.len() == 7 && date.as_bytes()[1] == b' ' && date.as_bytes()[4] == b':',
-            "{mark}"
-        );
-        let line = style.message(&d, None);
-        assert!(
-            line.ends_with(&format!("alice {mark}: the meeting moved")),
-            "{line}"
-        );
-        d.body = Body::Action("waves".into());
-        d.trust = Trust::Tofu;
-        let line = style.message(&d, Some("ops"));
-        assert!(
-            line.ends_with(&format!("* alice·10305 (unverified) {mark} waves")),
-            "{line}"
-        );
-    }
-
-    #[test]
-    fn recalled_history_is_never_marked_delayed() {
-        let style = Style { colour: false };
-        let mut d = delivery("alice", "old news", Trust::Verified);
-        d.delayed = true;
-        // Saved long after it was sent, as a delayed message is.
-        let stored = StoredMessage::received(&d, d.sent_at_ms + 3_600_000);
-        let line = style.history(&stored);
-        assert!(line.contains("alice: old news"), "{line}");
-        assert!(!line.contains("delayed"), "{line}");
-    }
-
-    #[test]
-    fn key_changes_are_warnings_and_new_members_system_lines() {
-        let style = Style { colour: false };
-        let changed = Notice::KeyChanged {
-            name: "bob\x1b[2J".into(),
-            old: Fingerprint([1; 32]),
-            new: Fingerprint([2; 32]),
-            was_verified: true,
-            lookalike_of: None,
-        };
-        let line = style.notice(&changed);
-        assert!(
-            line.starts_with("!! WARNING: bob\\u{1b}[2J's key changed"),
-            "{line}"
-        );
-        assert!(line.contains("/accept"));
-        let new = Notice::NewMember {
-            name: "carol".into(),
-            fingerprint: Fingerprint([3; 32]),
-            trust: Trust::Tofu,
-        };
-        assert!(style.notice(&new).starts_with("-- new member carol"));
-    }
-}
+mod tests;

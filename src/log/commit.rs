@@ -86,6 +86,48 @@ pub enum Change {
     },
     /// A new key, nothing else (scheduled, or asked for).
     Rotate,
+    /// The committer (signing with the key it has been) hands its place
+    /// in the room to a new key of its own (`init --force`): same name,
+    /// same admin status. The new key consents with a signature over the
+    /// room and the old key's fingerprint ([`hand_over_consent`]).
+    HandOver {
+        /// The new key.
+        new: PublicIdentity,
+        /// The new key's signature (see [`hand_over_consent`]).
+        #[serde(with = "crate::hex::array")]
+        consent: [u8; 64],
+    },
+}
+
+/// The signature label of a new key's consent to take over an old one.
+pub const HAND_OVER_LABEL: &[u8] = b"sotto/v1/hand-over";
+
+/// The bytes a new key signs to take over `old`'s place in `room_id`.
+fn hand_over_bytes(room_id: &crate::room_id::RoomId, old: &Fingerprint) -> Vec<u8> {
+    [HAND_OVER_LABEL, &room_id.0, &old.0].concat()
+}
+
+/// `new`'s consent to take over `old`'s place in the room `room_id`.
+pub fn hand_over_consent(
+    room_id: &crate::room_id::RoomId,
+    old: &Fingerprint,
+    new: &Identity,
+) -> [u8; 64] {
+    new.sign(&hand_over_bytes(room_id, old)).to_bytes()
+}
+
+/// Whether `consent` is `new`'s signature taking over `old`'s place.
+pub fn hand_over_consented(
+    room_id: &crate::room_id::RoomId,
+    old: &Fingerprint,
+    new: &PublicIdentity,
+    consent: &[u8; 64],
+) -> bool {
+    let signature = ed25519_dalek::Signature::from_bytes(consent);
+    new.verifying_key().is_some_and(|key| {
+        key.verify_strict(&hand_over_bytes(room_id, old), &signature)
+            .is_ok()
+    })
 }
 
 impl Change {
@@ -95,7 +137,7 @@ impl Change {
     pub fn priority(&self) -> u8 {
         match self {
             Change::Remove { .. } | Change::Admin { .. } => 0,
-            Change::Leave => 1,
+            Change::Leave | Change::HandOver { .. } => 1,
             Change::Create { .. }
             | Change::Genesis { .. }
             | Change::Add { .. }

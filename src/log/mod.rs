@@ -32,8 +32,14 @@ mod request;
 mod state;
 mod ticket;
 
-pub use commit::{COMMIT_LABEL, Change, Commit, CommitHash, SignedCommit, open, seal};
-pub use request::{JoinRequest, REQUEST_LABEL, open_request, seal_request};
+pub use commit::{
+    COMMIT_LABEL, Change, Commit, CommitHash, HAND_OVER_LABEL, SignedCommit, hand_over_consent,
+    hand_over_consented, open, seal,
+};
+pub use request::{
+    JoinRefusal, JoinRequest, MAX_REFUSAL_REASON_LEN, REFUSAL_LABEL, REQUEST_LABEL, open_refusal,
+    open_request, seal_refusal, seal_request,
+};
 
 /// The signature label of the log state kept on the broker for joiners.
 pub const STATE_LABEL: &[u8] = b"sotto/v1/log-state";

@@ -175,6 +175,9 @@ pub enum LogError {
     /// The room is full.
     #[error("the room already has {MAX_ROSTER} members")]
     Full,
+    /// A hand-over to a key that did not sign it, or under another name.
+    #[error("a key change that the new key did not sign, or that changes the name")]
+    BadHandOver,
     /// A first commit where the room already has one, or vice versa.
     #[error("a membership change of the wrong kind for this point of the room's history")]
     Misplaced,
@@ -327,6 +330,24 @@ impl LogState {
                 if !self.roster.contains(&committer) {
                     return Err(LogError::NotMember);
                 }
+            }
+            Change::HandOver { new, consent } => {
+                let mut entry = next
+                    .roster
+                    .members
+                    .remove(&committer)
+                    .ok_or(LogError::NotMember)?;
+                let fingerprint = new.fingerprint();
+                if self.roster.contains(&fingerprint) {
+                    return Err(LogError::AlreadyMember);
+                }
+                if new.name != commit.committer.name
+                    || !super::commit::hand_over_consented(room_id, &committer, new, consent)
+                {
+                    return Err(LogError::BadHandOver);
+                }
+                entry.identity = new.clone();
+                next.roster.members.insert(fingerprint, entry);
             }
         }
         next.roster.keep_an_admin();

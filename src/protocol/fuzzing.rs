@@ -22,12 +22,13 @@ use crate::room_id::RoomId;
 /// The signature label of each kind.
 fn label(kind: Kind) -> &'static [u8] {
     match kind {
-        Kind::Message => message::MESSAGE_LABEL,
+        Kind::Message | Kind::ChainedMessage => message::MESSAGE_LABEL,
         Kind::Presence => presence::PRESENCE_LABEL,
         Kind::EpochKey => epoch_key::EPOCH_KEY_LABEL,
         Kind::Commit => crate::log::COMMIT_LABEL,
         Kind::Roster => crate::log::STATE_LABEL,
         Kind::Request => crate::log::REQUEST_LABEL,
+        Kind::Refusal => crate::log::REFUSAL_LABEL,
     }
 }
 
@@ -91,4 +92,56 @@ pub fn seal_slot_content<R: CryptoRng + ?Sized>(
         &header,
         &(sealed.ephemeral, sealed.nonce, sealed.ciphertext),
     ))
+}
+
+/// A chained message whose outer plaintext (the frame) is `frame` (any
+/// bytes), sealed under the epoch key of `context`: reaches the frame's
+/// decoder in `chained::open_frame`.
+pub fn seal_chained_frame<R: CryptoRng + ?Sized>(
+    context: EpochContext<'_>,
+    frame: &[u8],
+    rng: &mut R,
+) -> Vec<u8> {
+    let header = Header::new(Kind::ChainedMessage, context.epoch);
+    let header_bytes = wire::to_bytes(&header);
+    let (nonce, ciphertext) = crypto::seal(
+        context.key,
+        &aad(context.room_id, &header_bytes),
+        frame,
+        rng,
+    );
+    wire::encode(&header, &(nonce, ciphertext))
+}
+
+/// A chained message from `signer` at `seq` and `step` whose inner
+/// plaintext is `content` (any bytes) signed by `signer` and sealed under
+/// `key`: reaches the message decoder behind both layers.
+pub fn seal_chained_content<R: CryptoRng + ?Sized>(
+    context: EpochContext<'_>,
+    signer: &Identity,
+    (seq, step): (u64, u64),
+    key: &crate::ratchet::MessageKey,
+    content: &[u8],
+    rng: &mut R,
+) -> Vec<u8> {
+    let header = Header::new(Kind::ChainedMessage, context.epoch);
+    let header_bytes = wire::to_bytes(&header);
+    let aad = aad(context.room_id, &header_bytes);
+    let plaintext = signed_plaintext(
+        Kind::ChainedMessage,
+        signer,
+        context.room_id,
+        &header_bytes,
+        content,
+    );
+    let (inner_nonce, inner) = crypto::seal(key.as_key(), &aad, &plaintext, rng);
+    let frame = wire::to_bytes(&(
+        signer.fingerprint(),
+        seq.to_be_bytes(),
+        step.to_be_bytes(),
+        inner_nonce,
+        inner,
+    ));
+    let (nonce, ciphertext) = crypto::seal(context.key, &aad, &frame, rng);
+    wire::encode(&header, &(nonce, ciphertext))
 }

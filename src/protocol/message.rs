@@ -206,7 +206,7 @@ pub(crate) fn open_unverified(
     sealed::open_unverified(Kind::Message, MESSAGE_LABEL, context, bytes, decode)
 }
 
-fn decode(content: &[u8]) -> Result<Message, OpenError> {
+pub(super) fn decode(content: &[u8]) -> Result<Message, OpenError> {
     let message = match wire::decode_exact::<Message>(content, MAX_ENVELOPE_LEN) {
         Ok(message) => message,
         Err(_) => {

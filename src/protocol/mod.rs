@@ -10,13 +10,14 @@
 //! Nothing here touches the network, the disk or the clock: callers pass
 //! bytes, keys, the time and an RNG, and get typed results back.
 
+pub mod chained;
 pub mod epoch_key;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod message;
 pub mod padding;
 pub mod presence;
-mod sealed;
+pub(crate) mod sealed;
 pub mod wire;
 
 #[cfg(test)]
@@ -87,6 +88,14 @@ pub enum OpenError {
     /// removed, or someone who never joined.
     #[error("a payload from someone who is not a member of the room")]
     NotMember,
+    /// A message in an epoch where we hold no chain for its sender: sent
+    /// before we joined, or by a member the epoch did not list.
+    #[error("a message sent before you joined, or by someone outside its epoch")]
+    NoChain,
+    /// The sender's hash ratchet refused the message's step (too far
+    /// ahead of what we have received from them).
+    #[error("{0}")]
+    Chain(crate::ratchet::RatchetError),
     /// A payload from a key the room does not know, when the room already
     /// remembers as many members as it keeps: the key was not added.
     #[error("the room already has {limit} known members; a new key was ignored")]

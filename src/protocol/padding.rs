@@ -113,7 +113,12 @@ impl Padding {
         match kind {
             // Commits and log states vary with the change and the number of
             // members; buckets hide the rest.
-            Kind::Message | Kind::Commit | Kind::Roster | Kind::Request => Padding::Bucket,
+            Kind::Message
+            | Kind::ChainedMessage
+            | Kind::Commit
+            | Kind::Roster
+            | Kind::Request
+            | Kind::Refusal => Padding::Bucket,
             Kind::Presence => Padding::Fixed(PRESENCE_PADDED_LEN),
             Kind::EpochKey => Padding::Fixed(KEY_SLOT_PADDED_LEN),
         }

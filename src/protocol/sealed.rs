@@ -113,10 +113,21 @@ pub(crate) fn encrypt_signed<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Vec<u8> {
     let padded = padding::pad(plaintext, Padding::of(kind));
+    encrypt(context, header_bytes, &padded, rng)
+}
+
+/// Encrypts `plaintext` as it is under the epoch key, after the header:
+/// the outer layer every payload sealed under an epoch key shares.
+pub(crate) fn encrypt<R: CryptoRng + ?Sized>(
+    context: EpochContext<'_>,
+    header_bytes: &[u8],
+    plaintext: &[u8],
+    rng: &mut R,
+) -> Vec<u8> {
     let (nonce, ciphertext) = crypto::seal(
         context.key,
         &aad(context.room_id, header_bytes),
-        &padded,
+        plaintext,
         rng,
     );
     [
@@ -124,6 +135,34 @@ pub(crate) fn encrypt_signed<R: CryptoRng + ?Sized>(
         &wire::to_bytes(&SealedBody { nonce, ciphertext }),
     ]
     .concat()
+}
+
+/// Checks a payload's kind and epoch and decrypts its body under the
+/// epoch key; the inverse of [`encrypt`]. Returns the header bytes (which
+/// inner layers bind as well) and the plaintext.
+pub(crate) fn decrypt<'a>(
+    kind: Kind,
+    context: EpochContext<'_>,
+    bytes: &'a [u8],
+) -> Result<(&'a [u8], Zeroizing<Vec<u8>>), OpenError> {
+    let framed = wire::frame(bytes)?;
+    if framed.header.kind != kind {
+        return Err(OpenError::WrongKind(framed.header.kind));
+    }
+    if framed.header.epoch != context.epoch {
+        return Err(OpenError::WrongEpoch {
+            got: framed.header.epoch,
+            current: context.epoch,
+        });
+    }
+    let body: SealedBody = wire::decode_exact(framed.body, MAX_ENVELOPE_LEN)?;
+    let plaintext = crypto::open(
+        context.key,
+        &body.nonce,
+        &aad(context.room_id, framed.header_bytes),
+        &body.ciphertext,
+    )?;
+    Ok((framed.header_bytes, plaintext))
 }
 
 /// Decrypts and verifies a payload sealed by [`seal`]; `signer` picks the
@@ -153,31 +192,9 @@ pub(crate) fn open_unverified<T>(
     bytes: &[u8],
     decode: impl FnOnce(&[u8]) -> Result<T, OpenError>,
 ) -> Result<Unverified<T>, OpenError> {
-    let framed = wire::frame(bytes)?;
-    if framed.header.kind != kind {
-        return Err(OpenError::WrongKind(framed.header.kind));
-    }
-    if framed.header.epoch != context.epoch {
-        return Err(OpenError::WrongEpoch {
-            got: framed.header.epoch,
-            current: context.epoch,
-        });
-    }
-    let body: SealedBody = wire::decode_exact(framed.body, MAX_ENVELOPE_LEN)?;
-    let padded = crypto::open(
-        context.key,
-        &body.nonce,
-        &aad(context.room_id, framed.header_bytes),
-        &body.ciphertext,
-    )?;
+    let (header_bytes, padded) = decrypt(kind, context, bytes)?;
     let plaintext = padding::unpad(&padded, Padding::of(kind))?;
-    split_signed(
-        plaintext,
-        label,
-        context.room_id,
-        framed.header_bytes,
-        decode,
-    )
+    split_signed(plaintext, label, context.room_id, header_bytes, decode)
 }
 
 /// Encodes `content` and appends the signature over it: the plaintext that
@@ -228,7 +245,7 @@ pub(crate) const BAD_SIGNATURE: &str = "the signature does not match the claimed
 /// Why a claimed signer's key was refused.
 pub(crate) const BAD_SIGNER_KEY: &str = "the signer's key is invalid";
 
-fn split_signed<T>(
+pub(crate) fn split_signed<T>(
     plaintext: &[u8],
     label: &[u8],
     room_id: &RoomId,

@@ -31,6 +31,11 @@ pub enum Kind {
     Roster,
     /// A joiner asking a member to let them in.
     Request,
+    /// A chat message under its sender's hash ratchet (rooms with a
+    /// membership log; see `chained.rs`).
+    ChainedMessage,
+    /// A member's signed answer to a join request the log refuses.
+    Refusal,
 }
 
 impl std::fmt::Display for Kind {
@@ -42,6 +47,8 @@ impl std::fmt::Display for Kind {
             Kind::Commit => "a membership change",
             Kind::Roster => "a member list",
             Kind::Request => "a join request",
+            Kind::ChainedMessage => "a message",
+            Kind::Refusal => "a refused join",
         })
     }
 }
@@ -174,7 +181,7 @@ mod tests {
         assert_eq!(frame(&[9, 0, 0]).unwrap_err(), WireError::UnknownVersion(9));
         assert_eq!(frame(&[WIRE_VERSION]).unwrap_err(), WireError::Malformed);
         assert_eq!(
-            frame(&[WIRE_VERSION, 7, 0]).unwrap_err(),
+            frame(&[WIRE_VERSION, 0x7f, 0]).unwrap_err(),
             WireError::Malformed
         );
     }

@@ -11,11 +11,13 @@
 use rand_core::CryptoRng;
 
 use super::log_parts::{
-    GrantedKey, MAX_PAST_EPOCHS, MAX_PENDING, PAST_EPOCH_TTL_MS, Parent, PastEpoch,
+    EPOCH_STARTS_KEPT, GrantedKey, MAX_PAST_EPOCHS, MAX_PENDING, PAST_EPOCH_TTL_MS, Parent,
+    PastEpoch,
 };
 use super::{
     CommitRefused, Member, Membership, MembershipChange, Room, RoomError, Rotation, Trust,
 };
+use crate::epoch_secret::EpochSecret;
 use crate::identity::{Fingerprint, Identity, PublicIdentity};
 use crate::invite::{Grant, Invite};
 use crate::log::{
@@ -34,6 +36,8 @@ impl Room {
         rng: &mut R,
     ) -> Result<Self, super::RoomNameError> {
         let mut room = Self::create(name, &me.public(), now_ms, rng)?;
+        let secret = EpochSecret::random(rng);
+        room.epoch_key = secret.epoch_key(&room.id, room.epoch);
         let commit = Commit {
             epoch: 0,
             parent: CommitHash::default(),
@@ -45,6 +49,7 @@ impl Room {
         };
         let (_, signed) = log::seal(room.context(), me, commit, rng);
         room.log.state = LogState::first(room.id(), &signed).ok();
+        room.start_chains(&secret);
         Ok(room)
     }
 
@@ -236,12 +241,18 @@ impl Room {
         now_ms: u64,
         rng: &mut R,
     ) -> Rotation {
-        let key = SymmetricKey::random(rng);
-        let slots = self.seal_slots(me, &next, next.head, &key, rng);
+        let secret = EpochSecret::random(rng);
+        let slots = self.seal_slots(me, &next, next.head, &secret, rng);
         let rank = log::rank(&self.id, &self.epoch_key, signed);
         let from_epoch = self.epoch;
         let change = self.describe(&signed.commit, &next);
-        self.advance(next, key, now_ms, rank, Some(signed.commit.change.clone()));
+        self.advance(
+            next,
+            secret,
+            now_ms,
+            rank,
+            Some(signed.commit.change.clone()),
+        );
         Rotation {
             from_epoch,
             epoch: self.epoch,
@@ -251,15 +262,17 @@ impl Room {
         }
     }
 
-    /// The new epoch's key sealed to every member of `next` but us.
+    /// The new epoch's secret sealed to every member of `next` but us.
     pub(super) fn seal_slots<R: CryptoRng + ?Sized>(
         &self,
         me: &Identity,
         next: &LogState,
         hash: CommitHash,
-        key: &SymmetricKey,
+        secret: &EpochSecret,
         rng: &mut R,
     ) -> Vec<(Fingerprint, Vec<u8>)> {
+        // A slot carries 32 secret bytes whatever they are called there.
+        let key = &SymmetricKey::from_bytes(*secret.as_bytes());
         let own = me.fingerprint();
         let mut slots = Vec::with_capacity(next.roster.len());
         for (fingerprint, entry) in next.roster.iter() {
@@ -444,9 +457,9 @@ impl Room {
         else {
             return Ok(Membership::Waiting);
         };
-        let key = self.log.keys.remove(position).key;
+        let secret = EpochSecret::from_bytes(*self.log.keys.remove(position).key.as_bytes());
         let epoch = next.epoch;
-        self.advance(next, key, now_ms, rank, None);
+        self.advance(next, secret, now_ms, rank, None);
         let _ = self.retry_pending(now_ms);
         Ok(Membership::Moved {
             epoch,
@@ -455,14 +468,18 @@ impl Room {
         })
     }
 
+    /// Moves to the epoch `next` describes, whose secret is `secret`: its
+    /// key replaces the current one (kept as a past epoch's), and every
+    /// member's chain starts.
     pub(super) fn advance(
         &mut self,
         next: LogState,
-        key: SymmetricKey,
+        secret: EpochSecret,
         now_ms: u64,
         rank: Rank,
         ours: Option<Change>,
     ) {
+        let key = secret.epoch_key(&self.id, next.epoch);
         let old_key = std::mem::replace(&mut self.epoch_key, key);
         // A room's first commit (a genesis) has no parent state to go
         // back to.
@@ -503,12 +520,51 @@ impl Room {
         if ours.is_none() {
             self.log.joined_with = None;
         }
+        self.log
+            .epoch_starts
+            .retain(|(epoch, _)| *epoch < next.epoch);
+        self.log.epoch_starts.push((next.epoch, next.head_ms));
+        if self.log.epoch_starts.len() > EPOCH_STARTS_KEPT {
+            self.log.epoch_starts.remove(0);
+        }
         self.log.state = Some(next);
         self.keys = Default::default();
+        self.start_chains(&secret);
+    }
+
+    /// What a member who was at epoch `was_at` and caught up now could not
+    /// get: senders publish on the topics of a member's last epoch for at
+    /// most [`MAX_PAST_EPOCHS`] rotations or [`PAST_EPOCH_TTL_MS`] after
+    /// it ended, so whatever was sent after that, until now, never reached
+    /// us. `None` when nothing was out of reach.
+    pub fn missed_while_away(&self, was_at: u64, now_ms: u64) -> Option<super::Notice> {
+        let rotations = self.epoch.checked_sub(was_at).filter(|n| *n > 0)?;
+        let started = |epoch: u64| {
+            (self.log.epoch_starts.iter())
+                .find(|(e, _)| *e == epoch)
+                .map(|(_, at)| *at)
+        };
+        let mut from = None;
+        if rotations > MAX_PAST_EPOCHS as u64 {
+            from = started(was_at + MAX_PAST_EPOCHS as u64 + 1);
+        }
+        if let Some(ended) = started(was_at + 1) {
+            let expired = ended.saturating_add(PAST_EPOCH_TTL_MS);
+            if expired < now_ms {
+                from = Some(from.map_or(expired, |f: u64| f.min(expired)));
+            }
+        }
+        let from_ms = from?;
+        Some(super::Notice::AwayTooLong {
+            rotations,
+            from_ms,
+            to_ms: now_ms,
+        })
     }
 
     /// Undoes the last commit taken, back to the parent it left.
     fn rewind(&mut self, parent: Parent) {
+        self.forget_chains_after(parent.epoch);
         self.log.past.retain(|past| past.epoch != parent.epoch);
         self.epoch = parent.epoch;
         self.epoch_key = parent.key;
@@ -524,6 +580,7 @@ impl Room {
             current.saturating_sub(past.epoch) <= MAX_PAST_EPOCHS as u64
                 && now_ms.saturating_sub(past.ended_ms) <= PAST_EPOCH_TTL_MS
         });
+        self.forget_chains_of_forgotten_epochs();
     }
 
     pub(super) fn describe(&self, commit: &Commit, next: &LogState) -> MembershipChange {
@@ -538,7 +595,8 @@ impl Room {
                 .unwrap_or_else(|| "someone".into())
         };
         match &commit.change {
-            Change::Create { .. } | Change::Genesis { .. } => MembershipChange::Created { by },
+            Change::Create { .. } => MembershipChange::Created { by },
+            Change::Genesis { .. } => MembershipChange::MovedToLog { by },
             Change::Add { ticket } => MembershipChange::Joined {
                 name: by,
                 fingerprint: commit.committer.fingerprint(),
@@ -559,6 +617,10 @@ impl Room {
                 by,
             },
             Change::Rotate => MembershipChange::Rotated { by },
+            Change::HandOver { new, .. } => MembershipChange::KeyChanged {
+                name: by,
+                fingerprint: new.fingerprint(),
+            },
         }
     }
 

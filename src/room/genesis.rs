@@ -12,6 +12,12 @@ use crate::log::{self, Change, Commit, CommitHash, LogError, LogState, MAX_ROSTE
 use crate::protocol::EpochContext;
 
 impl Room {
+    /// Whether we made this room (no invite brought us in): only then may
+    /// we write its genesis.
+    pub fn is_creator(&self) -> bool {
+        self.inviter.is_none()
+    }
+
     /// Writes the genesis commit of a room without a log, as its creator
     /// (the member no invite brought in): everyone the room knows is
     /// listed. The room moves to the next epoch at once.
@@ -39,6 +45,9 @@ impl Room {
             change: Change::Genesis { members },
         };
         let (payload, signed) = log::seal(self.context(), me, commit, rng);
+        if payload.len() > crate::protocol::wire::MAX_ENVELOPE_LEN {
+            return Err(RoomError::TooManyToList(self.members.len()));
+        }
         let next = LogState::first(&self.id, &signed)?;
         let rotation = self.take_own_commit(me, payload, &signed, next, now_ms, rng);
         // Nothing to go back to: a genesis has no rival.

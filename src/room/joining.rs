@@ -14,9 +14,10 @@
 use rand_core::CryptoRng;
 
 use super::epochs::trust_of;
-use super::log_parts::PastEpoch;
+use super::log_parts::{PastEpoch, PendingSecret};
 use super::{CommitRefused, Member, Membership, Room};
-use crate::identity::Identity;
+use crate::epoch_secret::EpochSecret;
+use crate::identity::{Fingerprint, Identity};
 use crate::invite::Grant;
 use crate::log::{self, Change, CommitHash, LogError, LogState};
 use crate::protocol::{OpenError, epoch_key, wire};
@@ -76,6 +77,11 @@ impl Room {
         self.log.admitted_by = None;
         self.log.joining = None;
         self.keys = Default::default();
+        if let Some(pending) = self.log.pending_secret.take()
+            && pending.epoch == self.epoch
+        {
+            self.start_chains(&pending.secret());
+        }
         Ok(())
     }
 
@@ -122,6 +128,44 @@ impl Room {
         }
     }
 
+    /// Our refusal of a join request the log refuses for `reason`: the
+    /// joiner, the epoch the request came in (whose request topic takes
+    /// the refusal, in the request's place) and the sealed refusal.
+    pub fn refuse_join_request<R: CryptoRng + ?Sized>(
+        &self,
+        me: &Identity,
+        request: &[u8],
+        reason: &str,
+        rng: &mut R,
+    ) -> Option<(Fingerprint, u64, Vec<u8>)> {
+        let framed = wire::frame(request).ok()?;
+        let context = self.context_for(framed.header.epoch)?;
+        let request = log::open_request(context, request).ok()?;
+        let joiner = request.joiner.fingerprint();
+        let refusal = log::seal_refusal(context, me, joiner, reason, rng);
+        Some((joiner, context.epoch, refusal))
+    }
+
+    /// A refusal of our join request, while we are joining: who refused
+    /// and why, if it is addressed to us and signed by a member of the
+    /// log our invite came with (or by our inviter). Anything else is
+    /// ignored: `None`.
+    pub fn receive_refusal(&self, bytes: &[u8]) -> Option<(String, String)> {
+        if !self.is_joining() {
+            return None;
+        }
+        let framed = wire::frame(bytes).ok()?;
+        if framed.header.kind != wire::Kind::Refusal {
+            return None;
+        }
+        let context = self.context_for(framed.header.epoch)?;
+        let refusal = log::open_refusal(context, bytes).ok()?;
+        let refuser = refusal.refuser.fingerprint();
+        let known = (self.log.state.as_ref()).is_some_and(|state| state.roster.contains(&refuser))
+            || self.inviter == Some(refuser);
+        (refusal.joiner == self.own && known).then_some((refusal.refuser.name, refusal.reason))
+    }
+
     /// Whether we answer join requests at once: the member with the lowest
     /// fingerprint among those online (as presence tells). Others answer
     /// only a request still open after a while, so that two members rarely
@@ -149,7 +193,11 @@ impl Room {
         grant: epoch_key::EpochKeyGrant,
         now_ms: u64,
     ) -> Membership {
-        let old_key = std::mem::replace(&mut self.epoch_key, grant.key);
+        let secret = EpochSecret::from_bytes(*grant.key.as_bytes());
+        let old_key =
+            std::mem::replace(&mut self.epoch_key, secret.epoch_key(&self.id, grant.epoch));
+        // The chains start once the epoch's log state says who is in it.
+        self.log.pending_secret = Some(PendingSecret::new(grant.epoch, &secret));
         // The invite's epoch stays readable a while: our request is still
         // retained on its topic, to be cleared.
         self.log

@@ -53,15 +53,11 @@ impl KeyCache {
     /// The claimed signer's key and fingerprint, from the cache or
     /// computed. Refuses what [`crate::protocol::message::open`] refuses:
     /// an invalid name (checked every time, since the name is not part of
-    /// the cached keys) and a key that is not a point or is weak.
-    pub(super) fn resolve(&self, claimed: &PublicIdentity) -> Result<SignerKey, OpenError> {
-        self.resolve_in(claimed, &mut Fresh::new())
-    }
-
-    /// Like [`resolve`](Self::resolve), also looking in and adding to
-    /// `fresh`: keys computed earlier in the same batch, whose senders are
-    /// not (yet) in the member table, so a batch from a sender the cache
-    /// does not know decompresses its key once, not once per message.
+    /// the cached keys) and a key that is not a point or is weak. Also
+    /// looks in and adds to `fresh`: keys computed earlier in the same
+    /// batch, whose senders are not (yet) in the member table, so a batch
+    /// from a sender the cache does not know decompresses its key once,
+    /// not once per message.
     pub(super) fn resolve_in(
         &self,
         claimed: &PublicIdentity,

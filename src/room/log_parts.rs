@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::epoch_secret::EpochSecret;
 use crate::identity::Fingerprint;
 use crate::log::{Change, CommitHash, LogState, Rank, Ticket};
+use crate::ratchet::SenderChain;
 use crate::secret::SymmetricKey;
 
 /// How many past epochs' keys a room keeps, for messages sent before the
@@ -55,13 +57,35 @@ pub(super) struct Parent {
     pub(super) taken_by_us: Option<Change>,
 }
 
-/// A key from a slot, waiting for its commit.
+/// An epoch secret from a slot, waiting for its commit.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct GrantedKey {
     pub(super) epoch: u64,
     pub(super) commit: CommitHash,
     #[serde(with = "super::stored_key")]
     pub(super) key: SymmetricKey,
+}
+
+/// The secret of an epoch a member let us into, kept until the epoch's
+/// log state says whose chains to start.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct PendingSecret {
+    pub(super) epoch: u64,
+    #[serde(with = "super::stored_key")]
+    secret: SymmetricKey,
+}
+
+impl PendingSecret {
+    pub(super) fn new(epoch: u64, secret: &EpochSecret) -> Self {
+        Self {
+            epoch,
+            secret: SymmetricKey::from_bytes(*secret.as_bytes()),
+        }
+    }
+
+    pub(super) fn secret(&self) -> EpochSecret {
+        EpochSecret::from_bytes(*self.secret.as_bytes())
+    }
 }
 
 /// What the log part of a room keeps between runs.
@@ -99,7 +123,41 @@ pub struct LogParts {
     /// and who sealed us the key.
     #[serde(default)]
     pub(super) admitted_by: Option<(CommitHash, Fingerprint)>,
+    /// Our own hash ratchet in each epoch whose key is kept (see
+    /// `chains.rs`); we send on the current epoch's.
+    #[serde(default)]
+    pub(super) sending: Vec<(u64, SenderChain)>,
+    /// See [`PendingSecret`].
+    #[serde(default)]
+    pub(super) pending_secret: Option<PendingSecret>,
+    /// When the room rotates on its own; `None` for the default.
+    #[serde(default)]
+    pub(super) rotate_after: Option<super::RotateAfter>,
+    /// When each of the last epochs started, by its commit's signed time
+    /// (at most [`EPOCH_STARTS_KEPT`]).
+    #[serde(default)]
+    pub(super) epoch_starts: Vec<(u64, u64)>,
+    /// A commit of ours made offline (the hand-over `init --force` makes),
+    /// to publish on the room's next connection.
+    #[serde(default)]
+    pub(super) unpublished: Option<UnpublishedCommit>,
 }
+
+/// A commit of ours and its key slots, made while offline.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnpublishedCommit {
+    /// The epoch it leaves, on whose topics it goes.
+    pub from_epoch: u64,
+    /// The sealed commit.
+    pub commit: Vec<u8>,
+    /// The key slots, by recipient.
+    pub slots: Vec<(Fingerprint, Vec<u8>)>,
+}
+
+/// How many epoch start times a room keeps: enough to say when a member
+/// back after more than [`MAX_PAST_EPOCHS`] rotations stopped being
+/// reached.
+pub(super) const EPOCH_STARTS_KEPT: usize = 2 * MAX_PAST_EPOCHS + 2;
 
 impl std::fmt::Debug for LogParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

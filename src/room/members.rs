@@ -16,6 +16,7 @@ use super::names::Claim;
 use super::{Notice, Room};
 use crate::identity::{Fingerprint, PublicIdentity, name_skeleton};
 use crate::protocol::OpenError;
+use crate::ratchet::ReceiverChain;
 use crate::replay::ReplayWindow;
 
 /// The most keys a room remembers, our own included (the inviter may be
@@ -84,6 +85,10 @@ pub struct Member {
     /// sent after a rotation (see [`Room::lagging_epochs`]).
     #[serde(default)]
     pub epoch_seen: u64,
+    /// This member's hash ratchet in each epoch whose key we keep (rooms
+    /// with a membership log; see `chains.rs`).
+    #[serde(default)]
+    pub chains: Vec<(u64, ReceiverChain)>,
 }
 
 impl Member {
@@ -101,6 +106,7 @@ impl Member {
             accepted: false,
             announced_seq: 0,
             epoch_seen: 0,
+            chains: Vec::new(),
         }
     }
 }

@@ -35,8 +35,20 @@ pub enum MembershipChange {
         /// By whom.
         by: String,
     },
+    /// A member moved to a new key of theirs (`init --force`).
+    KeyChanged {
+        /// Their name.
+        name: String,
+        /// The new key.
+        fingerprint: Fingerprint,
+    },
     /// A new key with the same members.
     Rotated {
+        /// By whom.
+        by: String,
+    },
+    /// The creator of a room made before the log moved it onto one.
+    MovedToLog {
         /// By whom.
         by: String,
     },
@@ -105,4 +117,15 @@ pub struct Rotation {
     pub slots: Vec<(Fingerprint, Vec<u8>)>,
     /// What it did.
     pub change: MembershipChange,
+}
+
+impl Rotation {
+    /// What goes to the broker: the commit and its key slots.
+    pub fn to_publish(&self) -> super::UnpublishedCommit {
+        super::UnpublishedCommit {
+            from_epoch: self.from_epoch,
+            commit: self.commit.clone(),
+            slots: self.slots.clone(),
+        }
+    }
 }

@@ -275,18 +275,40 @@ impl Room {
         if !fingerprint.matches_typed(typed) {
             return Err(RoomError::FingerprintMismatch(self.tagged(&fingerprint)));
         }
-        let skeleton = match self.members.get_mut(&fingerprint) {
+        let (skeleton, name) = match self.members.get_mut(&fingerprint) {
             Some(found) => {
                 if found.trust != Trust::Own {
                     found.trust = Trust::Verified;
                 }
-                name_skeleton(&found.identity.name)
+                (
+                    name_skeleton(&found.identity.name),
+                    found.identity.name.clone(),
+                )
             }
             None => return Err(RoomError::UnknownMember(member.to_owned())),
         };
+        self.retire_other_keys(&fingerprint, &name);
         self.blocks.retain(|block| block.fingerprint != fingerprint);
         self.contest(&skeleton);
         Ok(fingerprint)
+    }
+
+    /// The user verified `kept` for `name`: any other key verified (or
+    /// trusted as the inviter) under that very name was its old key, and
+    /// is no longer vouched for. It stays known, unverified, so what it
+    /// signed can still be read and shown with its tag; marked accepted,
+    /// since the user chose its successor knowingly and it should not
+    /// block sending.
+    fn retire_other_keys(&mut self, kept: &Fingerprint, name: &str) {
+        for (fingerprint, member) in &mut self.members {
+            if fingerprint != kept
+                && member.identity.name == name
+                && matches!(member.trust, Trust::Verified | Trust::Invite)
+            {
+                member.trust = Trust::Tofu;
+                member.accepted = true;
+            }
+        }
     }
 
     /// Lets the user go on with a key change or look-alike without
@@ -477,4 +499,80 @@ fn displayed_digits(fingerprint: &Fingerprint) -> String {
         .iter()
         .map(|group| format!("{group:05}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    use super::*;
+    use crate::identity::Identity;
+    use crate::protocol::message::Body;
+    use crate::room::{Received, Room};
+
+    /// `who` joins alice's room with its invite and posts to bob's copy.
+    fn post(alice_room: &Room, bob_room: &mut Room, who: &Identity, rng: &mut ChaCha20Rng) {
+        let mut room = Room::join(&alice_room.invite(), "ops", &who.public(), 0).unwrap();
+        let bytes = room
+            .seal_numbered(who, 1, &[], Body::Text("hi".into()), 0, rng)
+            .unwrap();
+        assert!(matches!(
+            bob_room.receive_message(&bytes, 0),
+            Ok(Received::Accepted(_))
+        ));
+    }
+
+    #[test]
+    fn verifying_a_new_key_retires_the_old_one() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let alice = Identity::generate("alice", &mut rng).unwrap();
+        let bob = Identity::generate("bob", &mut rng).unwrap();
+        let alice_room = Room::create("ops", &alice.public(), 1_000, &mut rng).unwrap();
+        let mut bob_room = Room::join(&alice_room.invite(), "ops", &bob.public(), 2_000).unwrap();
+        post(&alice_room, &mut bob_room, &alice, &mut rng);
+        let old = alice.fingerprint();
+        bob_room.verify("alice", &old.to_string()).unwrap();
+        // alice's new device: the same name, a new key.
+        let renewed = Identity::generate("alice", &mut rng).unwrap();
+        post(&alice_room, &mut bob_room, &renewed, &mut rng);
+        let new = renewed.fingerprint();
+        assert_eq!(bob_room.name_warning(&new), Some(NameWarning::KeyChanged));
+        bob_room.verify(&new.to_string(), &new.to_string()).unwrap();
+        let members = bob_room.members();
+        assert_eq!(members[&new].trust, Trust::Verified);
+        assert!(
+            !members[&old].trust.is_verified(),
+            "{:?}",
+            members[&old].trust
+        );
+        // Retired, not contested: it does not block sending.
+        assert!(bob_room.blocked_by().is_empty());
+        assert!(
+            bob_room
+                .seal_message(&bob, Body::Text("ok".into()), 0, &mut rng)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_malformed_fingerprint_verifies_nothing() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let alice = Identity::generate("alice", &mut rng).unwrap();
+        let bob = Identity::generate("bob", &mut rng).unwrap();
+        let alice_room = Room::create("ops", &alice.public(), 1_000, &mut rng).unwrap();
+        let mut bob_room = Room::join(&alice_room.invite(), "ops", &bob.public(), 2_000).unwrap();
+        post(&alice_room, &mut bob_room, &alice, &mut rng);
+        let right = alice.fingerprint().to_string();
+        let before = bob_room.members()[&alice.fingerprint()].trust;
+        let with_letter = format!("{right}x");
+        assert!(bob_room.verify("alice", &with_letter).is_err());
+        assert!(bob_room.verify("alice", &right[..20]).is_err());
+        assert_eq!(bob_room.members()[&alice.fingerprint()].trust, before);
+        bob_room.verify("alice", &right.replace(' ', "-")).unwrap();
+        assert_eq!(
+            bob_room.members()[&alice.fingerprint()].trust,
+            Trust::Verified
+        );
+    }
 }

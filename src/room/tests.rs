@@ -1,4 +1,7 @@
 use super::*;
+use crate::identity::Identity;
+use crate::protocol::OpenError;
+use crate::protocol::message::{Message, SeqRange};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -761,7 +764,7 @@ fn the_key_cache_is_derived_bounded_and_never_saved() {
     assert_eq!(w.bob_room.keys.len(), 1);
     // Keys of refused payloads are not kept.
     let impostor = Identity::generate("bob", &mut w.rng).unwrap();
-    let room = Room::join(&w.alice_room.invite(), "ops", &impostor.public(), 0).unwrap();
+    let mut room = Room::join(&w.alice_room.invite(), "ops", &impostor.public(), 0).unwrap();
     let fake = room
         .seal_numbered(&impostor, 1, &[], text("I am bob"), 0, &mut w.rng)
         .unwrap();
@@ -900,7 +903,7 @@ mod batch_matches_one_by_one {
             pool.push(alice_numbered(&mut w, seq, &skipped));
         }
         // Mallory, a new member.
-        let mallory_room =
+        let mut mallory_room =
             Room::join(&w.alice_room.invite(), "ops", &w.mallory.public(), 0).unwrap();
         for seq in 1..=3 {
             pool.push(
@@ -1057,7 +1060,7 @@ fn posts_to_bob(
     who: &Identity,
     body: &str,
 ) -> Result<Received<Delivery>, OpenError> {
-    let room = Room::join(&w.alice_room.invite(), "ops", &who.public(), 0).unwrap();
+    let mut room = Room::join(&w.alice_room.invite(), "ops", &who.public(), 0).unwrap();
     let bytes = room
         .seal_numbered(who, 1, &[], text(body), 0, &mut w.rng)
         .unwrap();

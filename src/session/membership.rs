@@ -9,11 +9,9 @@ use super::{BROKER_TIMEOUT, RoomSession, SessionError, SessionEvent, Source, cli
 use crate::log::{Change, LogState};
 use crate::protocol::wire::{self, Kind, MAX_ENVELOPE_LEN};
 use crate::protocol::{OpenError, sealing};
-use crate::room::{CommitRefused, Membership, MembershipChange, Room};
+use crate::room::{CommitRefused, Membership, Room};
 use crate::topics::{RoomTopics, TopicKind};
-use crate::transport::{
-    Ack, Publication, Subscription, SubscriptionKind, Transport, TransportEvent,
-};
+use crate::transport::{Ack, Publication, Subscription, SubscriptionKind, Transport};
 
 use crate::log::STATE_LABEL;
 
@@ -101,6 +99,12 @@ pub(super) struct Chores {
     pub(super) admits: Vec<Change>,
     /// Join requests to answer later if still open: when, and the request.
     pub(super) later: Vec<(tokio::time::Instant, Vec<u8>)>,
+    /// The epoch we last tried a scheduled rotation in (once per epoch,
+    /// so a failing one does not spin).
+    pub(super) rotated_in: Option<u64>,
+    /// Join requests the log refuses, to answer with a refusal: the
+    /// request and why.
+    pub(super) refusals: Vec<(Vec<u8>, String)>,
 }
 
 /// How long a member who is not the first to answer join requests waits
@@ -131,6 +135,10 @@ impl RoomSession {
                 return adopted;
             }
             TopicKind::Request => {
+                if let Some((by, reason)) = self.room()?.receive_refusal(&payload) {
+                    self.ack(ack, source);
+                    return Ok(Some(SessionEvent::JoinRefused { by, reason }));
+                }
                 let answer = self
                     .room()
                     .map(|room| room.receive_join_request(&payload, now));
@@ -149,9 +157,18 @@ impl RoomSession {
                         None
                     }
                     Ok(None) => None,
-                    Err(err) => self
-                        .warnings
-                        .admit_text(format!("a join request was refused: {err}")),
+                    Err(err) => {
+                        // The joiner hears why from the member who answers
+                        // first, instead of waiting for an answer.
+                        if first
+                            && let CommitRefused::Log(reason) = &err
+                            && self.chores.refusals.len() < 64
+                        {
+                            self.chores.refusals.push((payload, reason.to_string()));
+                        }
+                        self.warnings
+                            .admit_text(format!("a join request was refused: {err}"))
+                    }
                 });
             }
             _ => Ok(Membership::Nothing),
@@ -165,7 +182,7 @@ impl RoomSession {
                 replaced_ours,
             }) => {
                 self.switch_pending = true;
-                self.release_held();
+                self.release_due = true;
                 if let Some(ours) =
                     replaced_ours.filter(|ours| !matches!(**ours, Change::Admit { .. }))
                 {
@@ -187,7 +204,7 @@ impl RoomSession {
             }
             Ok(Membership::Admitted { epoch }) => {
                 self.switch_pending = true;
-                self.release_held();
+                self.release_due = true;
                 Ok(Some(SessionEvent::Note(format!(
                     "a member let us in at epoch {epoch}; fetching the member list"
                 ))))
@@ -198,31 +215,7 @@ impl RoomSession {
         }
     }
 
-    /// Hands back the messages held for epochs ahead of ours, to be taken
-    /// again through the connection that brought them (those still ahead
-    /// are held again).
-    fn release_held(&mut self) {
-        let topic = self.topics.current.messages.clone();
-        for held in std::mem::take(&mut self.held) {
-            let event = TransportEvent::Message {
-                topic: topic.clone(),
-                payload: held.payload,
-                retained: false,
-                duplicate: held.duplicate,
-                ack: held.ack,
-            };
-            match held.source {
-                Source::Live => self.transport.unread(event),
-                Source::Retiring => {
-                    if let Some(retiring) = self.retiring.as_mut() {
-                        retiring.unread(event);
-                    }
-                }
-            }
-        }
-    }
-
-    fn refresh_snapshot(&mut self) {
+    pub(super) fn refresh_snapshot(&mut self) {
         if let Ok(room) = self.room()
             && let Ok(mut snapshot) = self.snapshot.lock()
         {
@@ -302,7 +295,43 @@ impl RoomSession {
                 Err(err) => return Err(err),
             });
         }
+        if let Some((request, reason)) = self.chores.refusals.pop() {
+            let room = self.room()?;
+            let answer =
+                room.refuse_join_request(&self.identity, &request, &reason, &mut rand::rng());
+            if let Some((joiner, epoch, refusal)) = answer
+                && let (Some(topics), Some(context)) =
+                    (self.topics.of_epoch(epoch), room.context_for(epoch))
+            {
+                let topic = topics.request_of(context, &joiner);
+                self.transport
+                    .publish(Publication {
+                        topic,
+                        payload: refusal,
+                        retain: true,
+                    })
+                    .await?;
+            }
+            return Ok(None);
+        }
+        if let Some(epoch) = self.scheduled_rotation() {
+            self.chores.rotated_in = Some(epoch);
+            return Ok(match self.commit(Change::Rotate).await {
+                Ok((epoch, change)) => Some(SessionEvent::Membership { change, epoch }),
+                // A concurrent commit moved the room first.
+                Err(SessionError::Room(_)) => None,
+                Err(err) => return Err(err),
+            });
+        }
         Ok(None)
+    }
+
+    /// The epoch to rotate out of now, if the room's schedule says so and
+    /// we have not tried in it yet.
+    fn scheduled_rotation(&self) -> Option<u64> {
+        let room = self.snapshot.lock().ok()?;
+        (room.rotation_due(now_ms()) && self.chores.rotated_in != Some(room.epoch()))
+            .then(|| room.epoch())
     }
 
     /// Whether [`do_chores`](Self::do_chores) has work.
@@ -316,6 +345,8 @@ impl RoomSession {
             || self.chores.clear_request
             || (settled && !self.chores.admits.is_empty())
             || (settled && self.chores.later.iter().any(|(at, _)| *at <= now))
+            || (settled && !self.chores.refusals.is_empty())
+            || (settled && self.scheduled_rotation().is_some())
     }
 
     /// When the next delayed answer to a join request is due.
@@ -383,108 +414,6 @@ impl RoomSession {
         Ok(seen)
     }
 
-    /// Makes a membership change of ours: saved first, then the key slots
-    /// and the commit are published (retained) on the epoch we leave, and
-    /// the session moves to the new epoch.
-    pub async fn commit(
-        &mut self,
-        change: Change,
-    ) -> Result<(u64, MembershipChange), SessionError> {
-        let identity = self.identity.clone();
-        let now = now_ms();
-        let admitted = matches!(change, Change::Admit { .. }).then(|| change.clone());
-        let rotation = self.store.update_room(&self.room_id, |room| {
-            room.make_commit(&identity, change, now, &mut rand::rng())
-        })??;
-        let room = self.room()?;
-        let old = self.topics.of_epoch(rotation.from_epoch).cloned();
-        if let (Some(old), Some(context)) = (old, room.context_for(rotation.from_epoch)) {
-            for (member, slot) in &rotation.slots {
-                self.transport
-                    .publish(Publication {
-                        topic: old.key_slot_of(context, member),
-                        payload: slot.clone(),
-                        retain: true,
-                    })
-                    .await?;
-            }
-            self.transport
-                .publish(Publication {
-                    topic: old.own_commit.clone(),
-                    payload: rotation.commit.clone(),
-                    retain: true,
-                })
-                .await?;
-        }
-        // Members away since an older epoch: their broker sessions listen
-        // on that epoch's topics, where each commit since must reach them.
-        for epoch in room.lagging_epochs() {
-            if epoch == rotation.from_epoch {
-                continue;
-            }
-            let (Some(topics), Some(context)) = (
-                self.topics.of_epoch(epoch).cloned(),
-                room.context_for(epoch),
-            ) else {
-                continue;
-            };
-            for (member, _) in room.members_lagging_in(epoch) {
-                if let Some((_, slot)) = rotation.slots.iter().find(|(fp, _)| *fp == member) {
-                    self.transport
-                        .publish(Publication {
-                            topic: topics.key_slot_of(context, &member),
-                            payload: slot.clone(),
-                            retain: true,
-                        })
-                        .await?;
-                }
-            }
-            self.transport
-                .publish(Publication {
-                    topic: topics.own_commit.clone(),
-                    payload: rotation.commit.clone(),
-                    retain: false,
-                })
-                .await?;
-        }
-        // Someone let in on request listens on their invite's epoch.
-        if let Some(Change::Admit { ticket, joiner }) = &admitted {
-            let fingerprint = joiner.fingerprint();
-            let invite_epoch = self.topics.of_epoch(ticket.epoch).cloned();
-            let slot = rotation.slots.iter().find(|(fp, _)| *fp == fingerprint);
-            if let (Some(topics), Some(context), Some((_, slot))) =
-                (invite_epoch, room.context_for(ticket.epoch), slot)
-            {
-                self.transport
-                    .publish(Publication {
-                        topic: topics.key_slot_of(context, &fingerprint),
-                        payload: slot.clone(),
-                        retain: true,
-                    })
-                    .await?;
-            }
-        }
-        self.refresh_snapshot();
-        self.switch_epoch().await?;
-        Ok((rotation.epoch, rotation.change))
-    }
-
-    /// After our leave: clears our retained presence and closes without
-    /// a last word, so nothing of ours stays on the broker.
-    pub async fn leave(self) {
-        let clear = Publication {
-            topic: self.topics.current.own_presence.clone(),
-            payload: Vec::new(),
-            retain: true,
-        };
-        let _ = self.transport.publish(clear).await;
-        let mut this = self;
-        if let Some(retiring) = this.retiring.take() {
-            retiring.abandon().await;
-        }
-        this.transport.shutdown(None).await;
-    }
-
     /// Moves the session to the room's current epoch: its topics and its
     /// client id. The old broker session is drained and deleted like one
     /// left by an older sotto.
@@ -525,7 +454,9 @@ impl RoomSession {
             .store
             .record_client_id_to_retire(&self.room_id, &old_id);
         match self.retiring.as_mut() {
-            None => self.retiring = Some(Retiring::from_live(old, old_id)),
+            None => {
+                self.retiring = Some(Retiring::from_live(old, old_id));
+            }
             // One old session is drained at a time: this one waits its
             // turn at the broker, which keeps what it did not deliver.
             Some(draining) => {
@@ -597,6 +528,7 @@ pub(super) fn describe_change(change: &Change) -> &'static str {
         Change::Leave => "your leave",
         Change::Admin { .. } => "an admin grant",
         Change::Rotate => "a key rotation",
+        Change::HandOver { .. } => "your key change",
         Change::Create { .. } | Change::Genesis { .. } => "the room's creation",
     }
 }

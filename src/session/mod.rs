@@ -4,11 +4,13 @@
 //! whatever front end is showing them.
 //!
 //! **Nothing acknowledged is lost.** A message is checked against the saved
-//! room, handed to the front end, and only when the front end has shown it
-//! (it asks for the next event, or calls [`RoomSession::delivered`]) is its
-//! effect saved and the broker's copy acknowledged. A crash or a failed
-//! save before that means the broker delivers it again; a failed save ends
-//! the session with an error rather than going on without it.
+//! room and saved with what it changes, marked not yet shown; it is handed
+//! to the front end, and only when the front end has shown it (it asks for
+//! the next event, or calls [`RoomSession::delivered`]) is the mark cleared
+//! and the broker's copy acknowledged, in the order the messages came. A
+//! crash before that means the broker delivers it again, or the mark has
+//! it shown next time; a failed save ends the session with an error
+//! rather than going on without it.
 //!
 //! Presence ordering: before every connection attempt the session picks a
 //! fresh number `k` (milliseconds since the Unix epoch, forced upward) and
@@ -17,7 +19,10 @@
 //! the next connection's "online" supersedes both, even though MQTT fixes
 //! the will at connect time.
 
+mod broker_config;
 mod client_id;
+mod commits;
+mod events;
 mod membership;
 mod presence;
 mod receive;
@@ -33,21 +38,22 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::identity::{Fingerprint, Identity};
-use crate::protocol::OpenError;
 use crate::protocol::message::Body;
 use crate::protocol::presence::Status;
-use crate::room::{Delivery, Notice, PresenceUpdate, Room, RoomError, RoomId};
+use crate::room::{Room, RoomId};
 use crate::store::{Store, StoreError, StoreLock};
 use crate::topics::{RoomTopics, TopicKind};
 use crate::transport::{
-    Ack, BrokerUrl, ConnectOptions, MqttVersion, Publication, Transport, TransportError,
-    TransportEvent, VersionChoice,
+    Ack, BrokerUrl, MqttVersion, Publication, Transport, TransportError, TransportEvent,
+    VersionChoice,
 };
 use presence::presence_announcer;
 use retire::Retiring;
 use warnings::WarningBudget;
 
+pub use broker_config::BrokerConfig;
 pub use client_id::MAX_CLIENT_ID_LEN;
+pub use events::{Outgoing, SessionError, SessionEvent};
 pub use membership::MembershipError;
 pub use send::send_once;
 
@@ -58,133 +64,6 @@ pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 /// by presence are reported: presence comes from retained records and can
 /// overtake the queued messages that fill the gap.
 const SETTLE: Duration = Duration::from_secs(1);
-
-const KEEP_ALIVE: Duration = Duration::from_secs(30);
-
-/// Where and how to reach the broker.
-#[derive(Debug, Clone)]
-pub struct BrokerConfig {
-    /// The broker's address.
-    pub url: BrokerUrl,
-    /// Username and password, if any.
-    pub credentials: Option<(String, String)>,
-    /// Topic prefix (default [`crate::topics::DEFAULT_PREFIX`]).
-    pub prefix: String,
-    /// Extra CA certificates for `mqtts://`.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Which MQTT version to speak.
-    pub version: VersionChoice,
-}
-
-impl BrokerConfig {
-    fn options(&self, client_id: String, clean_session: bool) -> ConnectOptions {
-        ConnectOptions {
-            url: self.url.clone(),
-            client_id,
-            clean_session,
-            version: self.version,
-            credentials: self.credentials.clone(),
-            keep_alive: KEEP_ALIVE,
-            ca_file: self.ca_file.clone(),
-        }
-    }
-
-    /// The version to try: the one asked for, or for `auto` the one this
-    /// broker answered to before (a 3.1.1-only broker costs a failed
-    /// MQTT 5 attempt only once).
-    fn with_remembered_version(&self, store: &Store) -> Self {
-        let mut config = self.clone();
-        if config.version == VersionChoice::Auto
-            && store
-                .remembered_mqtt_version(&self.url.to_string())
-                .as_deref()
-                == Some("3.1.1")
-        {
-            config.version = VersionChoice::Only(MqttVersion::V311);
-        }
-        config
-    }
-}
-
-/// Why a session could not start or go on.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// State on disk.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The broker.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
-    /// The room refused (blocked by a key change, text too long).
-    #[error(transparent)]
-    Room(#[from] RoomError),
-    /// Our own membership change could not be made.
-    #[error(transparent)]
-    Membership(#[from] MembershipError),
-    /// Another process of this home is connected to the room.
-    #[error(
-        "another sotto process (chat or listen) is already connected to room {0:?} from this home; close it first"
-    )]
-    Busy(String),
-}
-
-/// What happened in the room, for the front end to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// A message from another member, checked. It counts as shown, and is
-    /// saved and acknowledged, at the next call to
-    /// [`RoomSession::next_event`] or [`RoomSession::delivered`].
-    Message(Delivery),
-    /// The room moved to a new epoch through a membership change.
-    Membership {
-        /// What changed.
-        change: crate::room::MembershipChange,
-        /// The new epoch.
-        epoch: u64,
-    },
-    /// A commit removed us from the room; the session has nothing more to
-    /// show.
-    Removed {
-        /// Who removed us (our own name if we left).
-        by: String,
-    },
-    /// A member came online or went offline (or announced a new key).
-    Presence(PresenceUpdate),
-    /// Things to tell the user that came with no message (messages a
-    /// member sent that never arrived).
-    Notices(Vec<Notice>),
-    /// A payload was refused; show as a warning, never as a message.
-    Dropped(OpenError),
-    /// More payloads were refused than are worth one line each.
-    DroppedMore {
-        /// How many were not shown one by one.
-        count: usize,
-    },
-    /// A publish larger than any sotto payload was thrown away.
-    Discarded {
-        /// Its size in bytes.
-        bytes: usize,
-    },
-    /// QoS 0 publishes on the message topic were ignored.
-    Unacknowledged {
-        /// How many.
-        count: usize,
-    },
-    /// Connected or reconnected.
-    Connected {
-        /// Whether this follows a lost connection.
-        reconnect: bool,
-    },
-    /// The connection dropped; the session keeps retrying.
-    Disconnected {
-        /// Why, in a few words.
-        reason: String,
-    },
-    /// Something the user should know that does not stop the session.
-    Warning(String),
-    /// Detail for `--verbose` (protocol version, client ids).
-    Note(String),
-}
 
 /// Where a message came from: the room's session, or an old one being
 /// drained before it is deleted.
@@ -205,6 +84,8 @@ pub struct RoomSession {
     client_id: String,
     /// The MQTT version the broker took.
     version: MqttVersion,
+    /// The broker of the list the connection is on (or was last on).
+    node: BrokerUrl,
     transport: Transport,
     retiring: Option<Retiring>,
     /// Messages handed to the front end, saved but still marked not yet
@@ -219,6 +100,9 @@ pub struct RoomSession {
     /// When to look for gaps that presence announced (see [`SETTLE`]).
     settle_at: Option<Instant>,
     warnings: WarningBudget,
+    /// The epoch the room was at when the session opened, until settled:
+    /// catching up from it may show what could not reach us.
+    opened_at_epoch: Option<u64>,
     last_attempt: Arc<AtomicU64>,
     /// Our highest message number that may have gone out, announced in
     /// presence records so others see a gap without waiting.
@@ -229,10 +113,12 @@ pub struct RoomSession {
     switch_pending: bool,
     /// Network work asked for by events (join requests and answers).
     chores: membership::Chores,
-    /// Messages sealed for the epoch after ours, not acknowledged, kept
-    /// until the commit that starts it arrives (MQTT does not order one
-    /// topic against another).
+    /// Messages sealed for an epoch after ours, saved (and so
+    /// acknowledged) and kept until the commit that starts it arrives
+    /// (MQTT does not order one topic against another).
     held: Vec<receive::Held>,
+    /// A commit moved the room: take the held messages again.
+    release_due: bool,
     _session_lock: StoreLock,
 }
 
@@ -260,6 +146,7 @@ impl RoomSession {
         let options = broker.options(client_id.clone(), false);
         let mut transport = Transport::start(options, subscriptions, announce)?;
         let (connected, notes) = transport.wait_connected(BROKER_TIMEOUT).await?;
+        let node = broker.url.first().clone();
         let mut session = Self {
             store,
             identity,
@@ -269,6 +156,7 @@ impl RoomSession {
             topics,
             client_id,
             version: MqttVersion::V5,
+            node,
             transport,
             retiring: None,
             unconfirmed: Vec::new(),
@@ -276,15 +164,18 @@ impl RoomSession {
             flush_at: None,
             buffered: VecDeque::new(),
             settle_at: None,
-            warnings: WarningBudget::default(),
+            warnings: WarningBudget::for_room(room.name()),
+            opened_at_epoch: room.log().map(|_| room.epoch()),
             last_attempt,
             last_sent,
             snapshot,
             switch_pending: false,
             chores: Default::default(),
             held: Vec::new(),
+            release_due: false,
             _session_lock: session_lock,
         };
+        session.load_held()?;
         for note in notes {
             if let Some(event) = session.on_transport(note, Source::Live)? {
                 session.buffered.push_back(event);
@@ -304,9 +195,20 @@ impl RoomSession {
                 session.buffered.push_front(event);
             }
         } else {
+            session.publish_offline_commit(&room).await?;
             session.publish_state(&room).await;
         }
         Ok(session)
+    }
+
+    /// The broker the connection is on, or was last on while it is down.
+    pub fn node(&self) -> &BrokerUrl {
+        &self.node
+    }
+
+    /// The room's id.
+    pub fn room_id(&self) -> &RoomId {
+        &self.room_id
     }
 
     /// The room's local name.
@@ -322,8 +224,16 @@ impl RoomSession {
     }
 
     /// Seals and publishes a message; returns once it is queued. The
-    /// sequence number is saved before publishing, so it is never reused.
+    /// sequence number is saved before publishing, so it is never reused;
+    /// the connection keeps trying until the broker has it, across
+    /// reconnects.
     pub async fn send(&self, body: Body) -> Result<(), SessionError> {
+        self.send_tracked(body).await.map(drop)
+    }
+
+    /// Seals and publishes a message, and returns its number with what
+    /// tells when the broker has it (or refused it), across reconnects.
+    pub async fn send_tracked(&self, body: Body) -> Result<Outgoing, SessionError> {
         let (payload, seq, destinations) = send::seal_saved(
             &self.store,
             &self.room_id,
@@ -331,20 +241,25 @@ impl RoomSession {
             body,
             &self.broker.prefix,
         )?;
+        let mut acked = None;
         for topic in destinations {
-            self.transport
-                .publish(Publication {
-                    topic,
-                    payload: payload.clone(),
-                    retain: false,
-                })
-                .await?;
+            let publication = Publication {
+                topic,
+                payload: payload.clone(),
+                retain: false,
+            };
+            // The current epoch's topic comes first: the one that counts.
+            match acked {
+                None => acked = Some(self.transport.publish_tracked(publication).await?),
+                Some(_) => self.transport.publish(publication).await?,
+            }
         }
-        // The connection keeps trying until the broker has it, across
-        // reconnects: handed over. The next presence record announces it.
+        // Handed over: the connection keeps trying until the broker has
+        // it. The next presence record announces it.
         self.store.handed_over(&self.room_id, seq)?;
         self.last_sent.fetch_max(seq, Ordering::SeqCst);
-        Ok(())
+        let acked = acked.ok_or(SessionError::Transport(TransportError::Closed))?;
+        Ok(Outgoing { seq, acked })
     }
 
     /// Counts every [`SessionEvent::Message`] returned so far as shown:
@@ -364,6 +279,10 @@ impl RoomSession {
         loop {
             if let Some(event) = self.take_buffered() {
                 return Ok(event);
+            }
+            if std::mem::take(&mut self.release_due) {
+                self.release_held()?;
+                continue;
             }
             if self.switch_pending && self.to_confirm.is_empty() {
                 self.switch_epoch().await?;
@@ -436,23 +355,35 @@ impl RoomSession {
         }
         Ok(match event {
             TransportEvent::Connected {
-                reconnect, version, ..
+                reconnect,
+                version,
+                node,
+                ..
             } => {
                 self.version = version;
                 if self.broker.version == VersionChoice::Auto {
                     self.store
-                        .remember_mqtt_version(&self.broker.url.to_string(), &version.to_string());
+                        .remember_mqtt_version(&node.to_string(), &version.to_string());
                 }
                 self.settle_at = Some(Instant::now() + SETTLE);
+                let note = format!(
+                    "connected to {node} with MQTT {version} as client id {}",
+                    self.client_id
+                );
+                self.node = node.clone();
                 self.buffered
-                    .push_back(SessionEvent::Connected { reconnect });
-                Some(SessionEvent::Note(format!(
-                    "connected to {} with MQTT {version} as client id {}",
-                    self.broker.url, self.client_id
-                )))
+                    .push_back(SessionEvent::Connected { reconnect, node });
+                Some(SessionEvent::Note(note))
             }
-            TransportEvent::Disconnected { reason, advice } => Some(SessionEvent::Disconnected {
+            TransportEvent::Disconnected {
+                reason,
+                advice,
+                node,
+                next,
+            } => Some(SessionEvent::Disconnected {
                 reason: format!("{reason}; {advice}"),
+                node,
+                next,
             }),
             TransportEvent::Refused { reason } => {
                 return Err(SessionError::Transport(TransportError::Refused(reason)));
@@ -532,9 +463,18 @@ impl RoomSession {
 
     fn settled(&mut self) -> Result<Option<SessionEvent>, SessionError> {
         self.settle_at = None;
+        let was_at = self.opened_at_epoch.take();
+        let now = now_ms();
         let notices = self
             .store
-            .update_room(&self.room_id, |room| Ok::<_, ()>(room.overdue_gaps()))?
+            .update_room(&self.room_id, |room| {
+                let mut notices: Vec<_> = was_at
+                    .and_then(|epoch| room.missed_while_away(epoch, now))
+                    .into_iter()
+                    .collect();
+                notices.extend(room.overdue_gaps());
+                Ok::<_, ()>(notices)
+            })?
             .unwrap_or_default();
         Ok((!notices.is_empty()).then_some(SessionEvent::Notices(notices)))
     }
@@ -546,6 +486,12 @@ impl RoomSession {
         // broker keeps them, and their marks say to show them next time.
         self.unconfirmed.clear();
         self.to_confirm.clear();
+        // A commit taken but not yet moved to: make the new epoch's broker
+        // session now, so it queues what is sent there before we are back;
+        // the old one is left recorded, to be drained next time.
+        if self.switch_pending {
+            self.prepare_next_session().await;
+        }
         if let Some(retiring) = self.retiring.take() {
             retiring.abandon().await;
         }

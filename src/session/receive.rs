@@ -11,10 +11,10 @@
 use std::convert::Infallible;
 
 use super::{RoomSession, SessionError, SessionEvent, Source, now_ms};
+use crate::identity::Fingerprint;
 use crate::protocol::OpenError;
-use crate::protocol::message;
 use crate::room::{Delivery, Received};
-use crate::store::StoredMessage;
+use crate::store::{BatchWrites, StoredMessage};
 use crate::topics::TopicKind;
 use crate::transport::{Ack, TransportEvent};
 
@@ -35,22 +35,22 @@ pub(super) struct Waiting {
     pub(super) ack: Ack,
 }
 
-/// The most messages held for the next epoch at once; more are refused.
-/// Held messages are not acknowledged, and a broker sends at most so many
-/// unacknowledged ones (Mosquitto's `max_inflight_messages` is 20).
-const MAX_HELD: usize = 16;
+/// The most messages held for later epochs at once; more are refused.
+/// Anyone who can publish can make a payload that claims a later epoch:
+/// this bounds what that costs. No more than one batch, so releasing
+/// them takes every one in one transaction.
+const MAX_HELD: usize = 64;
 
 /// How far ahead of ours a message's epoch may be and still be held: a
 /// member back after several rotations takes their commits in order,
 /// and messages sent meanwhile come mixed with them.
 const HELD_EPOCHS_AHEAD: u64 = crate::room::MAX_PAST_EPOCHS as u64 + 1;
 
-/// A message sealed for an epoch ahead of ours, waiting for its commit.
+/// A message sealed for an epoch ahead of ours, saved and acknowledged,
+/// waiting for its commit.
 pub(super) struct Held {
     pub(super) payload: Vec<u8>,
     pub(super) duplicate: bool,
-    pub(super) ack: Ack,
-    pub(super) source: Source,
 }
 
 /// One message of a batch, on its way to being shown.
@@ -78,6 +78,49 @@ impl RoomSession {
                 batch.push((waiting.payload, waiting.duplicate, waiting.ack));
             }
         }
+        self.take_batch(batch, source, false)
+    }
+
+    /// Takes again every held message, once a commit moved the room on
+    /// (or a session opens with some saved); those still ahead are held
+    /// again, and saved rows that did not read back are forgotten. They
+    /// were acknowledged when they were saved, so they owe the broker
+    /// nothing.
+    pub(super) fn release_held(&mut self) -> Result<(), SessionError> {
+        let batch = (std::mem::take(&mut self.held).into_iter())
+            .map(|held| (held.payload, held.duplicate, Ack::settled()))
+            .collect();
+        self.take_batch(batch, Source::Live, true).map(drop)
+    }
+
+    /// Loads the messages held when the last session of this room ended,
+    /// to be taken again first.
+    pub(super) fn load_held(&mut self) -> Result<(), SessionError> {
+        let (payloads, unreadable) = self.store.held(&self.room_id)?;
+        if unreadable > 0 {
+            self.buffered.push_back(SessionEvent::Warning(format!(
+                "{unreadable} saved messages waiting for a later key could not be read back (damaged storage); they are dropped"
+            )));
+        }
+        // Marked as copies: a replay warning about one would be noise.
+        self.held = (payloads.into_iter())
+            .map(|payload| Held {
+                payload,
+                duplicate: true,
+            })
+            .collect();
+        self.release_due = !self.held.is_empty() || unreadable > 0;
+        Ok(())
+    }
+
+    /// Checks, saves and queues for showing one batch of messages;
+    /// `release` when it is every held message, taken again.
+    fn take_batch(
+        &mut self,
+        batch: Vec<(Vec<u8>, bool, Ack)>,
+        source: Source,
+        release: bool,
+    ) -> Result<Option<SessionEvent>, SessionError> {
         let now = now_ms();
         // One pass, in one transaction: signatures checked in batches, the
         // room's rules applied in order, the accepted ones saved with the
@@ -91,12 +134,14 @@ impl RoomSession {
         let shown: Vec<_> = (self.unconfirmed.iter())
             .map(|(sender, seq, _, _)| (*sender, *seq))
             .collect();
-        let (results, room) = self
+        let already_held = self.held.len();
+        let (results, room, holds) = self
             .store
             .update_room_with_history(
                 &self.room_id,
                 |room| {
                     let results = room.receive_batch(&payloads, now);
+                    let holds = to_hold(&results, already_held);
                     let history = (results.iter())
                         .filter_map(|result| match result {
                             Ok(Received::Accepted(delivery)) => {
@@ -105,7 +150,16 @@ impl RoomSession {
                             _ => None,
                         })
                         .collect();
-                    Ok::<_, Infallible>(((results, room.clone()), history))
+                    let hold = (payloads.iter().zip(&holds))
+                        .filter(|(_, hold)| **hold)
+                        .map(|(payload, _)| payload.to_vec())
+                        .collect();
+                    let writes = BatchWrites {
+                        history,
+                        hold,
+                        release_held: release,
+                    };
+                    Ok::<_, Infallible>(((results, room.clone(), holds), writes))
                 },
                 false,
                 &shown,
@@ -119,18 +173,48 @@ impl RoomSession {
             *snapshot = room;
         }
         let mut steps = Vec::with_capacity(batch.len());
-        for ((payload, duplicate, ack), result) in batch.into_iter().zip(results) {
+        // Messages this session took and has not marked shown yet: a second
+        // copy of one (on another epoch's topic, through another broker
+        // session) is a duplicate, not a message saved by a process that
+        // died before showing it.
+        let mut taken: Vec<(Fingerprint, u64)> = (self.to_confirm.iter())
+            .chain(self.unconfirmed.iter())
+            .map(|(sender, seq, _, _)| (*sender, *seq))
+            .collect();
+        for (((payload, duplicate, ack), result), hold) in batch.into_iter().zip(results).zip(holds)
+        {
+            if hold {
+                // Saved in the batch's transaction: acknowledged now, so
+                // the messages after it are not held back.
+                self.held.push(Held { payload, duplicate });
+                self.ack(ack, source);
+                continue;
+            }
             match result {
-                Ok(Received::Accepted(delivery)) => steps.push(Step::Accepted(delivery, ack)),
-                Ok(Received::OwnEcho) => self.ack(ack, source),
-                Err(OpenError::Replayed(seq)) => match self.unshown(&payload, seq)? {
+                Ok(Received::Accepted(delivery)) => {
+                    taken.push((delivery.fingerprint, delivery.seq));
+                    steps.push(Step::Accepted(delivery, ack));
+                }
+                Ok(Received::OwnEcho) => {
+                    self.ack(ack, source);
+                    if !duplicate
+                        && source == Source::Live
+                        && let Some((_, seq)) = self.snapshot().message_origin(&payload)
+                    {
+                        steps.push(Step::Event(SessionEvent::OwnEcho { seq }));
+                    }
+                }
+                Err(OpenError::Replayed(seq)) => match self.unshown(&payload, seq, &taken)? {
                     Some(delivery) => steps.push(Step::Unshown(delivery, ack)),
                     None => {
                         self.ack(ack, source);
                         // Acknowledged late, arriving through an old
                         // session being drained too, or a copy on a past
                         // epoch's topic: not an attack.
+                        let copy_of_taken = (self.snapshot().message_origin(&payload))
+                            .is_some_and(|(sender, _)| taken.contains(&(sender, seq)));
                         if !duplicate
+                            && !copy_of_taken
                             && source == Source::Live
                             && let Some(event) = self.warnings.admit(OpenError::Replayed(seq))
                         {
@@ -138,18 +222,6 @@ impl RoomSession {
                         }
                     }
                 },
-                Err(OpenError::WrongEpoch { got, current })
-                    if got > current
-                        && got - current <= HELD_EPOCHS_AHEAD
-                        && self.held.len() < MAX_HELD =>
-                {
-                    self.held.push(Held {
-                        payload,
-                        duplicate,
-                        ack,
-                        source,
-                    });
-                }
                 Err(err) => {
                     self.ack(ack, source);
                     if let Some(event) = self.warnings.admit_payload(err, &payload) {
@@ -218,13 +290,21 @@ impl RoomSession {
         Some(event)
     }
 
-    /// The saved, never shown message a replayed payload stands for, if so.
-    fn unshown(&self, payload: &[u8], seq: u64) -> Result<Option<Delivery>, SessionError> {
+    /// The saved, never shown message a replayed payload stands for, if so
+    /// (and if this session has not taken it itself: see `taken`).
+    fn unshown(
+        &self,
+        payload: &[u8],
+        seq: u64,
+        taken: &[(Fingerprint, u64)],
+    ) -> Result<Option<Delivery>, SessionError> {
         let room = self.snapshot();
-        let Ok(opened) = message::open(room.context(), payload) else {
+        let Some((sender, _)) = room.message_origin(payload) else {
             return Ok(None);
         };
-        let sender = opened.sender.fingerprint();
+        if taken.contains(&(sender, seq)) {
+            return Ok(None);
+        }
         Ok(self
             .store
             .unshown_message(&self.room_id, &sender, seq)?
@@ -247,4 +327,19 @@ impl RoomSession {
         self.flush_at = None;
         Ok(())
     }
+}
+
+/// Which results of a batch are messages to hold for a later epoch, given
+/// how many are held already (the rest are refused past [`MAX_HELD`]).
+fn to_hold<T>(results: &[Result<Received<T>, OpenError>], already_held: usize) -> Vec<bool> {
+    let mut held = already_held;
+    (results.iter())
+        .map(|result| {
+            let ahead = matches!(result, Err(OpenError::WrongEpoch { got, current })
+                if got > current && got - current <= HELD_EPOCHS_AHEAD);
+            let hold = ahead && held < MAX_HELD;
+            held += usize::from(hold);
+            hold
+        })
+        .collect()
 }

@@ -44,11 +44,6 @@ impl Retiring {
         self.rest.insert(0, client_id);
     }
 
-    /// Gives an event back to be read again first.
-    pub(super) fn unread(&mut self, event: TransportEvent) {
-        self.transport.unread(event);
-    }
-
     /// When the old session counts as empty (nothing arrived for a while).
     pub(super) fn quiet_deadline(&self) -> Instant {
         self.quiet_until
@@ -176,13 +171,22 @@ impl RoomSession {
 
     /// Deletes a broker session: a clean connect under its id.
     async fn delete_session(&self, client_id: &str) -> bool {
-        let mut options = self.broker.options(client_id.to_owned(), true);
-        options.version = VersionChoice::Only(self.version);
-        let Ok(mut transport) = Transport::start(options, Vec::new(), Announcement::default) else {
-            return false;
-        };
-        let connected = transport.wait_connected(BROKER_TIMEOUT).await.is_ok();
-        transport.shutdown(None).await;
-        connected
+        delete_broker_session(&self.broker, self.version, client_id).await
     }
+}
+
+/// Deletes the broker session under `client_id`: a clean connect.
+pub(super) async fn delete_broker_session(
+    broker: &super::BrokerConfig,
+    version: crate::transport::MqttVersion,
+    client_id: &str,
+) -> bool {
+    let mut options = broker.options(client_id.to_owned(), true);
+    options.version = VersionChoice::Only(version);
+    let Ok(mut transport) = Transport::start(options, Vec::new(), Announcement::default) else {
+        return false;
+    };
+    let connected = transport.wait_connected(BROKER_TIMEOUT).await.is_ok();
+    transport.shutdown(None).await;
+    connected
 }

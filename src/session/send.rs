@@ -7,39 +7,56 @@ use crate::room::{RoomId, Trust};
 use crate::store::{Store, StoredMessage};
 use crate::topics::{RoomTopics, TopicKind};
 use crate::transport::{
-    Announcement, Publication, Subscription, SubscriptionKind, Transport, TransportError,
-    TransportEvent,
+    Announcement, BrokerUrl, CLUSTER_PATIENCE, Publication, Subscription, SubscriptionKind,
+    Transport, TransportError, TransportEvent,
 };
 
 use super::{BROKER_TIMEOUT, BrokerConfig, SessionError, now_ms};
 
 /// Publishes one message and waits for the broker's acknowledgement. The
 /// message is sealed (and its number taken) only once the broker has
-/// accepted the connection, so a failed connect wastes no number.
+/// accepted the connection, so a failed connect wastes no number. Returns
+/// the broker of the list that took it.
 pub async fn send_once(
     store: &Store,
     identity: &Identity,
     room_name: &str,
     broker: &BrokerConfig,
     body: Body,
-) -> Result<(), SessionError> {
+) -> Result<BrokerUrl, SessionError> {
     let room = store.room(room_name)?;
     let broker = broker.with_remembered_version(store);
-    let transport = catch_up(store, identity, &room, &broker).await?;
+    let (transport, node) = catch_up(store, identity, &room, &broker).await?;
+    publish_offline_commit(store, room.id(), &transport, &broker.prefix).await?;
     let (payload, seq, destinations) =
         seal_saved(store, room.id(), identity, body, &broker.prefix)?;
+    // One broker that hangs up on a publish means it refuses it (too
+    // large, its ACL): say so at once. A list is given for failover.
+    let retry_until =
+        (broker.url.len() > 1).then(|| tokio::time::Instant::now() + CLUSTER_PATIENCE);
     let mut result = Ok(());
     for topic in destinations {
-        result = transport
-            .publish_acked(
-                Publication {
-                    topic,
-                    payload: payload.clone(),
-                    retain: false,
-                },
-                BROKER_TIMEOUT,
-            )
-            .await;
+        // A cluster node hangs up on a publish it cannot store while the
+        // cluster replaces a dead node (NATS does, for a few seconds). By
+        // then the connection has moved on to the next broker of the list:
+        // publish there. Sent twice, the same sealed message is shown once.
+        loop {
+            result = transport
+                .publish_acked(
+                    Publication {
+                        topic: topic.clone(),
+                        payload: payload.clone(),
+                        retain: false,
+                    },
+                    BROKER_TIMEOUT,
+                )
+                .await;
+            let again = matches!(result, Err(TransportError::DroppedBeforeAck))
+                && retry_until.is_some_and(|until| tokio::time::Instant::now() < until);
+            if !again {
+                break;
+            }
+        }
         if result.is_err() {
             break;
         }
@@ -55,7 +72,8 @@ pub async fn send_once(
         // cannot hide the message if it did go out.
         _ => store.handed_over(room.id(), seq)?,
     }
-    Ok(result?)
+    result?;
+    Ok(node)
 }
 
 /// Numbers allocated this long ago and never handed over were abandoned
@@ -106,6 +124,10 @@ pub(super) fn seal_saved(
     Ok((payload, seq, destinations))
 }
 
+/// How long `send` waits before connecting again to a list of brokers
+/// after one refused its subscriptions.
+const REFUSED_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How long `send` listens for membership changes it has not seen yet
 /// (retained commits and key slots come right after the subscription is
 /// granted) before sealing, so it seals under the room's newest key.
@@ -115,15 +137,17 @@ const CATCH_UP_QUIET: std::time::Duration = std::time::Duration::from_millis(150
 /// of the room that this home has not seen (when no chat or listen of it
 /// is running, nothing else takes them): a message sealed under an epoch
 /// the others left would still open for them, but only while they keep
-/// its key.
+/// its key. Returns the connection and the broker it is on.
 async fn catch_up(
     store: &Store,
     identity: &Identity,
     room: &crate::room::Room,
     broker: &BrokerConfig,
-) -> Result<Transport, SessionError> {
+) -> Result<(Transport, BrokerUrl), SessionError> {
     let mut epoch = room.epoch();
     let mut topics = RoomTopics::new(&broker.prefix, room);
+    let patient_until =
+        (broker.url.len() > 1).then(|| tokio::time::Instant::now() + CLUSTER_PATIENCE);
     loop {
         // A throwaway id of at most 23 characters (the MQTT 3.1.1 limit).
         let client_id = format!("sotto-s{}", crate::hex::encode(&random_bytes::<8>()));
@@ -143,14 +167,30 @@ async fn catch_up(
             Vec::new()
         };
         let mut transport = Transport::start(options, subscriptions, Announcement::default)?;
-        let (connected, _) = transport.wait_connected(BROKER_TIMEOUT).await?;
-        if let TransportEvent::Connected { version, .. } = connected
-            && broker.version == crate::transport::VersionChoice::Auto
-        {
-            store.remember_mqtt_version(&broker.url.to_string(), &version.to_string());
-        }
+        let connected = match transport.wait_connected(BROKER_TIMEOUT).await {
+            // A cluster node refuses subscriptions for a few seconds while
+            // the cluster replaces a dead node (NATS does): with a list of
+            // brokers, connect again, to whichever node takes us.
+            Err(TransportError::Refused(_))
+                if patient_until.is_some_and(|until| tokio::time::Instant::now() < until) =>
+            {
+                transport.shutdown(None).await;
+                tokio::time::sleep(REFUSED_RETRY).await;
+                continue;
+            }
+            result => result?.0,
+        };
+        let node = match connected {
+            TransportEvent::Connected { version, node, .. } => {
+                if broker.version == crate::transport::VersionChoice::Auto {
+                    store.remember_mqtt_version(&node.to_string(), &version.to_string());
+                }
+                node
+            }
+            _ => broker.url.first().clone(),
+        };
         if room.log().is_none() {
-            return Ok(transport);
+            return Ok((transport, node));
         }
         while let Ok(Some(event)) =
             tokio::time::timeout(CATCH_UP_QUIET, transport.next_event()).await
@@ -173,7 +213,10 @@ async fn catch_up(
         }
         let now = store.room_by_id(room.id())?.unwrap_or_else(|| room.clone());
         if now.epoch() == epoch {
-            return Ok(transport);
+            if now.epoch() != room.epoch() {
+                keep_queue_of_new_epoch(store, broker, room, &now).await?;
+            }
+            return Ok((transport, node));
         }
         // Moved on: look at the new epoch's commits too.
         transport.shutdown(None).await;
@@ -182,8 +225,56 @@ async fn catch_up(
     }
 }
 
+/// After `send` moved a room to a newer epoch (no chat or listen of this
+/// home took the commits first), makes that epoch's broker session, so
+/// what others send there is queued until this home listens, and leaves
+/// the old one recorded, to be drained then. Skipped while a chat or
+/// listen holds the room: it moves itself.
+async fn keep_queue_of_new_epoch(
+    store: &Store,
+    broker: &BrokerConfig,
+    before: &crate::room::Room,
+    after: &crate::room::Room,
+) -> Result<(), SessionError> {
+    let Some(_lock) = store.session_lock(after.id())? else {
+        return Ok(());
+    };
+    if super::commits::make_quiet_session(store, broker, after).await {
+        let old = super::client_id::client_id(&store.client_secret()?, before);
+        store.record_client_id_to_retire(after.id(), &old)?;
+    }
+    Ok(())
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
     bytes
+}
+
+/// Publishes the commit of ours made offline (the hand-over of `init
+/// --force`), if there is one, before the message that needs it.
+async fn publish_offline_commit(
+    store: &Store,
+    room_id: &RoomId,
+    transport: &Transport,
+    prefix: &str,
+) -> Result<(), SessionError> {
+    let Some(room) = store.room_by_id(room_id)? else {
+        return Ok(());
+    };
+    let Some(commit) = room.unpublished_commit() else {
+        return Ok(());
+    };
+    let topics = RoomTopics::new(prefix, &room);
+    for publication in super::commits::commit_publications(&topics, &room, commit) {
+        transport.publish_acked(publication, BROKER_TIMEOUT).await?;
+    }
+    store
+        .update_room(room_id, |room| {
+            room.commit_published();
+            Ok::<_, std::convert::Infallible>(())
+        })?
+        .unwrap_or_else(|never| match never {});
+    Ok(())
 }

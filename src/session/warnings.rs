@@ -23,14 +23,40 @@ pub(super) struct WarningBudget {
     /// twice (through two broker sessions while an old one is drained, or
     /// on two epochs' topics) is warned about once.
     recent: std::collections::VecDeque<u64>,
+    /// The room, for the one notice about a newer sotto; `None` once given.
+    newer_notice_for: Option<String>,
 }
+
+/// Wire versions taken for a newer sotto's rather than for garbage: the
+/// next few after ours. A payload starting with any other byte is warned
+/// about as junk, so junk cannot pass for an upgrade notice.
+const NEWER_VERSIONS: std::ops::RangeInclusive<u8> =
+    crate::protocol::wire::WIRE_VERSION + 1..=crate::protocol::wire::WIRE_VERSION + 8;
 
 /// How many refused payloads are remembered to warn about each once.
 const RECENT_REFUSALS: usize = 256;
 
 impl WarningBudget {
+    /// A budget for the session of `room`.
+    pub(super) fn for_room(room: &str) -> Self {
+        Self {
+            newer_notice_for: Some(room.to_owned()),
+            ..Self::default()
+        }
+    }
+
     /// The warning for `err`, or `None` when the budget is spent.
     pub(super) fn admit(&mut self, err: OpenError) -> Option<SessionEvent> {
+        if let OpenError::UnknownVersion(version) = err
+            && NEWER_VERSIONS.contains(&version)
+        {
+            // Not an attack to count: a member upgraded. Said once.
+            return self.newer_notice_for.take().map(|room| {
+                SessionEvent::Warning(format!(
+                    "a member uses a newer sotto; upgrade to read {room}"
+                ))
+            });
+        }
         self.spend().then_some(SessionEvent::Dropped(err))
     }
 

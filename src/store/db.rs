@@ -16,7 +16,7 @@ use crate::secret::SymmetricKey;
 
 /// The schema this build writes. Older databases are migrated on open
 /// (after a backup); newer ones are refused.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for another process's transaction.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
@@ -65,6 +65,17 @@ CREATE TABLE retention (
     room BLOB PRIMARY KEY REFERENCES rooms(room) ON DELETE CASCADE,
     keep TEXT NOT NULL
 );
+";
+
+/// Schema 2: messages sealed for an epoch the room has not reached yet,
+/// acknowledged to the broker once saved here (see `store::held`).
+const SCHEMA_V2: &str = "
+CREATE TABLE held (
+    id INTEGER PRIMARY KEY,
+    room BLOB NOT NULL REFERENCES rooms(room) ON DELETE CASCADE,
+    payload BLOB NOT NULL
+);
+CREATE INDEX held_by_room ON held (room, id);
 ";
 
 /// An open database and the key its rows are sealed under.
@@ -122,8 +133,8 @@ impl Database {
             });
         }
         if version > 0 && version < SCHEMA_VERSION {
-            // Migrations (none yet: schema 1 is the first) run only after
-            // a copy of the database as it was, checked first.
+            // Migrations run only after a copy of the database as it was,
+            // checked first.
             drop(conn);
             if let Some(found) = self.integrity()? {
                 return Err(StoreError::Database {
@@ -137,27 +148,20 @@ impl Database {
                     .with_extension(format!("db.before-schema-{SCHEMA_VERSION}")),
             )?;
             conn = self.conn();
+            upgrade_from(&mut conn, 1, |tx| tx.execute_batch(SCHEMA_V2)).map_err(fail)?;
         }
         if version == 0 {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(fail)?;
-            // Another process may have made it while we waited.
-            let again: i64 = tx
-                .query_row("PRAGMA user_version", [], |row| row.get(0))
-                .map_err(fail)?;
-            if again == 0 {
-                tx.execute_batch(SCHEMA_V1).map_err(fail)?;
-                let check = self.sealer.seal_bytes("meta", b"check", KEY_CHECK);
+            let check = self.sealer.seal_bytes("meta", b"check", KEY_CHECK);
+            upgrade_from(&mut conn, 0, |tx| {
+                tx.execute_batch(SCHEMA_V1)?;
+                tx.execute_batch(SCHEMA_V2)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('check', ?1)",
                     params![check],
                 )
-                .map_err(fail)?;
-                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-                    .map_err(fail)?;
-            }
-            tx.commit().map_err(fail)?;
+                .map(drop)
+            })
+            .map_err(fail)?;
         }
         let check: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE key = 'check'", [], |row| {
@@ -286,6 +290,23 @@ impl Database {
         let conn = self.conn();
         work(&conn, &self.sealer)
     }
+}
+
+/// Runs `step` and records the current schema version, in one write
+/// transaction, if the database is still at version `from`: another
+/// process may have moved it on while this one waited.
+fn upgrade_from(
+    conn: &mut Connection,
+    from: i64,
+    step: impl FnOnce(&Transaction<'_>) -> Result<(), rusqlite::Error>,
+) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if now == from {
+        step(&tx)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    }
+    tx.commit()
 }
 
 fn damaged_database(path: &Path, err: &rusqlite::Error) -> StoreError {

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use super::rows::Sealer;
+use super::{Store, StoreError};
 use crate::identity::Fingerprint;
 use crate::protocol::message::Body;
 use crate::room::{Delivery, RoomId, Trust};
@@ -127,22 +128,25 @@ pub(super) fn mark_shown(
     Ok(())
 }
 
-/// A saved message that has not been shown yet, if this is one.
-pub(super) fn unshown(
+/// A saved message, if there is one with this sender and number; with
+/// `only_unshown`, only one that has not been shown yet.
+pub(super) fn saved(
     conn: &rusqlite::Connection,
     sealer: &Sealer,
     room: &RoomId,
     sender: &Fingerprint,
     seq: u64,
+    only_unshown: bool,
 ) -> Result<Option<StoredMessage>, rusqlite::Error> {
     let record: Option<Vec<u8>> = conn
         .query_row(
             "SELECT record FROM messages
-             WHERE room = ?1 AND sender = ?2 AND seq = ?3 AND shown = 0",
+             WHERE room = ?1 AND sender = ?2 AND seq = ?3 AND (shown = 0 OR NOT ?4)",
             params![
                 sealer.room_key(room),
                 sealer.member_key(room, sender),
-                seq as i64
+                seq as i64,
+                only_unshown
             ],
             |row| row.get(0),
         )
@@ -224,11 +228,12 @@ pub(super) fn prune(
     Ok(gone)
 }
 
-/// How much history a room keeps (everything unless set).
+/// How much history a room keeps (`default` unless set for the room).
 pub(super) fn retention(
     conn: &rusqlite::Connection,
     sealer: &Sealer,
     room: &RoomId,
+    default: Retention,
 ) -> Result<Retention, rusqlite::Error> {
     let keep: Option<String> = conn
         .query_row(
@@ -237,7 +242,7 @@ pub(super) fn retention(
             |row| row.get(0),
         )
         .optional()?;
-    Ok(keep.and_then(|keep| keep.parse().ok()).unwrap_or_default())
+    Ok(keep.and_then(|keep| keep.parse().ok()).unwrap_or(default))
 }
 
 /// Sets how much history a room keeps.
@@ -253,4 +258,87 @@ pub(super) fn set_retention(
         params![sealer.room_key(room), keep.to_string()],
     )?;
     Ok(())
+}
+
+impl Store {
+    /// Clears the "not yet shown" mark of messages once they are shown.
+    pub fn mark_shown(&self, id: &RoomId, shown: &[(Fingerprint, u64)]) -> Result<(), StoreError> {
+        if shown.is_empty() {
+            return Ok(());
+        }
+        let db = self.db()?;
+        db.write(|tx, sealer| mark_shown(tx, sealer, id, shown).map_err(|err| db.error(err)))
+    }
+
+    /// A saved message still marked not yet shown, if this is one.
+    pub fn unshown_message(
+        &self,
+        id: &RoomId,
+        sender: &Fingerprint,
+        seq: u64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let db = self.db()?;
+        db.read(|conn, sealer| {
+            saved(conn, sealer, id, sender, seq, true).map_err(|err| db.error(err))
+        })
+    }
+
+    /// A saved message by sender and number, shown or not.
+    pub fn saved_message(
+        &self,
+        id: &RoomId,
+        sender: &Fingerprint,
+        seq: u64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let db = self.db()?;
+        db.read(|conn, sealer| {
+            saved(conn, sealer, id, sender, seq, false).map_err(|err| db.error(err))
+        })
+    }
+
+    /// The last `limit` messages of a room that arrived at or after
+    /// `since_ms`, oldest first, and how many records would not open.
+    pub fn history(
+        &self,
+        id: &RoomId,
+        limit: usize,
+        since_ms: u64,
+    ) -> Result<(Vec<StoredMessage>, usize), StoreError> {
+        let db = self.db()?;
+        db.read(|conn, sealer| {
+            recent(conn, sealer, id, limit, since_ms).map_err(|err| db.error(err))
+        })
+    }
+
+    /// Deletes a room's history older than `before_ms` and beyond the
+    /// newest `keep` messages; returns how many messages went.
+    pub fn prune_history(
+        &self,
+        id: &RoomId,
+        before_ms: Option<u64>,
+        keep: Option<usize>,
+    ) -> Result<usize, StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| prune(tx, sealer, id, before_ms, keep).map_err(|err| db.error(err)))
+    }
+
+    /// How much history a room keeps: its own setting, or the store's
+    /// default.
+    pub fn retention(&self, id: &RoomId) -> Result<Retention, StoreError> {
+        let db = self.db()?;
+        db.read(|conn, sealer| {
+            retention(conn, sealer, id, self.default_retention).map_err(|err| db.error(err))
+        })
+    }
+
+    /// Sets how much history a room keeps and prunes what is beyond it
+    /// now; returns how many messages went.
+    pub fn set_retention(&self, id: &RoomId, keep: Retention) -> Result<usize, StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            set_retention(tx, sealer, id, keep).map_err(|err| db.error(err))?;
+            let (before, count) = keep.limits(crate::session::now_ms());
+            prune(tx, sealer, id, before, count).map_err(|err| db.error(err))
+        })
+    }
 }

@@ -24,9 +24,12 @@
 //! and read with a size bound, so a damaged or hostile file cannot make
 //! sotto allocate without limit.
 
+mod broker_memory;
 mod db;
 mod files;
+mod held;
 mod history;
+mod identity_files;
 mod import;
 mod outbox;
 mod rows;
@@ -38,18 +41,14 @@ use std::time::{Duration, Instant};
 
 use std::sync::{Arc, OnceLock};
 
-use zeroize::Zeroizing;
-
 use crate::identity::Fingerprint;
-use crate::identity::PublicIdentity;
-use crate::keyfile::MAX_KEY_FILE_LEN;
-use crate::replay::SeqRange;
 use crate::room::{Room, RoomId};
 use crate::secret::SymmetricKey;
 use crate::when::Retention;
 use db::{Database, RoomLoadError};
 pub use files::write_atomic;
-use files::{create_private_dir, io_error, open_lock_file, read_bounded, read_json};
+use files::{create_private_dir, io_error, open_lock_file};
+pub use held::BatchWrites;
 pub use history::StoredMessage;
 
 const IDENTITY_KEY: &str = "identity.key";
@@ -140,6 +139,9 @@ pub struct Store {
     home: PathBuf,
     /// The database, once [`Store::open`] has unlocked it.
     db: Arc<OnceLock<Database>>,
+    /// How much history a room keeps when `sotto room keep` was never
+    /// run for it (the config file's `keep_history`).
+    default_retention: Retention,
 }
 
 impl std::fmt::Debug for Store {
@@ -164,7 +166,15 @@ impl Store {
         Self {
             home: home.into(),
             db: Arc::new(OnceLock::new()),
+            default_retention: Retention::All,
         }
+    }
+
+    /// The same store, keeping `keep` of the history of rooms that have
+    /// no retention of their own (default: everything).
+    pub fn with_default_retention(mut self, keep: Retention) -> Self {
+        self.default_retention = keep;
+        self
     }
 
     /// The home directory.
@@ -194,87 +204,6 @@ impl Store {
                 Err(fs::TryLockError::Error(err)) => return Err(io_error("lock", &path)(err)),
             }
         }
-    }
-
-    /// Whether an identity exists.
-    pub fn has_identity(&self) -> bool {
-        self.home.join(IDENTITY_KEY).exists()
-    }
-
-    /// Writes a new identity. Refuses to replace one unless `force`.
-    pub fn write_identity(
-        &self,
-        _lock: &StoreLock,
-        public: &PublicIdentity,
-        key_text: &str,
-        force: bool,
-    ) -> Result<(), StoreError> {
-        if self.has_identity() && !force {
-            return Err(StoreError::IdentityExists(self.home.clone()));
-        }
-        let public_json = serde_json::to_vec_pretty(public).map_err(|err| StoreError::Damaged {
-            path: self.home.join(IDENTITY_PUBLIC),
-            reason: err.to_string(),
-        })?;
-        // Key first: a crash in between leaves a key whose public half can
-        // be recomputed, never a public identity without a key.
-        write_atomic(&self.home.join(IDENTITY_KEY), key_text.as_bytes())?;
-        write_atomic(&self.home.join(IDENTITY_PUBLIC), &public_json)
-    }
-
-    /// The public identity (name and public keys); needs no passphrase.
-    pub fn public_identity(&self) -> Result<PublicIdentity, StoreError> {
-        let path = self.home.join(IDENTITY_PUBLIC);
-        if !self.has_identity() {
-            return Err(StoreError::NoIdentity(self.home.clone()));
-        }
-        read_json(&path)
-    }
-
-    /// The key file's text, to be decoded by [`crate::keyfile::decode`].
-    pub fn key_text(&self) -> Result<Zeroizing<String>, StoreError> {
-        let path = self.home.join(IDENTITY_KEY);
-        if !path.exists() {
-            return Err(StoreError::NoIdentity(self.home.clone()));
-        }
-        let bytes = Zeroizing::new(read_bounded(&path, MAX_KEY_FILE_LEN as u64)?);
-        String::from_utf8(bytes.to_vec())
-            .map(Zeroizing::new)
-            .map_err(|_| StoreError::Damaged {
-                path,
-                reason: "not UTF-8 text".into(),
-            })
-    }
-
-    /// The path of the key file (for messages).
-    pub fn key_path(&self) -> PathBuf {
-        self.home.join(IDENTITY_KEY)
-    }
-
-    /// The storage key file's text, if there is one.
-    pub fn storage_key_text(&self) -> Result<Option<Zeroizing<String>>, StoreError> {
-        let path = self.storage_key_path();
-        if !path.exists() {
-            return Ok(None);
-        }
-        let bytes = Zeroizing::new(read_bounded(&path, MAX_KEY_FILE_LEN as u64)?);
-        String::from_utf8(bytes.to_vec())
-            .map(|text| Some(Zeroizing::new(text)))
-            .map_err(|_| StoreError::Damaged {
-                path,
-                reason: "not UTF-8 text".into(),
-            })
-    }
-
-    /// Writes the storage key file (made by [`crate::keyfile::encode_storage_key`]).
-    pub fn write_storage_key(&self, text: &str) -> Result<(), StoreError> {
-        self.ensure_dirs()?;
-        write_atomic(&self.storage_key_path(), text.as_bytes())
-    }
-
-    /// Where the storage key is kept.
-    pub fn storage_key_path(&self) -> PathBuf {
-        self.home.join(STORAGE_KEY_FILE)
     }
 
     /// Where the database is.
@@ -446,7 +375,7 @@ impl Store {
     ) -> Result<Result<T, E>, StoreError> {
         self.update_room_with_history(
             id,
-            |room| change(room).map(|out| (out, Vec::new())),
+            |room| change(room).map(|out| (out, BatchWrites::default())),
             true,
             &[],
         )
@@ -454,11 +383,12 @@ impl Store {
 
     /// Like [`Store::update_room`], and in the same transaction saves the
     /// messages `change` returns to the history (marked not yet shown
-    /// unless `shown`) and clears the marks of `now_shown`.
+    /// unless `shown`), sets aside or forgets payloads for a later epoch
+    /// as it says, and clears the marks of `now_shown`.
     pub fn update_room_with_history<T, E>(
         &self,
         id: &RoomId,
-        change: impl FnOnce(&mut Room) -> Result<(T, Vec<StoredMessage>), E>,
+        change: impl FnOnce(&mut Room) -> Result<(T, BatchWrites), E>,
         shown: bool,
         now_shown: &[(Fingerprint, u64)],
     ) -> Result<Result<T, E>, StoreError> {
@@ -468,13 +398,15 @@ impl Store {
             let (old, version) = existing_room(db, tx, id)?;
             let mut room = old.clone();
             match change(&mut room) {
-                Ok((out, messages)) => {
+                Ok((out, writes)) => {
                     db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
+                    held::write(tx, sealer, id, &writes).map_err(|err| db.error(err))?;
+                    let messages = writes.history;
                     if !messages.is_empty() {
                         history::insert(tx, sealer, id, &messages, shown)
                             .map_err(|err| db.error(err))?;
-                        let keep =
-                            history::retention(tx, sealer, id).map_err(|err| db.error(err))?;
+                        let keep = history::retention(tx, sealer, id, self.default_retention)
+                            .map_err(|err| db.error(err))?;
                         if keep != Retention::All {
                             let (before, count) = keep.limits(crate::session::now_ms());
                             history::prune(tx, sealer, id, before, count)
@@ -486,120 +418,6 @@ impl Store {
                 }
                 Err(err) => Ok(Err(err)),
             }
-        })
-    }
-
-    /// Takes the next message number of ours for a room and seals a
-    /// message with it, in one transaction with the history, declaring the
-    /// numbers allocated earlier and abandoned (allocated more than
-    /// `abandoned_after_ms` ago and never handed over: a crash, a failed
-    /// `send`). The number stays in the outbox until [`Store::handed_over`].
-    pub fn allocate_and_seal<T, E>(
-        &self,
-        id: &RoomId,
-        now_ms: u64,
-        abandoned_after_ms: u64,
-        seal: impl FnOnce(&mut Room, u64, &[SeqRange]) -> Result<(T, StoredMessage), E>,
-    ) -> Result<Result<(T, u64), E>, StoreError> {
-        let db = self.db()?;
-        db.write(|tx, sealer| {
-            let (old, version) = existing_room(db, tx, id)?;
-            let cutoff = now_ms.saturating_sub(abandoned_after_ms);
-            let abandoned =
-                outbox::abandoned(tx, sealer, id, cutoff).map_err(|err| db.error(err))?;
-            let mut room = old.clone();
-            let seq = room.allocate_seq();
-            match seal(&mut room, seq, &outbox::ranges(&abandoned)) {
-                Ok((bytes, own)) => {
-                    db::save_room(tx, sealer, Some(old), &room).map_err(|err| db.error(err))?;
-                    history::insert(tx, sealer, id, &[own], true).map_err(|err| db.error(err))?;
-                    outbox::settle(tx, sealer, id, &abandoned, seq, now_ms)
-                        .map_err(|err| db.error(err))?;
-                    db.remember(version, room);
-                    Ok(Ok((bytes, seq)))
-                }
-                Err(err) => Ok(Err(err)),
-            }
-        })
-    }
-
-    /// Marks a message number handed to the broker (or to the connection
-    /// that will keep trying): it is no longer ours to declare skipped.
-    pub fn handed_over(&self, id: &RoomId, seq: u64) -> Result<(), StoreError> {
-        let db = self.db()?;
-        db.write(|tx, sealer| outbox::remove(tx, sealer, id, seq).map_err(|err| db.error(err)))
-    }
-
-    /// Marks a number as certainly never delivered (the broker refused
-    /// it): our next message declares it skipped.
-    pub fn abandon(&self, id: &RoomId, seq: u64) -> Result<(), StoreError> {
-        let db = self.db()?;
-        db.write(|tx, sealer| outbox::abandon(tx, sealer, id, seq).map_err(|err| db.error(err)))
-    }
-
-    /// The highest number of ours in `room` (as just read) that may have
-    /// reached others: below the numbers still waiting in the outbox.
-    pub fn last_sent_seq(&self, room: &Room) -> Result<u64, StoreError> {
-        let db = self.db()?;
-        let waiting = db.read(|conn, sealer| {
-            outbox::waiting(conn, sealer, room.id()).map_err(|err| db.error(err))
-        })?;
-        let mut last = room.next_seq().saturating_sub(1);
-        while last > 0 && waiting.contains(&last) {
-            last -= 1;
-        }
-        Ok(last)
-    }
-
-    /// Clears the "not yet shown" mark of messages once they are shown.
-    pub fn mark_shown(&self, id: &RoomId, shown: &[(Fingerprint, u64)]) -> Result<(), StoreError> {
-        if shown.is_empty() {
-            return Ok(());
-        }
-        let db = self.db()?;
-        db.write(|tx, sealer| {
-            history::mark_shown(tx, sealer, id, shown).map_err(|err| db.error(err))
-        })
-    }
-
-    /// A saved message still marked not yet shown, if this is one.
-    pub fn unshown_message(
-        &self,
-        id: &RoomId,
-        sender: &Fingerprint,
-        seq: u64,
-    ) -> Result<Option<StoredMessage>, StoreError> {
-        let db = self.db()?;
-        db.read(|conn, sealer| {
-            history::unshown(conn, sealer, id, sender, seq).map_err(|err| db.error(err))
-        })
-    }
-
-    /// The last `limit` messages of a room that arrived at or after
-    /// `since_ms`, oldest first, and how many records would not open.
-    pub fn history(
-        &self,
-        id: &RoomId,
-        limit: usize,
-        since_ms: u64,
-    ) -> Result<(Vec<StoredMessage>, usize), StoreError> {
-        let db = self.db()?;
-        db.read(|conn, sealer| {
-            history::recent(conn, sealer, id, limit, since_ms).map_err(|err| db.error(err))
-        })
-    }
-
-    /// Deletes a room's history older than `before_ms` and beyond the
-    /// newest `keep` messages; returns how many messages went.
-    pub fn prune_history(
-        &self,
-        id: &RoomId,
-        before_ms: Option<u64>,
-        keep: Option<usize>,
-    ) -> Result<usize, StoreError> {
-        let db = self.db()?;
-        db.write(|tx, sealer| {
-            history::prune(tx, sealer, id, before_ms, keep).map_err(|err| db.error(err))
         })
     }
 
@@ -629,23 +447,6 @@ impl Store {
         Ok(problems)
     }
 
-    /// How much history a room keeps.
-    pub fn retention(&self, id: &RoomId) -> Result<Retention, StoreError> {
-        let db = self.db()?;
-        db.read(|conn, sealer| history::retention(conn, sealer, id).map_err(|err| db.error(err)))
-    }
-
-    /// Sets how much history a room keeps and prunes what is beyond it
-    /// now; returns how many messages went.
-    pub fn set_retention(&self, id: &RoomId, keep: Retention) -> Result<usize, StoreError> {
-        let db = self.db()?;
-        db.write(|tx, sealer| {
-            history::set_retention(tx, sealer, id, keep).map_err(|err| db.error(err))?;
-            let (before, count) = keep.limits(crate::session::now_ms());
-            history::prune(tx, sealer, id, before, count).map_err(|err| db.error(err))
-        })
-    }
-
     /// Takes the lock that lets one process at a time hold this home's
     /// MQTT session for a room (its client id is fixed, and a second
     /// connection with it would push the first off the broker).
@@ -659,113 +460,6 @@ impl Store {
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(err)) => Err(io_error("lock", &path)(err)),
         }
-    }
-
-    /// The home's client-id secret: 32 random bytes made on first use and
-    /// kept 0600. MQTT client ids derive from it, so nobody without this
-    /// file can compute them, and every spelling of the home gets the same.
-    pub fn client_secret(&self) -> Result<SymmetricKey, StoreError> {
-        let path = self.home.join(CLIENT_SECRET_FILE);
-        let _lock = self.lock()?;
-        if !path.exists() {
-            let mut bytes = Zeroizing::new([0u8; 32]);
-            rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes[..]);
-            write_atomic(&path, &bytes[..])?;
-        }
-        let bytes = Zeroizing::new(read_bounded(&path, 32)?);
-        let key: [u8; 32] = bytes[..].try_into().map_err(|_| StoreError::Damaged {
-            path: path.clone(),
-            reason: "not 32 bytes".into(),
-        })?;
-        Ok(SymmetricKey::from_bytes(key))
-    }
-
-    /// The MQTT client id this home last used for a room, if recorded.
-    pub fn last_client_id(&self, id: &RoomId) -> Result<Option<String>, StoreError> {
-        Ok(self.recorded_client_ids(id)?.into_iter().next())
-    }
-
-    /// Every MQTT client id recorded for a room, oldest first: the one in
-    /// use, or, after the room moved to new epochs, the ones whose broker
-    /// sessions still wait to be drained and deleted.
-    pub fn recorded_client_ids(&self, id: &RoomId) -> Result<Vec<String>, StoreError> {
-        let path = self.client_id_path(id);
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let bytes = read_bounded(&path, MAX_SMALL_FILE_LEN)?;
-        Ok(String::from_utf8(bytes)
-            .map(|text| {
-                text.lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    /// Records the MQTT client id now used for a room (the only one left).
-    pub fn set_last_client_id(&self, id: &RoomId, client_id: &str) -> Result<(), StoreError> {
-        let dir = self.home.join(SESSIONS_DIR);
-        create_private_dir(&dir)?;
-        write_atomic(&self.client_id_path(id), client_id.as_bytes())
-    }
-
-    /// Adds a client id whose broker session must still be drained (the
-    /// room left its epoch), keeping the newest few.
-    pub fn record_client_id_to_retire(
-        &self,
-        id: &RoomId,
-        client_id: &str,
-    ) -> Result<(), StoreError> {
-        const KEPT: usize = 8;
-        let mut ids = self.recorded_client_ids(id)?;
-        if !ids.iter().any(|known| known == client_id) {
-            ids.push(client_id.to_owned());
-        }
-        let skip = ids.len().saturating_sub(KEPT);
-        let dir = self.home.join(SESSIONS_DIR);
-        create_private_dir(&dir)?;
-        write_atomic(&self.client_id_path(id), ids[skip..].join("\n").as_bytes())
-    }
-
-    fn client_id_path(&self, id: &RoomId) -> PathBuf {
-        self.home
-            .join(SESSIONS_DIR)
-            .join(format!("{}.client", id.to_hex()))
-    }
-
-    /// The MQTT version a broker URL answered to last time (as text), if
-    /// remembered.
-    pub fn remembered_mqtt_version(&self, url: &str) -> Option<String> {
-        let bytes = read_bounded(&self.home.join(MQTT_VERSIONS_FILE), MAX_SMALL_FILE_LEN).ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        text.lines()
-            .filter_map(|line| line.rsplit_once(' '))
-            .find(|(known, _)| *known == url)
-            .map(|(_, version)| version.to_owned())
-    }
-
-    /// Remembers the MQTT version a broker URL answered to. Best effort:
-    /// forgetting only costs one extra connection attempt next time.
-    pub fn remember_mqtt_version(&self, url: &str, version: &str) {
-        if self.remembered_mqtt_version(url).as_deref() == Some(version) {
-            return;
-        }
-        let path = self.home.join(MQTT_VERSIONS_FILE);
-        let Ok(_lock) = self.lock() else { return };
-        let old = read_bounded(&path, MAX_SMALL_FILE_LEN)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .unwrap_or_default();
-        let mut text: String = old
-            .lines()
-            .filter(|line| line.rsplit_once(' ').is_some_and(|(known, _)| known != url))
-            .map(|line| format!("{line}\n"))
-            .collect();
-        text.push_str(&format!("{url} {version}\n"));
-        let _ = write_atomic(&path, text.as_bytes());
     }
 
     /// Where interactive input history is kept.

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use rusqlite::{Transaction, params};
 
 use super::rows::Sealer;
+use super::{Store, StoreError, StoredMessage, existing_room};
 use crate::replay::SeqRange;
-use crate::room::RoomId;
+use crate::room::{Room, RoomId};
 
 /// Most numbers declared in one message (a message carries at most 32
 /// ranges; older abandoned numbers wait for the next message).
@@ -124,6 +125,69 @@ pub(super) fn remove(
         params![sealer.room_key(room), seq as i64],
     )?;
     Ok(())
+}
+
+impl Store {
+    /// Takes the next message number of ours for a room and seals a
+    /// message with it, in one transaction with the history, declaring the
+    /// numbers allocated earlier and abandoned (allocated more than
+    /// `abandoned_after_ms` ago and never handed over: a crash, a failed
+    /// `send`). The number stays in the outbox until [`Store::handed_over`].
+    pub fn allocate_and_seal<T, E>(
+        &self,
+        id: &RoomId,
+        now_ms: u64,
+        abandoned_after_ms: u64,
+        seal: impl FnOnce(&mut Room, u64, &[SeqRange]) -> Result<(T, StoredMessage), E>,
+    ) -> Result<Result<(T, u64), E>, StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| {
+            let (old, version) = existing_room(db, tx, id)?;
+            let cutoff = now_ms.saturating_sub(abandoned_after_ms);
+            let abandoned = abandoned(tx, sealer, id, cutoff).map_err(|err| db.error(err))?;
+            let mut room = old.clone();
+            let seq = room.allocate_seq();
+            match seal(&mut room, seq, &ranges(&abandoned)) {
+                Ok((bytes, own)) => {
+                    super::db::save_room(tx, sealer, Some(old), &room)
+                        .map_err(|err| db.error(err))?;
+                    super::history::insert(tx, sealer, id, &[own], true)
+                        .map_err(|err| db.error(err))?;
+                    settle(tx, sealer, id, &abandoned, seq, now_ms).map_err(|err| db.error(err))?;
+                    db.remember(version, room);
+                    Ok(Ok((bytes, seq)))
+                }
+                Err(err) => Ok(Err(err)),
+            }
+        })
+    }
+
+    /// Marks a message number handed to the broker (or to the connection
+    /// that will keep trying): it is no longer ours to declare skipped.
+    pub fn handed_over(&self, id: &RoomId, seq: u64) -> Result<(), StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| remove(tx, sealer, id, seq).map_err(|err| db.error(err)))
+    }
+
+    /// Marks a number as certainly never delivered (the broker refused
+    /// it): our next message declares it skipped.
+    pub fn abandon(&self, id: &RoomId, seq: u64) -> Result<(), StoreError> {
+        let db = self.db()?;
+        db.write(|tx, sealer| abandon(tx, sealer, id, seq).map_err(|err| db.error(err)))
+    }
+
+    /// The highest number of ours in `room` (as just read) that may have
+    /// reached others: below the numbers still waiting in the outbox.
+    pub fn last_sent_seq(&self, room: &Room) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        let waiting =
+            db.read(|conn, sealer| waiting(conn, sealer, room.id()).map_err(|err| db.error(err)))?;
+        let mut last = room.next_seq().saturating_sub(1);
+        while last > 0 && waiting.contains(&last) {
+            last -= 1;
+        }
+        Ok(last)
+    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,15 @@
 //! (`rumqttc::v5`): the driver speaks to [`MqttClient`] and sees the same
 //! [`WireEvent`]s and [`Failure`]s whichever version the broker took.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 
 use rumqttc::v5::mqttbytes::v5 as v5bytes;
 use rumqttc::{Outgoing, QoS};
 
 use super::describe::{self, Failure};
-use super::{ConnectOptions, MqttVersion, Publication};
+use super::{BrokerUrl, ConnectOptions, MqttVersion, Publication};
 
 /// Largest packet MQTT can frame (the remaining length is at most
 /// 268,435,455 bytes, plus up to 5 bytes of fixed header). On 3.1.1 we
@@ -100,87 +102,115 @@ pub struct IncomingPublish {
 /// A publish rumqttc's queue had no room for, handed back.
 pub struct Full(pub Publication);
 
-/// rumqttc's client and event loop for one protocol version.
-pub enum MqttClient {
-    /// MQTT 3.1.1.
-    V311(rumqttc::AsyncClient, Box<rumqttc::EventLoop>),
-    /// MQTT 5.
-    V5(rumqttc::v5::AsyncClient, Box<rumqttc::v5::EventLoop>),
+/// rumqttc's request handle and event loop for one protocol version.
+///
+/// rumqttc's `EventLoop::poll` is not cancel-safe: dropped while it waits
+/// for a CONNACK it closes a connection the broker has just accepted (the
+/// next CONNACK then reports a session that only that attempt made), and
+/// dropped in the middle of a write it leaves half a packet. The driver
+/// polls inside a `select!`, so a poll under way is kept here and the
+/// next call resumes it instead of starting another.
+pub struct MqttClient {
+    requests: Requests,
+    /// The event loop, when no poll holds it.
+    idle: Option<EventLoop>,
+    /// The poll under way, which owns the event loop until it ends.
+    polling: Option<Polling>,
+}
+
+enum Requests {
+    V311(rumqttc::AsyncClient),
+    V5(rumqttc::v5::AsyncClient),
+}
+
+enum EventLoop {
+    V311(Box<rumqttc::EventLoop>),
+    V5(Box<rumqttc::v5::EventLoop>),
+}
+
+type Polling = Pin<Box<dyn Future<Output = (EventLoop, Result<WireEvent, Failure>)> + Send>>;
+
+impl EventLoop {
+    /// One poll, handing the event loop back with its outcome.
+    async fn next(mut self) -> (Self, Result<WireEvent, Failure>) {
+        let outcome = match &mut self {
+            Self::V311(eventloop) => match eventloop.poll().await {
+                Ok(event) => Ok(from_v311(event)),
+                Err(err) => Err(describe::v311_failure(&err)),
+            },
+            Self::V5(eventloop) => match eventloop.poll().await {
+                Ok(event) => Ok(from_v5(event)),
+                Err(err) => Err(describe::v5_failure(&err)),
+            },
+        };
+        (self, outcome)
+    }
 }
 
 impl MqttClient {
-    /// A client for `version`, not yet connected.
+    /// A client for `version` on `node`, not yet connected. `transport`
+    /// is used only when the node wants TLS.
     pub fn new(
         options: &ConnectOptions,
+        node: &BrokerUrl,
         version: MqttVersion,
         transport: Option<rumqttc::Transport>,
     ) -> Self {
-        let url = &options.url;
-        match version {
+        let (requests, events) = match version {
             MqttVersion::V311 => {
-                let mut mqtt = rumqttc::MqttOptions::new(
-                    options.client_id.clone(),
-                    url.host.clone(),
-                    url.port,
-                );
-                mqtt.set_keep_alive(options.keep_alive)
-                    .set_clean_session(options.clean_session)
-                    .set_max_packet_size(MQTT_MAX_PACKET_LEN, super::MAX_OUTGOING_PACKET_LEN)
-                    .set_manual_acks(true)
-                    .set_inflight(64);
-                if let Some((user, password)) = &options.credentials {
-                    mqtt.set_credentials(user.clone(), password.clone());
-                }
-                if let Some(transport) = transport {
-                    mqtt.set_transport(transport);
-                }
+                let mqtt = v311_options(options, node, transport);
                 let (client, mut eventloop) = rumqttc::AsyncClient::new(mqtt, REQUEST_CAPACITY);
                 eventloop.set_network_options(no_delay());
-                Self::V311(client, Box::new(eventloop))
+                (Requests::V311(client), EventLoop::V311(Box::new(eventloop)))
             }
             MqttVersion::V5 => {
-                let mut mqtt = rumqttc::v5::MqttOptions::new(
-                    options.client_id.clone(),
-                    url.host.clone(),
-                    url.port,
-                );
-                let expiry = if options.clean_session {
-                    0
-                } else {
-                    SESSION_EXPIRY_SECS
-                };
-                mqtt.set_keep_alive(options.keep_alive)
-                    .set_clean_start(options.clean_session)
-                    .set_session_expiry_interval(Some(expiry))
-                    .set_receive_maximum(Some(RECEIVE_MAXIMUM))
-                    .set_max_packet_size(Some(V5_MAX_INCOMING_PACKET_LEN))
-                    .set_manual_acks(true)
-                    .set_outgoing_inflight_upper_limit(64);
-                if let Some((user, password)) = &options.credentials {
-                    mqtt.set_credentials(user.clone(), password.clone());
-                }
-                if let Some(transport) = transport {
-                    mqtt.set_transport(transport);
-                }
-                mqtt.set_network_options(no_delay());
+                let mqtt = v5_options(options, node, transport);
                 let (client, eventloop) = rumqttc::v5::AsyncClient::new(mqtt, REQUEST_CAPACITY);
-                Self::V5(client, Box::new(eventloop))
+                (Requests::V5(client), EventLoop::V5(Box::new(eventloop)))
             }
+        };
+        Self {
+            requests,
+            idle: Some(events),
+            polling: None,
+        }
+    }
+
+    /// Points the next connection attempt at another node. The event loop
+    /// and its session state stay: publishes not yet acknowledged are sent
+    /// again there when the node holds our session (a cluster does). Call
+    /// between attempts only (after a poll returned a failure), and set
+    /// the last will again afterwards.
+    pub fn retarget(
+        &mut self,
+        options: &ConnectOptions,
+        node: &BrokerUrl,
+        transport: Option<rumqttc::Transport>,
+    ) {
+        match &mut self.idle {
+            Some(EventLoop::V311(eventloop)) => {
+                eventloop.mqtt_options = v311_options(options, node, transport);
+            }
+            Some(EventLoop::V5(eventloop)) => {
+                eventloop.options = v5_options(options, node, transport);
+            }
+            None => {}
         }
     }
 
     /// The protocol version this client speaks.
     pub fn version(&self) -> MqttVersion {
-        match self {
-            Self::V311(..) => MqttVersion::V311,
-            Self::V5(..) => MqttVersion::V5,
+        match self.requests {
+            Requests::V311(_) => MqttVersion::V311,
+            Requests::V5(_) => MqttVersion::V5,
         }
     }
 
-    /// Sets the last will for the next connection attempt.
+    /// Sets the last will for the next connection attempt (between
+    /// attempts only, like [`MqttClient::retarget`]).
     pub fn set_will(&mut self, will: &Publication) {
-        match self {
-            Self::V311(_, eventloop) => {
+        match &mut self.idle {
+            Some(EventLoop::V311(eventloop)) => {
                 eventloop.mqtt_options.set_last_will(rumqttc::LastWill::new(
                     will.topic.clone(),
                     will.payload.clone(),
@@ -188,7 +218,7 @@ impl MqttClient {
                     will.retain,
                 ));
             }
-            Self::V5(_, eventloop) => {
+            Some(EventLoop::V5(eventloop)) => {
                 eventloop
                     .options
                     .set_last_will(rumqttc::v5::mqttbytes::v5::LastWill::new(
@@ -199,22 +229,27 @@ impl MqttClient {
                         None,
                     ));
             }
+            None => {}
         }
     }
 
     /// The next event, or why the connection failed. rumqttc reconnects
-    /// on the call after a failure.
+    /// on the call after a failure. Cancel-safe: a call dropped before it
+    /// finished is resumed by the next one.
     pub async fn poll(&mut self) -> Result<WireEvent, Failure> {
-        match self {
-            Self::V311(_, eventloop) => match eventloop.poll().await {
-                Ok(event) => Ok(from_v311(event)),
-                Err(err) => Err(describe::v311_failure(&err)),
-            },
-            Self::V5(_, eventloop) => match eventloop.poll().await {
-                Ok(event) => Ok(from_v5(event)),
-                Err(err) => Err(describe::v5_failure(&err)),
-            },
+        if self.polling.is_none()
+            && let Some(events) = self.idle.take()
+        {
+            self.polling = Some(Box::pin(events.next()));
         }
+        // One of the two always holds the event loop.
+        let Some(polling) = self.polling.as_mut() else {
+            return std::future::pending().await;
+        };
+        let (events, outcome) = polling.await;
+        self.polling = None;
+        self.idle = Some(events);
+        outcome
     }
 
     /// Queues a QoS 1 publish; hands it back when the queue is full.
@@ -224,8 +259,8 @@ impl MqttClient {
             payload,
             retain,
         } = publication;
-        match self {
-            Self::V311(client, _) => {
+        match &self.requests {
+            Requests::V311(client) => {
                 match client.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
                     Ok(()) => Ok(()),
                     Err(rumqttc::ClientError::TryRequest(rumqttc::Request::Publish(publish))) => {
@@ -239,7 +274,7 @@ impl MqttClient {
                     Err(_) => Ok(()),
                 }
             }
-            Self::V5(client, _) => {
+            Requests::V5(client) => {
                 let qos = rumqttc::v5::mqttbytes::QoS::AtLeastOnce;
                 match client.try_publish(topic, qos, retain, payload) {
                     Ok(()) => Ok(()),
@@ -259,13 +294,13 @@ impl MqttClient {
     /// Queues the acknowledgement of an incoming QoS 1 publish; false when
     /// the queue is full (try again later).
     pub fn try_ack(&self, pkid: u16) -> bool {
-        match self {
-            Self::V311(client, _) => {
+        match &self.requests {
+            Requests::V311(client) => {
                 let mut publish = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
                 publish.pkid = pkid;
                 client.try_ack(&publish).is_ok()
             }
-            Self::V5(client, _) => {
+            Requests::V5(client) => {
                 let mut publish = v5bytes::Publish::new(
                     "",
                     rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
@@ -281,9 +316,9 @@ impl MqttClient {
     /// Queues a SUBSCRIBE with one filter (several filters in one packet
     /// hang some clustered brokers); false when the queue is full.
     pub fn try_subscribe(&self, filter: &str, qos: QoS) -> bool {
-        match self {
-            Self::V311(client, _) => client.try_subscribe(filter, qos).is_ok(),
-            Self::V5(client, _) => {
+        match &self.requests {
+            Requests::V311(client) => client.try_subscribe(filter, qos).is_ok(),
+            Requests::V5(client) => {
                 let qos = match qos {
                     QoS::AtMostOnce => rumqttc::v5::mqttbytes::QoS::AtMostOnce,
                     _ => rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
@@ -295,11 +330,63 @@ impl MqttClient {
 
     /// Queues a DISCONNECT; false when that is impossible.
     pub fn try_disconnect(&self) -> bool {
-        match self {
-            Self::V311(client, _) => client.try_disconnect().is_ok(),
-            Self::V5(client, _) => client.try_disconnect().is_ok(),
+        match &self.requests {
+            Requests::V311(client) => client.try_disconnect().is_ok(),
+            Requests::V5(client) => client.try_disconnect().is_ok(),
         }
     }
+}
+
+/// MQTT 3.1.1 options for one node.
+fn v311_options(
+    options: &ConnectOptions,
+    node: &BrokerUrl,
+    transport: Option<rumqttc::Transport>,
+) -> rumqttc::MqttOptions {
+    let mut mqtt =
+        rumqttc::MqttOptions::new(options.client_id.clone(), node.host.clone(), node.port);
+    mqtt.set_keep_alive(options.keep_alive)
+        .set_clean_session(options.clean_session)
+        .set_max_packet_size(MQTT_MAX_PACKET_LEN, super::MAX_OUTGOING_PACKET_LEN)
+        .set_manual_acks(true)
+        .set_inflight(64);
+    if let Some((user, password)) = &options.credentials {
+        mqtt.set_credentials(user.clone(), password.clone());
+    }
+    if let Some(transport) = transport.filter(|_| node.tls) {
+        mqtt.set_transport(transport);
+    }
+    mqtt
+}
+
+/// MQTT 5 options for one node.
+fn v5_options(
+    options: &ConnectOptions,
+    node: &BrokerUrl,
+    transport: Option<rumqttc::Transport>,
+) -> rumqttc::v5::MqttOptions {
+    let mut mqtt =
+        rumqttc::v5::MqttOptions::new(options.client_id.clone(), node.host.clone(), node.port);
+    let expiry = if options.clean_session {
+        0
+    } else {
+        SESSION_EXPIRY_SECS
+    };
+    mqtt.set_keep_alive(options.keep_alive)
+        .set_clean_start(options.clean_session)
+        .set_session_expiry_interval(Some(expiry))
+        .set_receive_maximum(Some(RECEIVE_MAXIMUM))
+        .set_max_packet_size(Some(V5_MAX_INCOMING_PACKET_LEN))
+        .set_manual_acks(true)
+        .set_outgoing_inflight_upper_limit(64);
+    if let Some((user, password)) = &options.credentials {
+        mqtt.set_credentials(user.clone(), password.clone());
+    }
+    if let Some(transport) = transport.filter(|_| node.tls) {
+        mqtt.set_transport(transport);
+    }
+    mqtt.set_network_options(no_delay());
+    mqtt
 }
 
 /// Small packets go out at once (`TCP_NODELAY`): with Nagle's algorithm a
@@ -422,4 +509,41 @@ pub fn is_network_level(err: &io::Error) -> bool {
             | io::ErrorKind::NotFound
             | io::ErrorKind::TimedOut
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::VersionChoice;
+
+    #[test]
+    fn tls_goes_only_to_the_mqtts_nodes_of_a_list() {
+        let options = ConnectOptions {
+            url: "mqtts://a:8883,mqtt://b:1883".parse().unwrap(),
+            client_id: "c".into(),
+            clean_session: false,
+            version: VersionChoice::Auto,
+            credentials: None,
+            keep_alive: std::time::Duration::from_secs(30),
+            ca_file: None,
+            client_auth: None,
+        };
+        let tls = crate::tls::transport(None, None).unwrap();
+        let (secure, plain) = (options.url.get(0), options.url.get(1));
+        let is_tls = |t: rumqttc::Transport| matches!(t, rumqttc::Transport::Tls(_));
+        assert!(is_tls(
+            v311_options(&options, secure, Some(tls.clone())).transport()
+        ));
+        assert!(!is_tls(
+            v311_options(&options, plain, Some(tls.clone())).transport()
+        ));
+        assert!(is_tls(
+            v5_options(&options, secure, Some(tls.clone())).transport()
+        ));
+        assert!(!is_tls(v5_options(&options, plain, Some(tls)).transport()));
+        assert_eq!(
+            v5_options(&options, plain, None).broker_address(),
+            ("b".to_owned(), 1883)
+        );
+    }
 }

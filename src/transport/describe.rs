@@ -69,7 +69,9 @@ pub fn v311_failure(err: &rumqttc::ConnectionError) -> Failure {
             FailureClass::Unreachable,
         ),
         E::Tls(tls) => tls_failure(tls),
-        E::MqttState(rumqttc::StateError::Io(io)) | E::Io(io) => io_failure(io),
+        E::MqttState(rumqttc::StateError::Io(io))
+        | E::MqttState(rumqttc::StateError::Deserialization(rumqttc::Error::Io(io)))
+        | E::Io(io) => io_failure(io),
         E::MqttState(rumqttc::StateError::AwaitPingResp) => failure(
             "the broker stopped answering",
             "check the network",
@@ -112,7 +114,11 @@ pub fn v5_failure(err: &rumqttc::v5::ConnectionError) -> Failure {
             FailureClass::Dropped,
         ),
         E::Tls(tls) => tls_failure(tls),
-        E::MqttState(S::Io(io)) | E::Io(io) => io_failure(io),
+        // A TLS 1.3 broker refuses a missing client certificate after
+        // the handshake, so its alert arrives where the CONNACK should.
+        E::MqttState(S::Io(io))
+        | E::MqttState(S::Deserialization(rumqttc::v5::mqttbytes::Error::Io(io)))
+        | E::Io(io) => io_failure(io),
         E::MqttState(S::ServerDisconnect { reason_code, .. }) => server_disconnect(*reason_code),
         E::MqttState(S::AwaitPingResp) => failure(
             "the broker stopped answering",
@@ -341,6 +347,23 @@ fn rustls_failure(err: &rustls::Error) -> Failure {
             }
             _ => ("the broker's TLS certificate was refused", TRUST_ITS_CA),
         },
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => (
+            "the broker wants a client certificate",
+            "give one with --client-cert and --client-key",
+        ),
+        // Only the client shows a certificate to the broker, so these
+        // alerts are about ours.
+        rustls::Error::AlertReceived(
+            rustls::AlertDescription::BadCertificate
+            | rustls::AlertDescription::UnknownCA
+            | rustls::AlertDescription::CertificateUnknown
+            | rustls::AlertDescription::CertificateExpired
+            | rustls::AlertDescription::CertificateRevoked
+            | rustls::AlertDescription::UnsupportedCertificate,
+        ) => (
+            "the broker refused sotto's client certificate",
+            "check --client-cert: it must be signed by a CA the broker trusts, and be current",
+        ),
         rustls::Error::AlertReceived(_) => (
             "the broker refused the TLS handshake",
             "does the broker require a client certificate?",
@@ -425,5 +448,31 @@ mod tests {
             io::ErrorKind::ConnectionRefused,
         )));
         assert_eq!(unreachable.class, FailureClass::Unreachable);
+    }
+
+    #[test]
+    fn a_broker_that_wants_a_client_certificate_says_so() {
+        // What a TLS 1.3 Mosquitto with `require_certificate true` does to
+        // a client without one: an alert where the CONNACK should be.
+        let alert = |alert| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::AlertReceived(alert),
+            )
+        };
+        let v5 = v5_failure(&rumqttc::v5::ConnectionError::MqttState(
+            rumqttc::v5::StateError::Deserialization(rumqttc::v5::mqttbytes::Error::Io(alert(
+                rustls::AlertDescription::CertificateRequired,
+            ))),
+        ));
+        assert_eq!(v5.reason, "the broker wants a client certificate");
+        assert!(v5.advice.contains("--client-cert"), "{}", v5.advice);
+        let v311 = v311_failure(&rumqttc::ConnectionError::MqttState(
+            rumqttc::StateError::Deserialization(rumqttc::Error::Io(alert(
+                rustls::AlertDescription::UnknownCA,
+            ))),
+        ));
+        assert_eq!(v311.reason, "the broker refused sotto's client certificate");
+        assert_eq!(v311.class, FailureClass::Tls);
     }
 }

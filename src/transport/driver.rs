@@ -8,7 +8,9 @@
 //!
 //! - `poll()` reconnects in a tight loop: we sleep with exponential backoff,
 //!   reset only once a connection has stayed up for a while (a broker that
-//!   accepts and then drops at once must not be hammered).
+//!   accepts and then drops at once must not be hammered). Given several
+//!   brokers, the next one is tried first (`failover.rs`), in the same
+//!   event loop so the session's unacknowledged publishes go along.
 //! - Subscriptions are lost when the broker has no session for us: the
 //!   reliable ones are made again on every ConnAck without
 //!   `session_present`, the live (QoS 0) ones on every ConnAck.
@@ -23,16 +25,20 @@ use rumqttc::QoS;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use ack_order::AckOrder;
+
 use super::client::{ConnAckInfo, Full, IncomingPublish, MqttClient, REQUEST_CAPACITY, WireEvent};
-use super::describe::{Failure, FailureClass};
+use super::describe::FailureClass;
+use super::failover::{CLUSTER_PATIENCE, Failover};
 use super::inbox::Inbox;
 use super::{
-    Ack, Announcement, ConnectOptions, MqttVersion, Publication, Subscription, SubscriptionKind,
-    TransportError, TransportEvent, VersionChoice,
+    Ack, Announcement, BrokerUrl, ConnectOptions, MqttVersion, Publication, Subscription,
+    SubscriptionKind, TransportError, TransportEvent, VersionChoice,
 };
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+mod ack_order;
+mod reconnect;
+
 /// A connection that lasted this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// How long a QoS 0 flood must be quiet before it is reported.
@@ -73,6 +79,13 @@ pub struct Driver {
     subscriptions: Vec<Subscription>,
     announce: Box<dyn FnMut() -> Announcement + Send>,
     inbox: Inbox,
+    /// Which broker of the list to try, and when.
+    failover: Failover,
+    /// Why each broker failed, while none has answered yet.
+    first_failures: Vec<(BrokerUrl, String, FailureClass)>,
+    /// Until when a first connection to a list goes on through rounds
+    /// in which nodes answered but hung up (see [`CLUSTER_PATIENCE`]).
+    patient_until: Option<Instant>,
     /// Whether the version may still change (auto, nothing connected yet).
     may_fall_back: bool,
     /// Whether the next attempt carries a last will.
@@ -80,10 +93,13 @@ pub struct Driver {
     /// Set once a 3.1.1 broker hung up on a CONNECT with a will and we
     /// went on without one (see [`Driver::drop_will`]).
     will_dropped: bool,
+    /// Whether an attempt without the will has been made (once at most).
+    will_tested: bool,
     connected_before: bool,
     connected_at: Option<Instant>,
     on_connect: Vec<Publication>,
-    /// Counts connections, to drop acks owed to an earlier one.
+    /// This connection's number, unique in the process, to drop acks
+    /// owed to an earlier connection or to another transport.
     connection: u64,
     /// What the last CONNACK allowed.
     limits: ConnAckInfo,
@@ -96,13 +112,20 @@ pub struct Driver {
     pending_connect: Option<bool>,
     /// Waiters for publishes handed to rumqttc but not yet given a packet id.
     unmatched: VecDeque<Option<Waiter>>,
+    /// How many of `unmatched` (the oldest) rumqttc moved to its resend
+    /// list when the last live connection dropped: a broker without our
+    /// session makes rumqttc drop exactly those. Later ones wait in its
+    /// request queue and go out on the new session.
+    unmatched_at_drop: usize,
     /// Waiters by packet id, until the PUBACK.
     awaiting_ack: HashMap<u16, Option<Waiter>>,
     /// Publishes taken from the handle but not yet accepted by rumqttc.
     backlog: VecDeque<Outbound>,
     /// Publishes in rumqttc's request queue (handed over, not yet sent).
     in_client: usize,
-    /// Acknowledgements rumqttc's queue had no room for yet.
+    /// Incoming QoS 1 publishes of this connection not yet acknowledged.
+    ack_order: AckOrder,
+    /// Acknowledgements due that rumqttc's queue had no room for yet.
     pending_acks: VecDeque<u16>,
     /// QoS 0 publishes dropped on reliable topics, not yet reported.
     flood: usize,
@@ -122,16 +145,22 @@ impl Driver {
             VersionChoice::Auto => (MqttVersion::V5, true),
             VersionChoice::Only(version) => (version, false),
         };
+        let failover = Failover::new(options.url.clone());
+        let patient_until = (options.url.len() > 1).then(|| Instant::now() + CLUSTER_PATIENCE);
         Self {
-            client: MqttClient::new(&options, version, tls.clone()),
+            client: MqttClient::new(&options, failover.current(), version, tls.clone()),
             options,
             tls,
             subscriptions,
             announce,
             inbox,
+            failover,
+            first_failures: Vec::new(),
+            patient_until,
             may_fall_back,
             has_will: false,
             will_dropped: false,
+            will_tested: false,
             connected_before: false,
             connected_at: None,
             on_connect: Vec::new(),
@@ -141,9 +170,11 @@ impl Driver {
             awaiting_suback: HashMap::new(),
             pending_connect: None,
             unmatched: VecDeque::new(),
+            unmatched_at_drop: 0,
             awaiting_ack: HashMap::new(),
             backlog: VecDeque::new(),
             in_client: 0,
+            ack_order: AckOrder::default(),
             pending_acks: VecDeque::new(),
             flood: 0,
             last_flood_drop: None,
@@ -156,7 +187,6 @@ impl Driver {
         mut outbound: mpsc::Receiver<Outbound>,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
-        let mut backoff = FIRST_BACKOFF;
         self.prepare_attempt();
         let stop = loop {
             let flood_report = self
@@ -190,9 +220,8 @@ impl Driver {
                         if self.fall_back(&failure) || self.drop_will(&failure) {
                             continue;
                         }
-                        self.on_failure(failure, &mut backoff);
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        let delay = self.on_failure(failure);
+                        tokio::time::sleep(delay).await;
                         self.prepare_attempt();
                     }
                 },
@@ -200,6 +229,7 @@ impl Driver {
         };
         match stop {
             Stop::Graceful(done) => {
+                self.hand_over_before_stopping(&mut outbound).await;
                 self.disconnect().await;
                 if let Some(done) = done {
                     let _ = done.send(());
@@ -211,85 +241,6 @@ impl Driver {
         self.inbox.close();
     }
 
-    /// On the first attempt of an automatic version choice, a broker that
-    /// refused or hung up on MQTT 5 is asked again at once with 3.1.1.
-    fn fall_back(&mut self, failure: &Failure) -> bool {
-        if !self.may_fall_back
-            || !matches!(
-                failure.class,
-                FailureClass::VersionRefused | FailureClass::Dropped
-            )
-        {
-            return false;
-        }
-        self.may_fall_back = false;
-        self.inbox.push(TransportEvent::Note(format!(
-            "MQTT 5 failed ({}); trying MQTT 3.1.1",
-            failure.reason
-        )));
-        self.client = MqttClient::new(&self.options, MqttVersion::V311, self.tls.clone());
-        // Publishes already handed to the old client are lost with it:
-        // hand their waiters' publications back is impossible, so fail them.
-        self.unmatched.clear();
-        self.in_client = 0;
-        self.prepare_attempt();
-        true
-    }
-
-    /// A 3.1.1 broker that only allows QoS 0 (or keeps no retained
-    /// messages) hangs up on a CONNECT whose last will is a retained QoS 1
-    /// publish, without a word. Trying once more without the will lets the
-    /// broker say what it allows (a SUBACK granting QoS 0 is then a clear
-    /// refusal), or lets sotto work without a will.
-    fn drop_will(&mut self, failure: &Failure) -> bool {
-        if self.connected_before
-            || self.will_dropped
-            || !self.has_will
-            || failure.class != FailureClass::Dropped
-            || self.client.version() != MqttVersion::V311
-        {
-            return false;
-        }
-        self.will_dropped = true;
-        self.inbox.push(TransportEvent::Note(
-            "the broker hung up on a CONNECT with a last will; trying without one".into(),
-        ));
-        self.client = MqttClient::new(&self.options, MqttVersion::V311, self.tls.clone());
-        self.unmatched.clear();
-        self.in_client = 0;
-        self.prepare_attempt();
-        true
-    }
-
-    fn on_failure(&mut self, failure: Failure, backoff: &mut Duration) {
-        self.may_fall_back = false;
-        let was_connected = self.connected_at.take();
-        if was_connected.is_some_and(|at| at.elapsed() >= STABLE_AFTER) {
-            *backoff = FIRST_BACKOFF;
-        }
-        // Report an outage once, not every retry.
-        if was_connected.is_some() || !self.connected_before {
-            self.inbox.push(TransportEvent::Disconnected {
-                reason: failure.reason.clone(),
-                advice: failure.advice,
-            });
-        }
-        self.pending_connect = None;
-        self.subscribing.clear();
-        self.awaiting_suback.clear();
-        self.pending_acks.clear();
-        if self.options.clean_session {
-            // Without a session the broker forgets what we sent and rumqttc
-            // drops it: whoever waits is told now, with the likely causes.
-            self.release_waiters(TransportError::DroppedBeforeAck);
-            self.in_client = 0;
-        } else {
-            // Waiters whose publish may never be acknowledged are released
-            // as failed; rumqttc resends the others after reconnecting.
-            self.unmatched.clear();
-        }
-    }
-
     fn release_waiters(&mut self, error: TransportError) {
         let waiters = self
             .unmatched
@@ -299,16 +250,6 @@ impl Driver {
         for waiter in waiters.flatten() {
             let _ = waiter.send(Err(error.clone()));
         }
-    }
-
-    /// Fresh last will and connect-time publishes for the next attempt.
-    fn prepare_attempt(&mut self) {
-        let announcement = (self.announce)();
-        self.has_will = announcement.will.is_some() && !self.will_dropped;
-        if let Some(will) = announcement.will.as_ref().filter(|_| !self.will_dropped) {
-            self.client.set_will(will);
-        }
-        self.on_connect = announcement.on_connect;
     }
 
     /// Whether another publish may be taken from the handle.
@@ -370,7 +311,7 @@ impl Driver {
             return;
         }
         if ack.qos == QoS::AtLeastOnce {
-            self.pending_acks.push_back(ack.pkid);
+            self.pending_acks.extend(self.ack_order.done(ack.pkid));
             self.flush_acks();
         }
     }
@@ -426,7 +367,8 @@ impl Driver {
     fn on_connack(&mut self, info: ConnAckInfo) -> Result<(), ()> {
         self.may_fall_back = false;
         self.connected_at = Some(Instant::now());
-        self.connection += 1;
+        self.connection = next_connection_number();
+        self.ack_order.clear();
         if info.max_qos == Some(0) {
             return self.refuse("the broker only allows QoS 0; sotto needs QoS 1");
         }
@@ -444,6 +386,12 @@ impl Driver {
         }
         let session_present = info.session_present;
         self.limits = info;
+        let moved_from = self.failover.moved_from().cloned();
+        self.failover.connected();
+        if !session_present && self.connected_before && !self.options.clean_session {
+            self.session_lost(moved_from);
+        }
+        self.unmatched_at_drop = 0;
         let needed: Vec<usize> = (self.subscriptions.iter().enumerate())
             .filter(|(_, s)| s.kind == SubscriptionKind::Live || !session_present)
             .map(|(i, _)| i)
@@ -512,6 +460,7 @@ impl Driver {
             session_present,
             reconnect,
             version: self.client.version(),
+            node: self.failover.current().clone(),
         });
     }
 
@@ -521,6 +470,9 @@ impl Driver {
             pkid: publish.pkid,
             qos: publish.qos,
         };
+        if publish.qos == QoS::AtLeastOnce {
+            self.ack_order.received(publish.pkid);
+        }
         let payload = match publish.payload {
             Ok(payload) => payload,
             Err(bytes) => {
@@ -570,6 +522,34 @@ impl Driver {
             .push(TransportEvent::Unacknowledged { count: self.flood });
     }
 
+    /// Hands rumqttc what the handle queued before it asked to stop:
+    /// publishes and the stop travel on different channels, and the stop
+    /// may be taken first. A publish followed by a shutdown (a commit,
+    /// then the end of its session) then goes out before the DISCONNECT.
+    async fn hand_over_before_stopping(&mut self, outbound: &mut mpsc::Receiver<Outbound>) {
+        while let Ok(next) = outbound.try_recv() {
+            self.backlog.push_back(next);
+        }
+        self.flush_backlog();
+        if self.connected_at.is_none() {
+            return;
+        }
+        let drain = async {
+            while !self.backlog.is_empty() {
+                match self.client.poll().await {
+                    Ok(event) => {
+                        if self.handle(event).is_err() {
+                            return;
+                        }
+                        self.flush_backlog();
+                    }
+                    Err(_) => return,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    }
+
     async fn disconnect(&mut self) {
         if self.connected_at.is_none() || !self.client.try_disconnect() {
             return;
@@ -593,4 +573,15 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Numbers every connection of every transport of this process: an ack
+/// carries its connection's number, so one handed to another transport
+/// (a message taken before a session moved to a new epoch, acknowledged
+/// after) is dropped there instead of acknowledging whatever that
+/// connection gave the same packet id. Some brokers (rumqttd) close a
+/// connection on an acknowledgement they did not ask for.
+fn next_connection_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

@@ -4,8 +4,9 @@
 //! One tokio task (`driver.rs`) owns rumqttc's event loop and keeps polling
 //! it; the rest of the program talks to it through a [`Transport`] handle.
 //! It speaks MQTT 5 and falls back to 3.1.1 when a broker refuses 5
-//! (`client.rs`), never blocks on its reader (`inbox.rs`), and turns broker
-//! answers into sentences (`describe.rs`).
+//! (`client.rs`), never blocks on its reader (`inbox.rs`), turns broker
+//! answers into sentences (`describe.rs`), and given several brokers moves
+//! to the next when one fails (`failover.rs`).
 //!
 //! Incoming publishes are acknowledged only when the caller says it has
 //! dealt with them ([`Transport::ack`]): rumqttc's automatic acks would tell
@@ -15,6 +16,7 @@
 mod client;
 mod describe;
 mod driver;
+mod failover;
 mod inbox;
 mod url;
 
@@ -32,7 +34,8 @@ use driver::{Control, Driver, Outbound};
 use inbox::Inbox;
 
 pub use client::V5_MAX_INCOMING_PACKET_LEN;
-pub use url::{BadBrokerUrl, BrokerUrl};
+pub use failover::CLUSTER_PATIENCE;
+pub use url::{BadBrokerUrl, BrokerList, BrokerUrl};
 
 /// Largest MQTT packet we send: one envelope plus topic and framing.
 pub const MAX_OUTGOING_PACKET_LEN: usize = MAX_ENVELOPE_LEN + 4096;
@@ -128,8 +131,9 @@ pub struct Announcement {
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// The broker.
-    pub url: BrokerUrl,
+    /// The broker, or the nodes of a cluster (or bridged brokers), tried
+    /// in order.
+    pub url: BrokerList,
     /// MQTT client id. Stable ids with `clean_session = false` let the
     /// broker queue messages while we are away.
     pub client_id: String,
@@ -144,6 +148,8 @@ pub struct ConnectOptions {
     /// Extra CA certificates (PEM) to trust for `mqtts://`, besides the
     /// system's.
     pub ca_file: Option<std::path::PathBuf>,
+    /// A client certificate for brokers that require one.
+    pub client_auth: Option<crate::tls::ClientAuth>,
 }
 
 /// What the connection reports.
@@ -158,13 +164,20 @@ pub enum TransportEvent {
         reconnect: bool,
         /// The protocol version the broker took.
         version: MqttVersion,
+        /// The broker (of the list) that took the connection.
+        node: BrokerUrl,
     },
-    /// The connection failed or dropped; the task keeps retrying.
+    /// The connection failed or dropped; the task keeps retrying. Before
+    /// the first connection, sent only once every broker has failed.
     Disconnected {
         /// A short description for the user.
         reason: String,
         /// What the user could do about it.
         advice: &'static str,
+        /// The broker that was lost or failed.
+        node: BrokerUrl,
+        /// The broker tried next, when it is another one.
+        next: Option<BrokerUrl>,
     },
     /// The broker refused something sotto cannot work without (QoS 1, a
     /// subscription). The task has stopped.
@@ -216,6 +229,20 @@ pub struct Ack {
     qos: QoS,
 }
 
+impl Ack {
+    /// An acknowledgement owed to nobody, for a message taken again from
+    /// storage (it was acknowledged when it was saved): acknowledging it
+    /// sends nothing.
+    pub fn settled() -> Self {
+        Self {
+            // Connection numbers start at 1.
+            connection: 0,
+            pkid: 0,
+            qos: QoS::AtMostOnce,
+        }
+    }
+}
+
 /// Why a transport operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
@@ -262,7 +289,7 @@ pub struct Transport {
     /// arrive before the last SUBACK), kept for [`Transport::next_event`].
     early: VecDeque<TransportEvent>,
     task: JoinHandle<()>,
-    url: BrokerUrl,
+    url: BrokerList,
 }
 
 impl Transport {
@@ -276,9 +303,9 @@ impl Transport {
         subscriptions: Vec<Subscription>,
         announce: impl FnMut() -> Announcement + Send + 'static,
     ) -> Result<Self, TransportError> {
-        let tls = if options.url.tls {
+        let tls = if options.url.any_tls() {
             Some(
-                crate::tls::transport(options.ca_file.as_deref())
+                crate::tls::transport(options.ca_file.as_deref(), options.client_auth.as_ref())
                     .map_err(|err| TransportError::Tls(err.to_string()))?,
             )
         } else {
@@ -306,9 +333,11 @@ impl Transport {
     }
 
     /// Waits for the first successful connection and returns it (a
-    /// [`TransportEvent::Connected`]). A failure of the first attempt is
-    /// reported at once rather than retried, so a wrong address is one
-    /// clear error instead of a hang. Notes and warnings that come first
+    /// [`TransportEvent::Connected`]). A failure of the first attempt on
+    /// every broker of the list is reported at once rather than retried,
+    /// so a wrong address is one clear error instead of a hang. A list
+    /// whose nodes answer but hang up (a cluster replacing a node) is
+    /// given [`CLUSTER_PATIENCE`] more. Notes and warnings that come first
     /// are returned too, in order, for the caller to show; anything else
     /// that came first (messages) waits for [`Transport::next_event`].
     pub async fn wait_connected(
@@ -320,7 +349,7 @@ impl Transport {
             loop {
                 match self.inbox.pop().await {
                     Some(event @ TransportEvent::Connected { .. }) => return Ok((event, before)),
-                    Some(TransportEvent::Disconnected { reason, advice }) => {
+                    Some(TransportEvent::Disconnected { reason, advice, .. }) => {
                         return Err(TransportError::Unreachable {
                             url: self.url.to_string(),
                             reason,
@@ -337,6 +366,11 @@ impl Transport {
                     None => return Err(TransportError::Closed),
                 }
             }
+        };
+        let timeout = if self.url.len() > 1 {
+            timeout + CLUSTER_PATIENCE
+        } else {
+            timeout
         };
         tokio::time::timeout(timeout, wait)
             .await
@@ -355,12 +389,13 @@ impl Transport {
             .map_err(|_| TransportError::Closed)
     }
 
-    /// Publishes and waits for the broker's PUBACK.
-    pub async fn publish_acked(
+    /// Queues a publish and returns what will tell when the broker has
+    /// acknowledged it (across reconnects, while the broker keeps the
+    /// session), or why it never will.
+    pub async fn publish_tracked(
         &self,
         publication: Publication,
-        timeout: Duration,
-    ) -> Result<(), TransportError> {
+    ) -> Result<oneshot::Receiver<Result<(), TransportError>>, TransportError> {
         let (tx, rx) = oneshot::channel();
         self.outbound
             .send(Outbound {
@@ -369,6 +404,16 @@ impl Transport {
             })
             .await
             .map_err(|_| TransportError::Closed)?;
+        Ok(rx)
+    }
+
+    /// Publishes and waits for the broker's PUBACK.
+    pub async fn publish_acked(
+        &self,
+        publication: Publication,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let rx = self.publish_tracked(publication).await?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(TransportError::NotAcknowledged),

@@ -1,4 +1,5 @@
-//! Broker addresses: `mqtt://host:port` and `mqtts://host:port`.
+//! Broker addresses: `mqtt://host:port` and `mqtts://host:port`, and lists
+//! of them (`mqtt://a:1883,mqtt://b:1883`) for brokers with several nodes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -59,6 +60,80 @@ impl FromStr for BrokerUrl {
     }
 }
 
+/// One or more brokers, tried in order: the nodes of one cluster (which
+/// hold the session together) or brokers bridged to each other. Never
+/// empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerList(Vec<BrokerUrl>);
+
+impl BrokerList {
+    /// The first broker: the one tried first.
+    pub fn first(&self) -> &BrokerUrl {
+        // Never empty: every constructor puts at least one in.
+        &self.0[0]
+    }
+
+    /// The broker at `index`, wrapping around the end of the list.
+    pub fn get(&self, index: usize) -> &BrokerUrl {
+        &self.0[index % self.0.len()]
+    }
+
+    /// How many brokers there are (at least one).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false; here because `len` is.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The brokers, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &BrokerUrl> {
+        self.0.iter()
+    }
+
+    /// Whether any of them is reached over TLS.
+    pub fn any_tls(&self) -> bool {
+        self.0.iter().any(|url| url.tls)
+    }
+}
+
+impl From<BrokerUrl> for BrokerList {
+    fn from(url: BrokerUrl) -> Self {
+        Self(vec![url])
+    }
+}
+
+impl fmt::Display for BrokerList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, url) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{url}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for BrokerList {
+    type Err = BadBrokerUrl;
+
+    /// Comma-separated addresses; spaces around them are ignored, empty
+    /// entries are not (a stray comma is more likely a typo than a wish).
+    fn from_str(text: &str) -> Result<Self, BadBrokerUrl> {
+        let urls = text
+            .split(',')
+            .map(|entry| entry.trim().parse())
+            .collect::<Result<Vec<BrokerUrl>, _>>()?;
+        if urls.is_empty() {
+            return Err(BadBrokerUrl(text.to_owned()));
+        }
+        Ok(Self(urls))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +158,37 @@ mod tests {
             "host:1883",
         ] {
             assert!(bad.parse::<BrokerUrl>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn broker_lists_parse_in_order_and_print_back() {
+        let list: BrokerList = "mqtt://127.0.0.1:1884, mqtts://b.example,mqtt://[::1]:7"
+            .parse()
+            .unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list.first().port, 1884);
+        assert_eq!(list.get(1).host, "b.example");
+        assert_eq!(list.get(4), list.get(1), "get wraps around");
+        assert!(list.any_tls());
+        let one: BrokerList = "mqtt://a:1".parse().unwrap();
+        assert_eq!(one.to_string(), "mqtt://a:1");
+        assert!(!one.any_tls());
+        let two: BrokerList = "mqtt://a:1,mqtt://b:2".parse().unwrap();
+        assert_eq!(two.to_string(), "mqtt://a:1,mqtt://b:2");
+        assert_eq!(two.to_string().parse::<BrokerList>().unwrap(), two);
+    }
+
+    #[test]
+    fn a_broker_list_with_a_bad_or_empty_entry_is_refused_naming_it() {
+        for (bad, named) in [
+            ("", ""),
+            ("mqtt://a:1,", ""),
+            ("mqtt://a:1,,mqtt://b:2", ""),
+            ("mqtt://a:1,b:2", "b:2"),
+        ] {
+            let err = bad.parse::<BrokerList>().unwrap_err();
+            assert_eq!(err, BadBrokerUrl(named.to_owned()), "{bad}");
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Shared integration-test harness: a private Mosquitto broker per test, a
-//! raw MQTT client for adversarial tests, deadline-based waiting, and child
-//! process output capture.
+//! Shared integration-test harness: a private Mosquitto broker (or NATS
+//! cluster) per test, a raw MQTT client for adversarial tests,
+//! deadline-based waiting, and child process output capture.
 //!
 //! Every test crate that says `mod common;` compiles all of this, so unused
 //! helpers are expected.
@@ -15,8 +15,12 @@
 
 pub mod attack;
 pub mod broker;
+pub mod certs;
+pub mod contrib;
+pub mod nats;
 pub mod process;
 pub mod raw;
+pub mod tmux;
 pub mod wait;
 
 pub use broker::{MOSQUITTO_MISSING, Mosquitto, MosquittoOptions, locate_mosquitto};

@@ -3,14 +3,16 @@
 //! chat except `/quit`.
 
 use sotto::protocol::message::Body;
-use sotto::room::{Block, RoomError, RoomId, short_fingerprint};
-use sotto::session::{RoomSession, SessionError};
+use sotto::room::{Block, RoomError, short_fingerprint};
+use sotto::sanitize::for_terminal;
+use sotto::session::SessionError;
+use sotto::store::StoreError;
+use sotto::transport::TransportError;
 
-use super::super::output::{member_table, room_table};
+use super::super::output::{columns, member_table};
 use super::super::{local, now_ms};
-use super::Chat;
 use super::commands::{self, Command, HELP};
-use super::setup;
+use super::{Acked, Chat, setup, show};
 
 /// What the loop does after a line.
 pub enum Flow {
@@ -18,48 +20,86 @@ pub enum Flow {
     Continue,
     /// Leave the chat.
     Quit,
-    /// Close this room and open another (it exists).
-    Switch(String),
 }
 
 impl Chat {
     /// Acts on one typed line.
-    pub(super) async fn on_line(&mut self, session: &mut RoomSession, line: &str) -> Flow {
-        match commands::parse(line) {
+    pub(super) async fn on_line(&mut self, line: &str) -> Flow {
+        let command = commands::parse(line);
+        if !matches!(command, Command::Quit) {
+            self.quit_warned = false;
+        }
+        match command {
             Command::Empty => {}
-            Command::Say(text) => self.send(session, Body::Text(text.to_owned())).await,
-            Command::Me(action) => self.send(session, Body::Action(action.to_owned())).await,
-            Command::Join { invite, local_name } => return self.join(session, invite, local_name),
-            Command::Switch(room) => return self.switch_to(session, room),
-            Command::Rooms => self.rooms(session),
-            Command::Who => self.who(session),
-            Command::Invite => self.invite(session),
-            Command::Verify {
-                member,
-                fingerprint,
-            } => self.verify(session, member, fingerprint),
-            Command::Kick(member) => self.kick(session, member).await,
-            Command::Accept(member) => self.accept(session, member),
-            Command::Help => self.help(),
+            Command::Say(text) => self.send(Body::Text(text.to_owned())).await,
+            Command::Me(action) => self.send(Body::Action(action.to_owned())).await,
+            Command::Join { invite, local_name } => self.join(invite, local_name).await,
+            Command::Switch(room) => self.switch_to(room).await,
+            Command::Rooms => self.rooms_table(),
             Command::Quit => return Flow::Quit,
+            Command::Help(None) => self.help(),
+            Command::Help(Some(topic)) => match commands::help_for(topic) {
+                Some(lines) => lines.iter().for_each(|line| self.system(line)),
+                None => self.system(&format!("no command {topic}; /help lists them")),
+            },
             Command::Usage(usage) => self.system(&format!("usage: {usage}")),
             Command::Unknown(name) => {
                 self.system(&format!(
                     "unknown command /{name}; /help lists the commands"
                 ));
             }
+            command => {
+                let Some(index) = self.here() else {
+                    self.warning("no room is open: /join INVITE, or /switch ROOM");
+                    return Flow::Continue;
+                };
+                match command {
+                    Command::Who => self.who(index),
+                    Command::Invite => self.invite(index),
+                    Command::Verify {
+                        member,
+                        fingerprint,
+                    } => self.verify(index, member, fingerprint),
+                    Command::Kick(member) => self.kick(index, member).await,
+                    Command::Leave => self.leave(index).await,
+                    Command::Accept(member) => self.accept(index, member),
+                    _ => {}
+                }
+            }
         }
         Flow::Continue
     }
 
-    /// Sends and echoes the line once (the broker's copy is suppressed
-    /// by the room as our own echo).
-    async fn send(&self, session: &RoomSession, body: Body) {
+    /// Sends a line to the room on screen and shows it once, marked
+    /// pending until the broker confirms it.
+    async fn send(&mut self, body: Body) {
+        let Some(index) = self.here() else {
+            self.warning("not sent: no room is open (/join INVITE, or /switch ROOM)");
+            return;
+        };
         let sent_at = now_ms();
-        match session.send(body.clone()).await {
-            Ok(()) => {
-                let name = self.identity.name();
-                self.out.line(self.style.own_message(name, &body, sent_at));
+        let live = &mut self.rooms.live[index];
+        match live.session.send_tracked(body.clone()).await {
+            Ok(outgoing) => {
+                let line = show::own_line(&self.style, self.identity.name(), &body, sent_at, None);
+                let line = self.out.own_line(line);
+                live.shown_own.insert(outgoing.seq);
+                live.pending.insert(outgoing.seq, line);
+                let answers = self.acked_tx.clone();
+                let room = live.id;
+                let seq = outgoing.seq;
+                tokio::spawn(async move {
+                    let outcome = outgoing
+                        .acked
+                        .await
+                        .unwrap_or(Err(TransportError::NotAcknowledged));
+                    let _ = answers.send(Acked {
+                        room,
+                        seq,
+                        line,
+                        outcome,
+                    });
+                });
             }
             Err(SessionError::Room(RoomError::SendBlocked(block))) => {
                 self.warning(&format!("not sent: {}", blocked_text(&block)));
@@ -68,49 +108,82 @@ impl Chat {
         }
     }
 
-    fn join(&self, session: &RoomSession, invite: &str, local_name: Option<&str>) -> Flow {
+    async fn join(&mut self, invite: &str, local_name: Option<&str>) {
         match local::join_room(&self.store, invite, local_name, setup::JOIN_RENAME_HINT) {
             Ok(joined) => {
                 self.system(&joined.describe());
-                if joined.name == session.room_name() {
-                    Flow::Continue
-                } else {
-                    Flow::Switch(joined.name)
-                }
+                self.switch_to(&joined.name).await;
             }
             Err(err) => {
                 self.warning(&format!("could not join: {}", super::super::describe(&err)));
-                Flow::Continue
             }
         }
     }
 
-    fn switch_to(&self, session: &RoomSession, room: &str) -> Flow {
-        if room == session.room_name() {
-            self.system(&format!("You are already in {room}."));
-            return Flow::Continue;
+    /// Puts another room on screen. Every room is live already; one that
+    /// is not (joined meanwhile, or stopped) is opened now.
+    async fn switch_to(&mut self, room: &str) {
+        if let Some(index) = self.rooms.by_name(room) {
+            if self.here() == Some(index) {
+                return self.system(&format!("You are already in {room}."));
+            }
+            return self.show_room(index, true);
         }
         match self.store.room(room) {
-            Ok(_) => Flow::Switch(room.to_owned()),
-            Err(err) => {
-                self.warning(&err.to_string());
-                Flow::Continue
+            Ok(_) => {}
+            Err(StoreError::RoomNotFound(_)) => {
+                return self.warning(&format!(
+                    "no room called {:?}; /rooms lists your rooms",
+                    for_terminal(room)
+                ));
             }
+            Err(err) => return self.warning(&err.to_string()),
+        }
+        match self.open(room).await {
+            Ok(index) => self.show_room(index, true),
+            Err(err) => self.warning(&format!(
+                "could not open {room}: {}",
+                super::super::describe(&err)
+            )),
         }
     }
 
-    fn rooms(&self, session: &RoomSession) {
+    /// `/rooms`: every joined room, with what is unread and who is online.
+    fn rooms_table(&self) {
         let rooms = match self.store.rooms() {
             Ok(rooms) => rooms,
             Err(err) => return self.warning(&err.to_string()),
         };
-        for line in room_table(&rooms, Some(session.room_name())) {
+        let rows: Vec<Vec<String>> = rooms
+            .iter()
+            .map(|room| {
+                let live = self.rooms.by_name(room.name()).map(|i| &self.rooms.live[i]);
+                let here = live.is_some_and(|live| self.current == Some(live.id));
+                let unread = match live {
+                    Some(live) if live.mentions > 0 => {
+                        format!("{} ({} for you)", live.unread, live.mentions)
+                    }
+                    Some(live) if live.unread > 0 => live.unread.to_string(),
+                    Some(_) => String::new(),
+                    None => "(not open)".to_owned(),
+                };
+                let online = live.map(|live| live.online.join(", ")).unwrap_or_default();
+                vec![
+                    format!("{}{}", if here { "* " } else { "  " }, room.name()),
+                    unread,
+                    room.members().len().to_string(),
+                    online,
+                ]
+            })
+            .collect();
+        for line in columns(&["  ROOM", "UNREAD", "MEMBERS", "ONLINE"], &rows) {
             self.system(&line);
         }
     }
 
     /// Removes a member: a commit to a new epoch they never get the key of.
-    async fn kick(&self, session: &mut RoomSession, member: &str) {
+    async fn kick(&mut self, index: usize, member: &str) {
+        let session = &mut self.rooms.live[index].session;
         let fingerprint = match session
             .room()
             .map_err(anyhow::Error::from)
@@ -126,6 +199,7 @@ impl Chat {
                 return;
             }
         };
+        let session = &mut self.rooms.live[index].session;
         match session
             .commit(sotto::log::Change::Remove {
                 member: fingerprint,
@@ -133,14 +207,36 @@ impl Chat {
             .await
         {
             Ok((epoch, change)) => {
+                self.rooms.live[index].refresh_members();
                 self.system(&super::super::net::membership_text(&change, epoch));
             }
             Err(err) => self.warning(&format!("not removed: {err}")),
         }
     }
 
-    fn who(&self, session: &RoomSession) {
-        let room = match session.room() {
+    /// Leaves the room on screen for good: a signed leave commit for the
+    /// others, then it is forgotten here.
+    async fn leave(&mut self, index: usize) {
+        let session = &mut self.rooms.live[index].session;
+        let has_log = session.room().is_ok_and(|room| room.log().is_some());
+        if !has_log {
+            return self.warning(&format!("not left: {}", RoomError::NoLog));
+        }
+        if let Err(err) = session.commit(sotto::log::Change::Leave).await {
+            return self.warning(&format!("not left: {err}"));
+        }
+        let live = self.rooms.live.remove(index);
+        let name = live.name.clone();
+        live.session.leave().await;
+        if let Err(err) = self.store.delete_room(&live.id) {
+            self.warning(&format!("could not forget {name} here: {err}"));
+        }
+        self.system(&format!("You left {}.", for_terminal(&name)));
+        self.after_room_gone(&live.id);
+    }
+
+    fn who(&self, index: usize) {
+        let room = match self.rooms.live[index].session.room() {
             Ok(room) => room,
             Err(err) => return self.warning(&err.to_string()),
         };
@@ -149,14 +245,14 @@ impl Chat {
         }
     }
 
-    fn invite(&self, session: &RoomSession) {
-        let room = match session.room() {
+    fn invite(&self, index: usize) {
+        let room = match self.rooms.live[index].session.room() {
             Ok(room) => room,
             Err(err) => return self.warning(&err.to_string()),
         };
         self.warning(&format!(
             "Invite for {} (epoch {}). It is a SECRET: anyone holding it can read the room. \
-             Share it privately; the other side runs `sotto join INVITE` or /join INVITE.",
+             Share it privately; the other side runs `sotto join` with it, or /join INVITE in chat.",
             room.name(),
             room.epoch()
         ));
@@ -164,10 +260,12 @@ impl Chat {
         self.out.line(room.invite().encode());
     }
 
-    fn verify(&self, session: &RoomSession, member: &str, fingerprint: &str) {
-        let Some(id) = self.room_id(session) else {
-            return;
-        };
+    fn verify(&self, index: usize, member: &str, fingerprint: &str) {
+        if let Err(err) = sotto::identity::check_typed_fingerprint(fingerprint) {
+            return self.warning(&format!("not verified: {err}"));
+        }
+        let live = &self.rooms.live[index];
+        let id = live.id;
         let verified = self.store.update_room(&id, |room| {
             let key = room.verify(member, fingerprint)?;
             Ok::<_, RoomError>((key, room.tagged(&key), room.blocked_by().to_vec()))
@@ -176,7 +274,7 @@ impl Chat {
             Ok(Ok((key, tagged, blocks))) => {
                 self.system(&format!(
                     "Verified {tagged} in {} (fingerprint {key}).",
-                    session.room_name()
+                    live.name
                 ));
                 self.still_blocked(&blocks);
             }
@@ -187,12 +285,11 @@ impl Chat {
 
     /// `/accept MEMBER`: lifts that one key's block. Without MEMBER, says
     /// which keys are waiting, so the user picks one on purpose.
-    fn accept(&self, session: &RoomSession, member: Option<&str>) {
-        let Some(id) = self.room_id(session) else {
-            return;
-        };
+    fn accept(&self, index: usize, member: Option<&str>) {
+        let live = &self.rooms.live[index];
+        let id = live.id;
         let Some(member) = member else {
-            let room = match session.room() {
+            let room = match live.session.room() {
                 Ok(room) => room,
                 Err(err) => return self.warning(&err.to_string()),
             };
@@ -236,16 +333,6 @@ impl Chat {
         self.system("Type a line to send it. Commands:");
         for (usage, what) in HELP {
             self.system(&format!("  {usage:<28} {what}"));
-        }
-    }
-
-    fn room_id(&self, session: &RoomSession) -> Option<RoomId> {
-        match session.room() {
-            Ok(room) => Some(*room.id()),
-            Err(err) => {
-                self.warning(&err.to_string());
-                None
-            }
         }
     }
 }

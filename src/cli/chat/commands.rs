@@ -34,10 +34,12 @@ pub enum Command<'a> {
     },
     /// `/kick MEMBER`.
     Kick(&'a str),
+    /// `/leave`: leave this room for good.
+    Leave,
     /// `/accept MEMBER`; without MEMBER, the keys waiting are listed.
     Accept(Option<&'a str>),
-    /// `/help`.
-    Help,
+    /// `/help [COMMAND]`: every command, or one explained.
+    Help(Option<&'a str>),
     /// `/quit`.
     Quit,
     /// A known command with a missing or extra argument: its usage line.
@@ -52,8 +54,14 @@ pub const HELP: &[(&str, &str)] = &[
         "/join INVITE [LOCALNAME]",
         "join a room with an invite and switch to it",
     ),
-    ("/switch ROOM", "talk in another of your rooms"),
-    ("/rooms", "list your rooms"),
+    (
+        "/switch ROOM",
+        "talk in another of your rooms (Tab completes room names)",
+    ),
+    (
+        "/rooms",
+        "list your rooms with unread counts and who is online",
+    ),
     ("/who", "members of this room: fingerprint, trust, online"),
     (
         "/invite",
@@ -75,14 +83,97 @@ pub const HELP: &[(&str, &str)] = &[
         "/kick MEMBER",
         "remove a member (admins): the room moves to a key they never get",
     ),
+    (
+        "/leave",
+        "leave this room for good: the others are told, and it is forgotten here",
+    ),
     ("/me ACTION", "send an action: * you ACTION"),
-    ("/help", "this list"),
+    ("/help [COMMAND]", "this list, or one command explained"),
     (
         "/quit",
         "leave (also /q, Ctrl-D, or Ctrl-C on an empty line)",
     ),
     ("//TEXT", "send a message that starts with /"),
 ];
+
+/// One command explained: usage, what it does, an example. `command` is
+/// its name with or without the slash, in any case (`/help kick`,
+/// `/help /KICK`); an unknown one gives None.
+pub fn help_for(command: &str) -> Option<Vec<String>> {
+    let name = command
+        .strip_prefix('/')
+        .unwrap_or(command)
+        .to_ascii_lowercase();
+    let (usage, example, more): (&str, &str, &str) = match name.as_str() {
+        "join" => (
+            "/join INVITE [LOCALNAME]",
+            "/join sotto1qqx... work",
+            "The invite holds the room key: it never reaches the history file.",
+        ),
+        "switch" => (
+            "/switch ROOM",
+            "/switch dev",
+            "Messages for the room you leave wait at the broker until you come back.",
+        ),
+        "rooms" => (
+            "/rooms",
+            "/rooms",
+            "The status line above the prompt shows unread counts too.",
+        ),
+        "who" => (
+            "/who",
+            "/who",
+            "Compare a fingerprint out of band, then /verify the member.",
+        ),
+        "invite" => (
+            "/invite",
+            "/invite",
+            "Anyone holding the invite can join: send it privately.",
+        ),
+        "verify" => (
+            "/verify MEMBER FINGERPRINT",
+            "/verify bob 12345 67890 12345 67890 12345 67890",
+            "A mismatch is refused; a verified key that changes later is flagged loudly.",
+        ),
+        "accept" => (
+            "/accept MEMBER",
+            "/accept bob",
+            "Without MEMBER, lists the keys waiting for a decision.",
+        ),
+        "kick" => (
+            "/kick MEMBER",
+            "/kick mallory",
+            "MEMBER is a name or 8+ digits of a fingerprint; Tab completes names.",
+        ),
+        "leave" => ("/leave", "/leave", "To come back you need a new invite."),
+        "me" => (
+            "/me ACTION",
+            "/me waves",
+            "Shown to everyone as: * you waves",
+        ),
+        "help" | "?" => (
+            "/help [COMMAND]",
+            "/help kick",
+            "Tab completes command names after a /.",
+        ),
+        "quit" | "exit" | "q" => (
+            "/quit",
+            "/q",
+            "Messages that arrive while you are away wait at the broker.",
+        ),
+        _ => return None,
+    };
+    let what = HELP
+        .iter()
+        .find(|(line, _)| line.split_whitespace().next() == usage.split_whitespace().next())
+        .map_or("", |(_, what)| *what);
+    Some(vec![
+        format!("usage: {usage}"),
+        format!("  {what}"),
+        format!("  {more}"),
+        format!("  example: {example}"),
+    ])
+}
 
 /// The digits in a fingerprint (six groups of five).
 const FINGERPRINT_DIGITS: usize = 30;
@@ -119,12 +210,16 @@ fn command<'a>(name: &'a str, args: &'a str) -> Command<'a> {
         "verify" => verify(args),
         "kick" if !args.is_empty() => Command::Kick(args),
         "kick" => Command::Usage("/kick MEMBER"),
+        "leave" if args.is_empty() => Command::Leave,
+        "leave" => Command::Usage("/leave"),
         "rooms" => no_args(args, Command::Rooms, "/rooms"),
         "who" => no_args(args, Command::Who, "/who"),
         "invite" => no_args(args, Command::Invite, "/invite"),
         "accept" if !args.is_empty() => Command::Accept(Some(args)),
         "accept" => Command::Accept(None),
-        "help" | "?" => Command::Help,
+        "help" | "?" if args.is_empty() => Command::Help(None),
+        "help" | "?" if !args.contains(char::is_whitespace) => Command::Help(Some(args)),
+        "help" | "?" => Command::Usage("/help [COMMAND]"),
         "quit" | "exit" | "q" => Command::Quit,
         _ => Command::Unknown(name),
     }
@@ -187,6 +282,22 @@ fn word_starts(text: &str) -> Vec<(usize, &str)> {
         words.push((s, &text[s..]));
     }
     words
+}
+
+/// Whether the next line may be asked for before this one is handled:
+/// keys typed meanwhile then go to the editor instead of being echoed by
+/// the terminal into the output. Not for lines that may change the room
+/// (the prompt names it) or end the chat (the editor would hold the
+/// terminal).
+pub fn may_read_ahead(line: &str) -> bool {
+    !matches!(
+        parse(line),
+        Command::Quit
+            | Command::Switch(_)
+            | Command::Join { .. }
+            | Command::Leave
+            | Command::Kick(_)
+    )
 }
 
 /// Whether a line may be recalled with the arrow keys during this chat.
@@ -305,7 +416,10 @@ mod tests {
             ("/accept", Command::Accept(None)),
             ("/accept 12345 67890", Command::Accept(Some("12345 67890"))),
             ("/ACCEPT Ann Lee", Command::Accept(Some("Ann Lee"))),
-            ("/help", Command::Help),
+            ("/help", Command::Help(None)),
+            ("/help kick", Command::Help(Some("kick"))),
+            ("/HELP /Kick", Command::Help(Some("/Kick"))),
+            ("/help a b", Command::Usage("/help [COMMAND]")),
             ("/quit", Command::Quit),
         ] {
             assert_eq!(parse(line), command, "{line}");
@@ -322,6 +436,43 @@ mod tests {
                 HELP.iter().any(|(usage, _)| usage.starts_with(name)),
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn help_for_explains_one_command_with_or_without_the_slash() {
+        let kick = help_for("kick").unwrap();
+        assert_eq!(kick[0], "usage: /kick MEMBER");
+        assert!(kick.iter().any(|line| line.contains("example: /kick")));
+        assert_eq!(help_for("/KICK"), Some(kick));
+        assert_eq!(help_for("q"), help_for("quit"));
+        assert_eq!(help_for("frobnicate"), None);
+        assert_eq!(help_for(""), None);
+        // Every command in HELP is explained, with what HELP says of it.
+        for (usage, what) in HELP {
+            let Some(name) = usage.split_whitespace().next() else {
+                continue;
+            };
+            if name.starts_with("//") || !name.starts_with('/') {
+                continue;
+            }
+            let lines = help_for(name).unwrap_or_else(|| panic!("{name}"));
+            assert!(lines[1].contains(what), "{name}: {lines:?}");
+        }
+    }
+
+    #[test]
+    fn the_next_line_is_read_ahead_unless_the_room_or_the_chat_may_change() {
+        assert!(may_read_ahead("hello") && may_read_ahead("/who") && may_read_ahead(""));
+        for line in [
+            "/quit",
+            "/q",
+            "/switch dev",
+            "/join sotto1x",
+            "/leave",
+            "/kick bob",
+        ] {
+            assert!(!may_read_ahead(line), "{line}");
         }
     }
 

@@ -12,25 +12,33 @@
 //! Lines are read on request, not in a loop: between two requests the
 //! terminal is out of raw mode, so commands can print freely and the
 //! program can leave without a prompt (and raw mode) still active.
+//!
+//! On a terminal a chat line's prompt is two rows: the status line
+//! ([`helper`] keeps it current) and the room's prompt. Once a chat line
+//! is read, both rows and the line typed are erased: chat prints what
+//! was said once, as an own line whose mark [`printer`] changes in place.
 
-use std::fs::{OpenOptions, Permissions};
-use std::io::{BufRead, IsTerminal, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+mod editor;
+mod helper;
+mod plain;
+mod printer;
+mod shared;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rustyline::error::ReadlineError;
-use rustyline::history::{FileHistory, History};
-use rustyline::{
-    Cmd, ConditionalEventHandler, Config, Editor, Event, EventContext, EventHandler,
-    ExternalPrinter, KeyEvent, Movement, RepeatCount,
-};
-use sotto::sanitize::for_terminal;
+use rustyline::ExternalPrinter;
 use tokio::sync::{mpsc, oneshot};
 
-use super::commands::{worth_remembering, worth_saving};
+use editor::{editor_with_printer, run_editor};
+use plain::run_plain;
+pub use printer::Printer;
+use printer::printer_thread;
+use shared::Shared;
 
 /// How long to wait for the printer or the input thread when leaving.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -63,11 +71,6 @@ enum Request {
     Close { done: oneshot::Sender<()> },
 }
 
-enum Job {
-    Line(String),
-    Flush(oneshot::Sender<()>),
-}
-
 /// Asks the input thread for lines.
 pub struct Terminal {
     requests: std_mpsc::Sender<Request>,
@@ -77,12 +80,6 @@ pub struct Terminal {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Hands lines to the printer thread; cheap to clone.
-#[derive(Clone)]
-pub struct Printer {
-    jobs: std_mpsc::Sender<Job>,
-}
-
 type BoxedPrinter = Box<dyn ExternalPrinter + Send>;
 
 /// Starts both threads. `history` is loaded now and saved on close.
@@ -90,18 +87,22 @@ pub fn start(history: PathBuf) -> anyhow::Result<(Terminal, Printer)> {
     let (request_tx, request_rx) = std_mpsc::channel();
     let (line_tx, line_rx) = mpsc::unbounded_channel();
     let (sink_tx, sink_rx) = std_mpsc::channel::<Option<BoxedPrinter>>();
+    let shared = Arc::new(Shared::new());
+    let input_shared = shared.clone();
     let thread = std::thread::Builder::new()
         .name("sotto-input".into())
-        .spawn(move || input_thread(history, request_rx, line_tx, sink_tx))?;
+        .spawn(move || input_thread(history, &input_shared, request_rx, line_tx, sink_tx))?;
     // The editor (and so the external printer) is made on the input
     // thread, which keeps it; it sends the printer back, or None when
     // there is no terminal.
     let external = sink_rx.recv().ok().flatten();
     let interactive = external.is_some();
+    shared.interactive.store(interactive, Ordering::SeqCst);
     let (job_tx, job_rx) = std_mpsc::channel();
+    let printer_shared = shared.clone();
     std::thread::Builder::new()
         .name("sotto-printer".into())
-        .spawn(move || printer_thread(external, job_rx))?;
+        .spawn(move || printer_thread(external, &printer_shared, &job_rx))?;
     let terminal = Terminal {
         requests: request_tx,
         lines: line_rx,
@@ -109,7 +110,11 @@ pub fn start(history: PathBuf) -> anyhow::Result<(Terminal, Printer)> {
         interactive,
         thread: Some(thread),
     };
-    Ok((terminal, Printer { jobs: job_tx }))
+    let printer = Printer {
+        jobs: job_tx,
+        shared,
+    };
+    Ok((terminal, printer))
 }
 
 impl Terminal {
@@ -171,210 +176,21 @@ impl Terminal {
     }
 }
 
-impl Printer {
-    /// Prints one line (a newline is added).
-    pub fn line(&self, text: impl Into<String>) {
-        let mut text = text.into();
-        text.push('\n');
-        let _ = self.jobs.send(Job::Line(text));
-    }
-
-    /// Waits until everything sent so far is printed (at most two
-    /// seconds: a print stuck behind rustyline must not hang chat).
-    pub async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.jobs.send(Job::Flush(tx)).is_ok() {
-            let _ = tokio::time::timeout(FINISH_TIMEOUT, rx).await;
-        }
-    }
-}
-
 fn input_thread(
     history: PathBuf,
+    shared: &Arc<Shared>,
     requests: std_mpsc::Receiver<Request>,
     lines: mpsc::UnboundedSender<Input>,
     sink: std_mpsc::Sender<Option<BoxedPrinter>>,
 ) {
-    match editor_with_printer() {
+    match editor_with_printer(shared) {
         Some((editor, printer)) => {
             let _ = sink.send(Some(printer));
-            run_editor(editor, &history, &requests, &lines);
+            run_editor(editor, shared, &history, &requests, &lines);
         }
         None => {
             let _ = sink.send(None);
             run_plain(&requests, &lines);
         }
-    }
-}
-
-/// An editor and its external printer, or None when stdin or stdout is
-/// not a terminal (`create_external_printer` fails with ENOTTY then).
-fn editor_with_printer() -> Option<(Editor<(), FileHistory>, BoxedPrinter)> {
-    let config = Config::builder()
-        .auto_add_history(false)
-        .history_ignore_space(true)
-        .max_history_size(HISTORY_LEN)
-        .ok()?
-        .build();
-    let mut editor = Editor::<(), FileHistory>::with_config(config).ok()?;
-    let printer = editor.create_external_printer().ok()?;
-    editor.bind_sequence(
-        KeyEvent::ctrl('C'),
-        EventHandler::Conditional(Box::new(CtrlC)),
-    );
-    Some((editor, Box::new(printer)))
-}
-
-/// Ctrl-C clears a non-empty line and keeps editing; on an empty line it
-/// interrupts, which chat takes as "leave".
-struct CtrlC;
-
-impl ConditionalEventHandler for CtrlC {
-    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
-        if ctx.line().is_empty() {
-            None
-        } else {
-            Some(Cmd::Kill(Movement::WholeLine))
-        }
-    }
-}
-
-fn run_editor(
-    mut editor: Editor<(), FileHistory>,
-    history: &Path,
-    requests: &std_mpsc::Receiver<Request>,
-    lines: &mpsc::UnboundedSender<Input>,
-) {
-    // A missing or unreadable history is not worth failing over.
-    let _ = editor.load_history(history);
-    while let Ok(request) = requests.recv() {
-        match request {
-            Request::Read { prompt, ask } => {
-                let input = match editor.readline(&prompt) {
-                    Ok(line) => {
-                        if ask == Ask::Chat && worth_remembering(&line) {
-                            let _ = editor.add_history_entry(line.as_str());
-                        }
-                        Input::Line(line)
-                    }
-                    Err(ReadlineError::Eof) => Input::Eof,
-                    Err(ReadlineError::Interrupted) => Input::Interrupted,
-                    Err(err) => Input::Failed(err.to_string()),
-                };
-                if lines.send(input).is_err() {
-                    break;
-                }
-            }
-            Request::Close { done } => {
-                save_history(&mut editor, history);
-                let _ = done.send(());
-                return;
-            }
-        }
-    }
-    save_history(&mut editor, history);
-}
-
-/// Writes the history file (0600) with the commands typed, never the
-/// messages: those stay in memory for the arrow keys, and sealed in the
-/// database.
-fn save_history(editor: &mut Editor<(), FileHistory>, path: &Path) {
-    let created = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path);
-    if created.is_err() {
-        return;
-    }
-    let mut kept = FileHistory::new();
-    for line in editor.history().iter() {
-        if worth_saving(line) {
-            let _ = kept.add(line);
-        }
-    }
-    let _ = kept.save(path);
-    let _ = std::fs::set_permissions(path, Permissions::from_mode(0o600));
-}
-
-fn run_plain(requests: &std_mpsc::Receiver<Request>, lines: &mpsc::UnboundedSender<Input>) {
-    let stdin = std::io::stdin();
-    while let Ok(request) = requests.recv() {
-        match request {
-            Request::Read { prompt, ask } => {
-                if ask == Ask::Question {
-                    write_out(&prompt);
-                }
-                let input = read_plain(&mut stdin.lock());
-                if ask == Ask::Question && !stdin.is_terminal() {
-                    // Nobody saw the answer typed: show it, so a log of
-                    // the session reads "Your name: carol".
-                    match &input {
-                        Input::Line(line) => write_out(&format!("{}\n", for_terminal(line))),
-                        _ => write_out("\n"),
-                    }
-                }
-                if lines.send(input).is_err() {
-                    return;
-                }
-            }
-            Request::Close { done } => {
-                let _ = done.send(());
-                return;
-            }
-        }
-    }
-}
-
-fn write_out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
-}
-
-fn read_plain(input: &mut impl BufRead) -> Input {
-    let mut line = String::new();
-    match input.read_line(&mut line) {
-        Ok(0) => Input::Eof,
-        Ok(_) => {
-            let end = line.trim_end_matches(['\r', '\n']).len();
-            line.truncate(end);
-            Input::Line(line)
-        }
-        Err(err) => Input::Failed(format!("could not read standard input: {err}")),
-    }
-}
-
-fn printer_thread(mut external: Option<BoxedPrinter>, jobs: std_mpsc::Receiver<Job>) {
-    let mut stdout_ok = true;
-    while let Ok(job) = jobs.recv() {
-        match job {
-            Job::Line(text) => {
-                let printed = external
-                    .as_mut()
-                    .is_some_and(|printer| printer.print(text.clone()).is_ok());
-                if !printed && stdout_ok {
-                    // A closed pipe (EPIPE) ends printing, not the chat.
-                    let mut stdout = std::io::stdout().lock();
-                    stdout_ok = stdout.write_all(text.as_bytes()).is_ok() && stdout.flush().is_ok();
-                }
-            }
-            Job::Flush(done) => {
-                let _ = done.send(());
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_lines_lose_their_newline_and_eof_is_eof() {
-        let mut input = std::io::Cursor::new(b"hello\r\n/quit\n".to_vec());
-        assert!(matches!(read_plain(&mut input), Input::Line(l) if l == "hello"));
-        assert!(matches!(read_plain(&mut input), Input::Line(l) if l == "/quit"));
-        assert!(matches!(read_plain(&mut input), Input::Eof));
     }
 }

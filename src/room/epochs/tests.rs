@@ -2,6 +2,7 @@ use super::*;
 use crate::invite::Invite;
 use crate::protocol::OpenError;
 use crate::protocol::message::Body;
+use crate::ratchet::{ChainKey, SenderChain};
 use crate::room::Received;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -279,6 +280,27 @@ fn someone_outside_the_log_cannot_post_even_with_the_key() {
         &mut rng,
     )
     .unwrap();
+    // Sealed under the epoch key alone, as rooms without a log do: a room
+    // with a log never takes that kind.
+    assert_eq!(
+        alice.receive_message(&forged, 600),
+        Err(OpenError::WrongKind(crate::protocol::wire::Kind::Message))
+    );
+    // On a chain of mallory's own making: mallory is not in the log.
+    let mut chain = SenderChain::new(ChainKey::random(&mut rng));
+    let (step, key) = chain.next().unwrap();
+    let forged = crate::protocol::chained::seal(
+        alice.context(),
+        &mallory,
+        step,
+        &key,
+        1,
+        &[],
+        500,
+        Body::Text("hi".into()),
+        &mut rng,
+    )
+    .unwrap();
     assert_eq!(
         alice.receive_message(&forged, 600),
         Err(OpenError::NotMember)
@@ -387,4 +409,261 @@ fn held_back_first_messages_of_a_later_joiner_are_reported() {
             count: 2
         }]
     );
+}
+
+/// Everything a room keeps, as a thief of its state would read it: the
+/// room in the store's JSON (members, chains, epoch keys, log parts).
+fn stolen(room: &Room) -> String {
+    serde_json::to_string(room).unwrap()
+}
+
+#[test]
+fn a_stolen_state_opens_no_message_already_received() {
+    let mut w = world();
+    let (mut alice, mut bob, _carol) = three(&mut w);
+    // What alice's chain gives for her first two messages, known to the
+    // test only (alice's state before she sends).
+    let (_, mut before) = alice.log.sending.last().cloned().unwrap();
+    let (_, first_key) = before.next().unwrap();
+    let (_, second_key) = before.next().unwrap();
+    let first = message(&mut alice, &w.alice, "first", &mut w.rng);
+    let second = message(&mut alice, &w.alice, "second", &mut w.rng);
+    let third = message(&mut alice, &w.alice, "third", &mut w.rng);
+    assert!(matches!(
+        bob.receive_message(&first, 600),
+        Ok(Received::Accepted(_))
+    ));
+    assert!(matches!(
+        bob.receive_message(&third, 600),
+        Ok(Received::Accepted(_))
+    ));
+
+    // The thief takes bob's whole state now.
+    let thief = stolen(&bob);
+    // The first message's key was deleted when it was used; the second's
+    // is kept while it is awaited (and opens it: SECURITY.md says so).
+    assert!(!thief.contains(&crate::hex::encode(first_key.as_bytes())));
+    assert!(thief.contains(&crate::hex::encode(second_key.as_bytes())));
+    let mut thief: Room = serde_json::from_str(&thief).unwrap();
+    // Neither message already received opens with the stolen state.
+    assert_eq!(
+        thief.receive_message(&first, 700),
+        Err(OpenError::Replayed(1))
+    );
+    assert_eq!(
+        thief.receive_message(&third, 700),
+        Err(OpenError::Replayed(3))
+    );
+    // Nor does any step of a chain started afresh from what the state
+    // holds: the epoch key is not where chains start.
+    let epoch_key = *thief.context().key.as_bytes();
+    let from_epoch_key = ChainKey::from_bytes(epoch_key);
+    let (guess, _) = from_epoch_key.step();
+    assert_ne!(guess.as_bytes(), first_key.as_bytes());
+    // The message still on its way opens, once.
+    assert!(matches!(
+        thief.receive_message(&second, 700),
+        Ok(Received::Accepted(_))
+    ));
+}
+
+#[test]
+fn messages_out_of_order_open_once_each() {
+    let mut w = world();
+    let (mut alice, mut bob, _carol) = three(&mut w);
+    let sent: Vec<Vec<u8>> = (0..5)
+        .map(|i| message(&mut alice, &w.alice, &format!("m{i}"), &mut w.rng))
+        .collect();
+    for i in [4, 1, 3, 0, 2] {
+        assert!(
+            matches!(
+                bob.receive_message(&sent[i], 600),
+                Ok(Received::Accepted(_))
+            ),
+            "message {i}"
+        );
+    }
+    assert_eq!(
+        bob.receive_message(&sent[2], 600),
+        Err(OpenError::Replayed(3))
+    );
+}
+
+#[test]
+fn a_member_cannot_burn_another_members_keys_with_a_forged_message() {
+    let mut w = world();
+    let (mut alice, mut bob, carol) = three(&mut w);
+    // carol knows the epoch key and could compute nothing of alice's
+    // chain; she frames a message as alice's first with a key of her own.
+    let mut chain = SenderChain::new(ChainKey::random(&mut w.rng));
+    let (_, key) = chain.next().unwrap();
+    let forged = crate::protocol::chained::seal(
+        carol.context(),
+        &w.alice,
+        1,
+        &key,
+        1,
+        &[],
+        500,
+        Body::Text("not alice".into()),
+        &mut w.rng,
+    )
+    .unwrap();
+    assert_eq!(bob.receive_message(&forged, 600), Err(OpenError::Tampered));
+    let real = message(&mut alice, &w.alice, "alice", &mut w.rng);
+    assert!(matches!(
+        bob.receive_message(&real, 600),
+        Ok(Received::Accepted(_))
+    ));
+}
+
+#[test]
+fn a_member_back_after_more_rotations_than_are_kept_is_told_from_when() {
+    let mut w = world();
+    let (mut alice, mut bob, _carol) = three(&mut w);
+    let was_at = bob.epoch();
+    // Five rotations while bob is away, an hour apart.
+    let mut rotations = Vec::new();
+    for hour in 1..=5u64 {
+        let at = hour * 3_600_000;
+        rotations.push((
+            at,
+            alice
+                .make_commit(&w.alice, Change::Rotate, at, &mut w.rng)
+                .unwrap(),
+        ));
+    }
+    // Back within the limit: nothing was out of reach.
+    let mut early = bob.clone();
+    for (at, rotation) in &rotations[..3] {
+        deliver(&mut early, &w.bob, rotation, *at);
+    }
+    assert_eq!(early.missed_while_away(was_at, 4 * 3_600_000), None);
+    // Back after all five: senders stopped publishing on bob's epoch's
+    // topics at the fourth rotation.
+    for (at, rotation) in &rotations {
+        deliver(&mut bob, &w.bob, rotation, *at);
+    }
+    assert_eq!(bob.epoch(), was_at + 5);
+    let now = 6 * 3_600_000;
+    assert_eq!(
+        bob.missed_while_away(was_at, now),
+        Some(crate::room::Notice::AwayTooLong {
+            rotations: 5,
+            from_ms: 4 * 3_600_000,
+            to_ms: now,
+        })
+    );
+    // Back a week after the first rotation, even with few rotations.
+    let late = now + crate::room::PAST_EPOCH_TTL_MS;
+    assert_eq!(
+        early.missed_while_away(was_at, late),
+        Some(crate::room::Notice::AwayTooLong {
+            rotations: 3,
+            from_ms: 3_600_000 + crate::room::PAST_EPOCH_TTL_MS,
+            to_ms: late,
+        })
+    );
+}
+
+#[test]
+fn a_hand_over_moves_a_members_place_to_their_new_key() {
+    let mut w = world();
+    let (mut alice, mut bob, _carol) = three(&mut w);
+    let new_bob = Identity::generate("bob", &mut w.rng).unwrap();
+    bob.hand_over(&w.bob, &new_bob, 900, &mut w.rng).unwrap();
+    let pending = bob.unpublished_commit().cloned().unwrap();
+    let slot = (pending.slots.iter())
+        .find(|(fp, _)| *fp == w.alice.fingerprint())
+        .map(|(_, slot)| slot.clone())
+        .unwrap();
+    alice.receive_key_slot(&w.alice, &slot, 900).unwrap();
+    match alice.receive_commit(&pending.commit, 900).unwrap() {
+        Membership::Moved {
+            change: MembershipChange::KeyChanged { name, fingerprint },
+            ..
+        } => {
+            assert_eq!(name, "bob");
+            assert_eq!(fingerprint, new_bob.fingerprint());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(alice.epoch(), bob.epoch());
+    // The new key posts as bob, unverified; the old key no longer can.
+    let hello = message(&mut bob, &new_bob, "new key", &mut w.rng);
+    let Ok(Received::Accepted(delivery)) = alice.receive_message(&hello, 950) else {
+        panic!("the new key's message was refused");
+    };
+    assert_eq!(delivery.from, "bob");
+    assert_eq!(delivery.fingerprint, new_bob.fingerprint());
+    assert!(!delivery.trust.is_verified());
+    assert!(alice.admitted(&w.bob.fingerprint()).is_none());
+}
+
+#[test]
+fn a_hand_over_needs_the_new_keys_consent_and_the_same_name() {
+    let mut w = world();
+    let (alice, _bob, carol) = three(&mut w);
+    let state = alice.log().unwrap().clone();
+    let mallory = Identity::generate("carol", &mut w.rng).unwrap();
+    let other = Identity::generate("carol", &mut w.rng).unwrap();
+    let renamed = Identity::generate("caroline", &mut w.rng).unwrap();
+    let room_id = *alice.id();
+    let cases = [
+        // Consent signed by another key than the one taking over.
+        (
+            mallory.public(),
+            log::hand_over_consent(&room_id, &w.carol.fingerprint(), &other),
+        ),
+        // Consent for another member's place.
+        (
+            mallory.public(),
+            log::hand_over_consent(&room_id, &w.bob.fingerprint(), &mallory),
+        ),
+        // A new name.
+        (
+            renamed.public(),
+            log::hand_over_consent(&room_id, &w.carol.fingerprint(), &renamed),
+        ),
+    ];
+    for (new, consent) in cases {
+        let commit = Commit {
+            epoch: state.epoch + 1,
+            parent: state.head,
+            committer: w.carol.public(),
+            at_ms: 900,
+            change: Change::HandOver { new, consent },
+        };
+        let (_, signed) = log::seal(carol.context(), &w.carol, commit, &mut w.rng);
+        assert_eq!(
+            state.check(&room_id, &signed),
+            Err(crate::log::LogError::BadHandOver)
+        );
+    }
+}
+
+#[test]
+fn a_joiner_takes_a_refusal_only_from_a_member_and_only_its_own() {
+    let mut w = world();
+    let alice = Room::found("ops", &w.alice, 100, &mut w.rng).unwrap();
+    let alice_id = w.alice.clone_for_test();
+    let invite = alice.invite_for(&alice_id, 10_000, 1, &mut w.rng);
+    let invite = Invite::decode(&invite.encode()).unwrap();
+    let carol = Room::join(&invite, "ops", &w.carol.public(), 200).unwrap();
+    let mallory = Identity::generate("mallory", &mut w.rng).unwrap();
+    let context = carol.context();
+    let reason = "the invite has already been used as often as it allows";
+    let from_alice =
+        log::seal_refusal(context, &w.alice, w.carol.fingerprint(), reason, &mut w.rng);
+    assert_eq!(
+        carol.receive_refusal(&from_alice),
+        Some(("alice".to_owned(), reason.to_owned()))
+    );
+    let from_mallory =
+        log::seal_refusal(context, &mallory, w.carol.fingerprint(), reason, &mut w.rng);
+    assert_eq!(carol.receive_refusal(&from_mallory), None);
+    let for_bob = log::seal_refusal(context, &w.alice, w.bob.fingerprint(), reason, &mut w.rng);
+    assert_eq!(carol.receive_refusal(&for_bob), None);
+    // A member takes no refusal at all.
+    assert_eq!(alice.receive_refusal(&from_alice), None);
 }
