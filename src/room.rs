@@ -35,6 +35,7 @@ mod membership;
 mod messages;
 mod names;
 mod parts;
+mod past_epochs;
 mod presence_records;
 mod rotation;
 

@@ -445,25 +445,15 @@ fn identity_of(home: &Home) -> sotto::identity::Identity {
 /// Waits until Mosquitto's log shows the PUBACK of the first publish on
 /// `topic` it sent to a client.
 fn wait_for_puback_on(broker: &Mosquitto, topic: &str) {
-    let quoted = format!("'{topic}'");
     common::wait::wait_until(
         "the PUBACK of the early message",
         Duration::from_secs(20),
         || {
-            let log = broker.log();
-            let sent = log.lines().find_map(|line| {
-                let rest = line.split_once("Sending PUBLISH to ")?.1;
-                if !rest.contains(&quoted) {
-                    return None;
-                }
-                let (client, rest) = rest.split_once(" (")?;
-                let mid: String = (rest.split_once(", m")?.1.chars())
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                Some((client.to_owned(), mid))
-            });
-            sent.is_some_and(|(client, mid)| {
-                log.contains(&format!("Received PUBACK from {client} (Mid: {mid}"))
+            let sent = (broker.publishes_sent().into_iter()).find(|publish| publish.topic == topic);
+            sent.is_some_and(|publish| {
+                broker
+                    .pubacks_received(&publish.client)
+                    .contains(&publish.mid)
             })
         },
     );

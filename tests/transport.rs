@@ -517,20 +517,6 @@ async fn take_acks(transport: &mut Transport, n: usize) -> Vec<sotto::transport:
     acks
 }
 
-/// The message ids in Mosquitto's log lines that start with `prefix`
-/// (`Sending PUBLISH to ID (d0, q1, r0, m7, …` or
-/// `Received PUBACK from ID (Mid: 7…`), in log order.
-fn mids_logged(log: &str, prefix: &str, marker: &str) -> Vec<u16> {
-    log.lines()
-        .filter_map(|line| line.split_once(prefix).map(|(_, rest)| rest))
-        .filter_map(|rest| rest.split_once(marker).map(|(_, rest)| rest))
-        .filter_map(|rest| {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .collect()
-}
-
 /// PUBACKs leave in the order the PUBLISHes came (MQTT 3.1.1 §4.6),
 /// whatever order the reader is done with the messages in (a forged one
 /// is refused at once while a real one before it is still being shown).
@@ -551,26 +537,15 @@ async fn acknowledgements_leave_in_the_order_the_messages_came() {
         reader.ack(acks[2]).unwrap();
         reader.ack(acks[0]).unwrap();
         reader.ack(acks[1]).unwrap();
-        let sent = mids_logged(
-            &broker.log(),
-            &format!("Sending PUBLISH to {client} "),
-            ", m",
-        );
+        let sent: Vec<u16> = (broker.publishes_sent().into_iter())
+            .filter(|publish| publish.client == client)
+            .map(|publish| publish.mid)
+            .collect();
         assert_eq!(sent.len(), 3, "{}", broker.log());
         common::wait::wait_until("three PUBACKs", Duration::from_secs(10), || {
-            mids_logged(
-                &broker.log(),
-                &format!("Received PUBACK from {client} "),
-                "Mid: ",
-            )
-            .len()
-                == 3
+            broker.pubacks_received(&client).len() == 3
         });
-        let acked = mids_logged(
-            &broker.log(),
-            &format!("Received PUBACK from {client} "),
-            "Mid: ",
-        );
+        let acked = broker.pubacks_received(&client);
         assert_eq!(acked, sent, "MQTT {version}\n{}", broker.log());
         reader.shutdown(None).await;
     }

@@ -151,6 +151,20 @@ enum LaunchError {
     Fatal(String),
 }
 
+/// A PUBLISH that Mosquitto's log says it sent to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedPublish {
+    pub client: String,
+    pub mid: u16,
+    pub topic: String,
+}
+
+/// The number a piece of log text starts with.
+fn leading_number(text: &str) -> Option<u16> {
+    let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// A running (or stopped) private mosquitto. Killed on drop; its temporary
 /// directory is removed then too.
 pub struct Mosquitto {
@@ -254,6 +268,35 @@ impl Mosquitto {
             log.push_str(&stderr);
         }
         log
+    }
+
+    /// Every PUBLISH the broker logged sending to a client
+    /// (`Sending PUBLISH to ID (d0, q1, r0, m7, 'TOPIC', … (N bytes))`),
+    /// in log order.
+    pub fn publishes_sent(&self) -> Vec<LoggedPublish> {
+        self.log()
+            .lines()
+            .filter_map(|line| {
+                let rest = line.split_once("Sending PUBLISH to ")?.1;
+                let (client, rest) = rest.split_once(" (")?;
+                let topic = rest.split_once('\'')?.1.split_once('\'')?.0;
+                Some(LoggedPublish {
+                    client: client.to_owned(),
+                    mid: leading_number(rest.split_once(", m")?.1)?,
+                    topic: topic.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// The message ids of the PUBACKs the broker logged receiving from
+    /// `client` (`Received PUBACK from ID (Mid: 7…`), in log order.
+    pub fn pubacks_received(&self, client: &str) -> Vec<u16> {
+        let prefix = format!("Received PUBACK from {client} (Mid: ");
+        self.log()
+            .lines()
+            .filter_map(|line| leading_number(line.split_once(&prefix)?.1))
+            .collect()
     }
 
     /// The client id of every connection the broker logged
