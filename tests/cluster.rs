@@ -25,23 +25,24 @@ fn members(cluster: &NatsCluster) -> (Home, Home) {
     (alice, bob)
 }
 
-/// `send`, tried again while the cluster is still moving the streams of
-/// a node that died (its nodes then refuse subscriptions for a while,
-/// longer than sotto's own patience on a loaded machine). A `send` that
-/// fails before sealing publishes nothing, so nothing can come twice.
-fn send_once_the_cluster_answers(home: &Home, text: &str) {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = home.run(&["send", "ops", text]);
-        if out.status.success() {
-            return;
-        }
-        let said = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            Instant::now() < until && said.contains("refused the subscription"),
-            "send {text:?}: {said}"
+/// `send` while the cluster may still be moving the streams of a node
+/// that died: its nodes then refuse subscriptions for a while (30 to 40 s
+/// seen on a loaded machine), and sotto itself keeps trying, saying so
+/// once, so one `send` must be enough.
+fn send_through_the_cluster(home: &Home, text: &str) {
+    let started = Instant::now();
+    let out = home.run(&["send", "ops", text]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "send {text:?} failed after {:?}: {said}",
+        started.elapsed()
+    );
+    if said.contains("tries again") {
+        eprintln!(
+            "send {text:?} waited for the cluster; done after {:?}",
+            started.elapsed()
         );
-        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
@@ -82,14 +83,14 @@ fn a_member_whose_node_dies_while_listening_moves_on_and_misses_nothing() {
     );
     let sending = Instant::now();
     for i in 1..=3 {
-        send_once_the_cluster_answers(&alice, &format!("after {i}"));
+        send_through_the_cluster(&alice, &format!("after {i}"));
     }
     eprintln!(
         "alice's three sends after the kill took {:?}",
         sending.elapsed()
     );
     // Bob's own `send` finds the dead node first in his list too.
-    send_once_the_cluster_answers(&bob, "bob made it");
+    send_through_the_cluster(&bob, "bob made it");
 
     let (ok, stdout, stderr) = bob_listens.finish();
     assert!(ok, "{stderr}\n{}", cluster.logs());
@@ -116,7 +117,7 @@ fn messages_sent_while_a_member_is_away_and_their_node_dies_arrive_once() {
     }
     cluster.kill(1);
     for i in 4..=6 {
-        send_once_the_cluster_answers(&alice, &format!("queued {i}"));
+        send_through_the_cluster(&alice, &format!("queued {i}"));
     }
 
     let listener = bob.listen(

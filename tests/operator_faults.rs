@@ -17,6 +17,7 @@ use home::{Finished, Home};
 common::on_both_mqtt_versions!(
     a_broker_that_only_allows_qos_0_is_refused_with_a_sentence,
     a_subscription_the_acl_refuses_is_a_sentence_not_a_silence,
+    a_subscription_refused_once_is_made_when_the_acl_allows_it,
     a_message_over_the_brokers_packet_size_fails_at_once,
 );
 
@@ -41,6 +42,15 @@ fn scene(mqtt: &str, options: MosquittoOptions) -> (Mosquitto, Home, Home) {
 /// security `acltype`: "subscribePattern", "publishClientSend", ...) to
 /// sotto's topics, and allows everything else.
 fn denying(acltype: &str) -> MosquittoOptions {
+    MosquittoOptions {
+        dynamic_security: Some(dynamic_security(acltype, false)),
+        ..MosquittoOptions::default()
+    }
+}
+
+/// The dynamic security config for [`USER`] with one rule on sotto's
+/// topics: `acltype` allowed or denied.
+fn dynamic_security(acltype: &str, allow: bool) -> String {
     // PBKDF2-HMAC-SHA512 of the password "sotto" with this salt and 101
     // iterations, as the plugin stores it (made with Python's
     // hashlib.pbkdf2_hmac).
@@ -56,18 +66,15 @@ fn denying(acltype: &str) -> MosquittoOptions {
             "password": "B3cIcu/9Itfz/NGw3zZsLGnCIjeImsnl/ehsA8TgqCKadLts4o5MiNF0nelJijIO0ohhofwokqKKweleEuJ+/A==",
             "salt": "c290dG8tdGVzdHMh",
             "iterations": 101,
-            "roles": [{ "rolename": "denied" }]
+            "roles": [{ "rolename": "ruled" }]
         }],
         "groups": [],
         "roles": [{
-            "rolename": "denied",
-            "acls": [{ "acltype": acltype, "topic": "sotto/v1/#", "priority": 0, "allow": false }]
+            "rolename": "ruled",
+            "acls": [{ "acltype": acltype, "topic": "sotto/v1/#", "priority": 0, "allow": allow }]
         }]
     });
-    MosquittoOptions {
-        dynamic_security: Some(config.to_string()),
-        ..MosquittoOptions::default()
-    }
+    config.to_string()
 }
 
 /// Runs `args`, waiting at most `timeout`; returns how it ended and how
@@ -110,6 +117,31 @@ fn a_subscription_the_acl_refuses_is_a_sentence_not_a_silence(mqtt: &str) {
         "{}",
         done.describe()
     );
+}
+
+/// A refused subscription leaves the broker session behind (persistent,
+/// without that subscription). Once the operator fixes the ACL, the next
+/// `listen` finds the session present and must still subscribe, or it
+/// would wait forever in silence.
+fn a_subscription_refused_once_is_made_when_the_acl_allows_it(mqtt: &str) {
+    let (mut broker, alice, bob) = scene(mqtt, denying("subscribePattern"));
+    // alice made the room: her epoch, and so her client id, stay put.
+    let refused = alice.run_within(
+        &["listen", "ops", "--timeout", "5"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(refused.code(), Some(1), "{}", refused.describe());
+
+    broker.stop();
+    let config = broker.dir().join("dynamic-security.json");
+    std::fs::write(&config, dynamic_security("subscribePattern", true)).unwrap();
+    broker.start_again();
+
+    let listener = alice.listen_json("ops", &["--count", "1", "--timeout", "20"]);
+    bob.send("ops", "after the fix");
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}\n{}", broker.log());
+    assert!(stdout.contains("after the fix"), "{stdout}\n{stderr}");
 }
 
 /// MQTT 5 only: on 3.1.1 Mosquitto acknowledges a publish its ACL then

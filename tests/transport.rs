@@ -28,6 +28,7 @@ fn options(port: u16, client_id: &str, version: VersionChoice) -> ConnectOptions
         keep_alive: Duration::from_secs(30),
         ca_file: None,
         client_auth: None,
+        session_subscribed: false,
     }
 }
 

@@ -386,6 +386,7 @@ pub(super) async fn connect_client(
         keep_alive: Duration::from_secs(30),
         ca_file: broker.ca_file.clone(),
         client_auth: broker.client_auth.clone(),
+        session_subscribed: false,
     };
     let mut transport = Transport::start(options, subscriptions, Announcement::default)?;
     let (connected, _) = transport.wait_connected(BROKER_TIMEOUT).await?;

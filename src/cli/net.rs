@@ -100,7 +100,10 @@ pub fn send(cli: &Cli, store: &Store, room: &str, text: Option<&str>) -> anyhow:
             Ok::<_, anyhow::Error>(())
         })?;
     }
-    let node = runtime.block_on(session::send_once(store, &identity, room, &broker, body))?;
+    let mut note = |text: &str| eprintln!("sotto: {}", for_terminal(text));
+    let node = runtime.block_on(session::send_once(
+        store, &identity, room, &broker, body, &mut note,
+    ))?;
     if cli.verbose {
         eprintln!("sotto: sent through {node}");
     }

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use crate::room::RoomId;
 use crate::store::Store;
-use crate::transport::{BrokerList, ConnectOptions, MqttVersion, VersionChoice};
+use crate::transport::{
+    BrokerList, ConnectOptions, MqttVersion, Subscription, SubscriptionKind, VersionChoice,
+};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
@@ -37,6 +40,7 @@ impl BrokerConfig {
             keep_alive: KEEP_ALIVE,
             ca_file: self.ca_file.clone(),
             client_auth: self.client_auth.clone(),
+            session_subscribed: false,
         }
     }
 
@@ -55,4 +59,41 @@ impl BrokerConfig {
         }
         config
     }
+}
+
+/// Options for a room's persistent broker session under `client_id`. A
+/// session the broker says is present is trusted to hold the reliable
+/// `subscriptions` only when this home recorded that it granted them all
+/// ([`record_granted`]): a refused SUBSCRIBE leaves the session behind
+/// without the subscription, and trusting it would be silence.
+pub(super) fn room_options(
+    broker: &BrokerConfig,
+    store: &Store,
+    room: &RoomId,
+    client_id: String,
+    subscriptions: &[Subscription],
+) -> ConnectOptions {
+    let mut options = broker.options(client_id, false);
+    options.session_subscribed =
+        store.session_holds(room, &options.client_id, &reliable_filters(subscriptions));
+    options
+}
+
+/// Records that the broker granted every reliable subscription to the
+/// session `client_id`: call once connected, which the transport reports
+/// only after the last SUBACK.
+pub(super) fn record_granted(
+    store: &Store,
+    room: &RoomId,
+    client_id: &str,
+    subscriptions: &[Subscription],
+) {
+    store.record_session_holds(room, client_id, &reliable_filters(subscriptions));
+}
+
+fn reliable_filters(subscriptions: &[Subscription]) -> Vec<String> {
+    (subscriptions.iter())
+        .filter(|subscription| subscription.kind == SubscriptionKind::Reliable)
+        .map(|subscription| subscription.filter.clone())
+        .collect()
 }

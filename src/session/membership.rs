@@ -436,12 +436,15 @@ impl RoomSession {
             &self.last_sent,
             &self.snapshot,
         );
-        let options = self.broker.options(client_id.clone(), false);
-        let transport = Transport::start(
-            options,
-            subscriptions(&topics, room.needs_log_state()),
-            announce,
-        )?;
+        let subscriptions = subscriptions(&topics, room.needs_log_state());
+        let options = super::broker_config::room_options(
+            &self.broker,
+            &self.store,
+            &self.room_id,
+            client_id.clone(),
+            &subscriptions,
+        );
+        let transport = Transport::start(options, subscriptions.clone(), announce)?;
         let old = std::mem::replace(&mut self.transport, transport);
         let old_id = std::mem::replace(&mut self.client_id, client_id);
         self.topics = topics;
@@ -465,6 +468,12 @@ impl RoomSession {
             }
         }
         let (connected, notes) = self.transport.wait_connected(BROKER_TIMEOUT).await?;
+        super::broker_config::record_granted(
+            &self.store,
+            &self.room_id,
+            &self.client_id,
+            &subscriptions,
+        );
         for note in notes {
             if let Some(event) = self.on_transport(note, Source::Live)? {
                 self.buffered.push_back(event);

@@ -143,9 +143,16 @@ impl RoomSession {
         let snapshot = Arc::new(Mutex::new(room.clone()));
         let announce = presence_announcer(&identity, &topics, &last_attempt, &last_sent, &snapshot);
         let subscriptions = membership::subscriptions(&topics, room.needs_log_state());
-        let options = broker.options(client_id.clone(), false);
-        let mut transport = Transport::start(options, subscriptions, announce)?;
+        let options = broker_config::room_options(
+            &broker,
+            &store,
+            room.id(),
+            client_id.clone(),
+            &subscriptions,
+        );
+        let mut transport = Transport::start(options, subscriptions.clone(), announce)?;
         let (connected, notes) = transport.wait_connected(BROKER_TIMEOUT).await?;
+        broker_config::record_granted(&store, room.id(), &client_id, &subscriptions);
         let node = broker.url.first().clone();
         let mut session = Self {
             store,

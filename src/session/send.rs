@@ -16,17 +16,19 @@ use super::{BROKER_TIMEOUT, BrokerConfig, SessionError, now_ms};
 /// Publishes one message and waits for the broker's acknowledgement. The
 /// message is sealed (and its number taken) only once the broker has
 /// accepted the connection, so a failed connect wastes no number. Returns
-/// the broker of the list that took it.
+/// the broker of the list that took it. `note` hears, once, why a send
+/// to a cluster is taking longer than usual.
 pub async fn send_once(
     store: &Store,
     identity: &Identity,
     room_name: &str,
     broker: &BrokerConfig,
     body: Body,
+    note: &mut dyn FnMut(&str),
 ) -> Result<BrokerUrl, SessionError> {
     let room = store.room(room_name)?;
     let broker = broker.with_remembered_version(store);
-    let (transport, node) = catch_up(store, identity, &room, &broker).await?;
+    let (transport, node) = catch_up(store, identity, &room, &broker, note).await?;
     publish_offline_commit(store, room.id(), &transport, &broker.prefix).await?;
     let (payload, seq, destinations) =
         seal_saved(store, room.id(), identity, body, &broker.prefix)?;
@@ -128,6 +130,13 @@ pub(super) fn seal_saved(
 /// after one refused its subscriptions.
 const REFUSED_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How long `send` to a list of brokers goes on connecting again while
+/// nodes refuse its subscriptions without a reason. A NATS cluster whose
+/// node died refuses them until it has moved the streams that node led:
+/// 30 to 40 s on a loaded 2-core machine, where 20 s (the patience for
+/// nodes that hang up) was not enough.
+const REFUSED_PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// How long `send` listens for membership changes it has not seen yet
 /// (retained commits and key slots come right after the subscription is
 /// granted) before sealing, so it seals under the room's newest key.
@@ -143,11 +152,13 @@ async fn catch_up(
     identity: &Identity,
     room: &crate::room::Room,
     broker: &BrokerConfig,
+    note: &mut dyn FnMut(&str),
 ) -> Result<(Transport, BrokerUrl), SessionError> {
     let mut epoch = room.epoch();
     let mut topics = RoomTopics::new(&broker.prefix, room);
     let patient_until =
-        (broker.url.len() > 1).then(|| tokio::time::Instant::now() + CLUSTER_PATIENCE);
+        (broker.url.len() > 1).then(|| tokio::time::Instant::now() + REFUSED_PATIENCE);
+    let mut told = false;
     loop {
         // A throwaway id of at most 23 characters (the MQTT 3.1.1 limit).
         let client_id = format!("sotto-s{}", crate::hex::encode(&random_bytes::<8>()));
@@ -168,12 +179,20 @@ async fn catch_up(
         };
         let mut transport = Transport::start(options, subscriptions, Announcement::default)?;
         let connected = match transport.wait_connected(BROKER_TIMEOUT).await {
-            // A cluster node refuses subscriptions for a few seconds while
-            // the cluster replaces a dead node (NATS does): with a list of
-            // brokers, connect again, to whichever node takes us.
-            Err(TransportError::Refused(_))
-                if patient_until.is_some_and(|until| tokio::time::Instant::now() < until) =>
+            // A cluster node refuses subscriptions for a while when the
+            // cluster replaces a dead node (NATS does): with a list of
+            // brokers, connect again, to whichever node takes us. A
+            // refusal with a reason (an MQTT 5 ACL) is final.
+            Err(err)
+                if err.gave_no_reason()
+                    && patient_until.is_some_and(|until| tokio::time::Instant::now() < until) =>
             {
+                if !std::mem::replace(&mut told, true) {
+                    note(&format!(
+                        "{err} without a reason; a cluster replacing a node does that for a while, so sotto tries again for up to {} s",
+                        REFUSED_PATIENCE.as_secs()
+                    ));
+                }
                 transport.shutdown(None).await;
                 tokio::time::sleep(REFUSED_RETRY).await;
                 continue;

@@ -1,6 +1,7 @@
 //! What a home remembers about its brokers: the client ids of each
-//! room's broker sessions (the current one and old ones still to drain)
-//! and the MQTT version each broker took.
+//! room's broker sessions (the current one and old ones still to drain),
+//! which subscriptions the current one is known to hold, and the MQTT
+//! version each broker took.
 
 use std::path::PathBuf;
 
@@ -57,6 +58,46 @@ impl Store {
         let dir = self.home.join(SESSIONS_DIR);
         create_private_dir(&dir)?;
         write_atomic(&self.client_id_path(id), ids[skip..].join("\n").as_bytes())
+    }
+
+    /// Whether the broker session `client_id` of a room is recorded as
+    /// holding every one of `filters` (each granted once). A session the
+    /// broker keeps after refusing a SUBSCRIBE lacks that subscription,
+    /// though the broker says the session is present.
+    pub fn session_holds(&self, id: &RoomId, client_id: &str, filters: &[String]) -> bool {
+        let Ok(bytes) = read_bounded(&self.subscribed_path(id), MAX_SMALL_FILE_LEN) else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines = text.lines();
+        lines.next() == Some(client_id)
+            && filters
+                .iter()
+                .all(|filter| text.lines().skip(1).any(|held| held == filter))
+    }
+
+    /// Records that the broker granted `filters` to the session
+    /// `client_id` of a room (replacing what was recorded for an older
+    /// one). Best effort: forgetting only costs subscribing again.
+    pub fn record_session_holds(&self, id: &RoomId, client_id: &str, filters: &[String]) {
+        if self.session_holds(id, client_id, filters) {
+            return;
+        }
+        let mut text = format!("{client_id}\n");
+        for filter in filters {
+            text.push_str(filter);
+            text.push('\n');
+        }
+        let dir = self.home.join(SESSIONS_DIR);
+        if create_private_dir(&dir).is_ok() {
+            let _ = write_atomic(&self.subscribed_path(id), text.as_bytes());
+        }
+    }
+
+    fn subscribed_path(&self, id: &RoomId) -> PathBuf {
+        self.home
+            .join(SESSIONS_DIR)
+            .join(format!("{}.subscribed", id.to_hex()))
     }
 
     fn client_id_path(&self, id: &RoomId) -> PathBuf {

@@ -521,6 +521,21 @@ mod tests {
     }
 
     #[test]
+    fn a_broker_session_is_trusted_only_with_the_subscriptions_recorded_for_it() {
+        let (_dir, store, _) = setup();
+        let room = RoomId([5; 16]);
+        let filters = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert!(!store.session_holds(&room, "sottoa", &[]));
+        store.record_session_holds(&room, "sottoa", &filters(&["m", "c/+"]));
+        assert!(store.session_holds(&room, "sottoa", &filters(&["c/+", "m"])));
+        assert!(store.session_holds(&room, "sottoa", &filters(&["m"])));
+        assert!(!store.session_holds(&room, "sottoa", &filters(&["m", "k/+"])));
+        assert!(!store.session_holds(&room, "sottob", &filters(&["m"])));
+        store.record_session_holds(&room, "sottob", &filters(&["m"]));
+        assert!(!store.session_holds(&room, "sottoa", &filters(&["m"])));
+    }
+
+    #[test]
     fn client_ids_left_behind_stay_recorded_until_one_id_replaces_them() {
         let (_dir, store, _) = setup();
         let room = RoomId([4; 16]);

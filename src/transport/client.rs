@@ -422,7 +422,7 @@ fn from_v311(event: rumqttc::Event) -> WireEvent {
             pkid: ack.pkid,
             granted: match ack.return_codes.first() {
                 Some(SubscribeReasonCode::Success(qos)) => Ok(*qos),
-                _ => Err("the broker refused the subscription".to_owned()),
+                _ => Err(describe::SUBSCRIPTION_REFUSED.to_owned()),
             },
         },
         Event::Outgoing(outgoing) => from_outgoing(outgoing),
@@ -471,7 +471,7 @@ fn from_v5(event: rumqttc::v5::Event) -> WireEvent {
                     rumqttc::v5::mqttbytes::QoS::ExactlyOnce => QoS::ExactlyOnce,
                 }),
                 Some(code) => Err(describe::suback_refusal(*code)),
-                None => Err("the broker refused the subscription".to_owned()),
+                None => Err(describe::SUBSCRIPTION_REFUSED.to_owned()),
             },
         },
         Event::Outgoing(outgoing) => from_outgoing(outgoing),
@@ -527,6 +527,7 @@ mod tests {
             keep_alive: std::time::Duration::from_secs(30),
             ca_file: None,
             client_auth: None,
+            session_subscribed: false,
         };
         let tls = crate::tls::transport(None, None).unwrap();
         let (secure, plain) = (options.url.get(0), options.url.get(1));

@@ -389,6 +389,13 @@ pub fn puback_refusal(reason: v5bytes::PubAckReason) -> String {
     }
 }
 
+/// A refused subscription the broker gave no reason for: every refusal
+/// on MQTT 3.1.1 (its SUBACK has one failure code), and MQTT 5's
+/// unspecified ones. See [`TransportError::gave_no_reason`].
+///
+/// [`TransportError::gave_no_reason`]: crate::transport::TransportError::gave_no_reason
+pub const SUBSCRIPTION_REFUSED: &str = "the broker refused the subscription";
+
 /// An MQTT 5 SUBACK refusal as a sentence.
 pub fn suback_refusal(code: v5bytes::SubscribeReasonCode) -> String {
     use v5bytes::SubscribeReasonCode as C;
@@ -405,7 +412,7 @@ pub fn suback_refusal(code: v5bytes::SubscribeReasonCode) -> String {
         C::TopicFilterInvalid => {
             "the broker refused the subscription: it does not accept the topic".to_owned()
         }
-        _ => "the broker refused the subscription".to_owned(),
+        _ => SUBSCRIPTION_REFUSED.to_owned(),
     }
 }
 

@@ -107,6 +107,10 @@ pub struct Driver {
     subscribing: VecDeque<usize>,
     /// Subscriptions sent, by packet id, until their SUBACK.
     awaiting_suback: HashMap<u16, usize>,
+    /// Whether the broker session holds every reliable subscription: known
+    /// from an earlier process (the options say), or once all were granted
+    /// on a connection of this one.
+    session_subscribed: bool,
     /// Set between a ConnAck and the last of its SubAcks: "connected" is
     /// reported (and "online" published) only once messages can arrive.
     pending_connect: Option<bool>,
@@ -147,6 +151,7 @@ impl Driver {
         };
         let failover = Failover::new(options.url.clone());
         let patient_until = (options.url.len() > 1).then(|| Instant::now() + CLUSTER_PATIENCE);
+        let session_subscribed = options.session_subscribed;
         Self {
             client: MqttClient::new(&options, failover.current(), version, tls.clone()),
             options,
@@ -168,6 +173,7 @@ impl Driver {
             limits: ConnAckInfo::default(),
             subscribing: VecDeque::new(),
             awaiting_suback: HashMap::new(),
+            session_subscribed,
             pending_connect: None,
             unmatched: VecDeque::new(),
             unmatched_at_drop: 0,
@@ -392,8 +398,11 @@ impl Driver {
             self.session_lost(moved_from);
         }
         self.unmatched_at_drop = 0;
+        // A present session is trusted to hold the reliable subscriptions
+        // only when they are known to have been granted to it.
+        let trusted = session_present && self.session_subscribed;
         let needed: Vec<usize> = (self.subscriptions.iter().enumerate())
-            .filter(|(_, s)| s.kind == SubscriptionKind::Live || !session_present)
+            .filter(|(_, s)| s.kind == SubscriptionKind::Live || !trusted)
             .map(|(i, _)| i)
             .collect();
         for index in needed {
@@ -406,11 +415,11 @@ impl Driver {
                 self.subscribing.push_back(index);
             }
         }
-        // With the session present, every reliable subscription is already
+        // With a trusted session, every reliable subscription is already
         // in place: messages can arrive now (the broker sends what it
         // queued at once), and only live ones are being made again. A
         // refusal of those still stops everything when its SUBACK comes.
-        if self.subscribing.is_empty() || session_present {
+        if self.subscribing.is_empty() || trusted {
             self.report_connected(session_present);
         } else {
             self.pending_connect = Some(session_present);
@@ -447,6 +456,7 @@ impl Driver {
     }
 
     fn report_connected(&mut self, session_present: bool) {
+        self.session_subscribed = true;
         // "online" goes out only now: a connection the broker refuses
         // something on must not leave a retained "online" behind.
         for publication in std::mem::take(&mut self.on_connect) {

@@ -150,6 +150,11 @@ pub struct ConnectOptions {
     pub ca_file: Option<std::path::PathBuf>,
     /// A client certificate for brokers that require one.
     pub client_auth: Option<crate::tls::ClientAuth>,
+    /// Whether a broker session kept under this client id is known to
+    /// hold every reliable subscription. A refused SUBSCRIBE leaves a
+    /// session without it, which the broker still calls present: unless
+    /// this is set, a present session is subscribed again, in full.
+    pub session_subscribed: bool,
 }
 
 /// What the connection reports.
@@ -278,6 +283,17 @@ pub enum TransportError {
     /// TLS could not be set up.
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+}
+
+impl TransportError {
+    /// Whether this is a refused subscription the broker gave no reason
+    /// for. A cluster node answers so while it cannot serve the
+    /// subscription yet (NATS, while it moves the streams a dead node
+    /// led), so with a list of brokers it is worth trying again; an ACL
+    /// refusal on MQTT 3.1.1 looks the same.
+    pub fn gave_no_reason(&self) -> bool {
+        matches!(self, Self::Refused(reason) if reason == describe::SUBSCRIPTION_REFUSED)
+    }
 }
 
 /// A handle on the connection task.
