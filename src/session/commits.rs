@@ -4,6 +4,7 @@
 //! genesis of an older room, leaving, and the quiet broker sessions that
 //! keep a new epoch's messages queued for us.
 
+use super::broker_config::{record_granted, room_options};
 use super::membership::subscriptions;
 use super::{BROKER_TIMEOUT, BrokerConfig, RoomSession, SessionError, client_id, now_ms};
 use crate::log::Change;
@@ -222,12 +223,17 @@ pub(super) async fn make_quiet_session(store: &Store, broker: &BrokerConfig, roo
         return false;
     };
     let topics = RoomTopics::new(&broker.prefix, room);
-    let options = broker.options(client_id::client_id(&secret, room), false);
+    let client_id = client_id::client_id(&secret, room);
     let subscriptions = subscriptions(&topics, room.needs_log_state());
-    let Ok(mut transport) = Transport::start(options, subscriptions, Announcement::default) else {
+    let options = room_options(broker, store, room.id(), client_id.clone(), &subscriptions);
+    let Ok(mut transport) = Transport::start(options, subscriptions.clone(), Announcement::default)
+    else {
         return false;
     };
     let connected = transport.wait_connected(BROKER_TIMEOUT).await.is_ok();
+    if connected {
+        record_granted(store, room.id(), &client_id, &subscriptions);
+    }
     transport.shutdown(None).await;
     connected
 }
