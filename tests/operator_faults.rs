@@ -11,8 +11,8 @@ mod home;
 
 use std::time::{Duration, Instant};
 
-use common::{Mosquitto, MosquittoOptions};
-use home::{Finished, Home};
+use common::{BlockingRawClient, Mosquitto, MosquittoOptions, MqttOptions};
+use home::{Finished, Home, Listener};
 
 common::on_both_mqtt_versions!(
     a_broker_that_only_allows_qos_0_is_refused_with_a_sentence,
@@ -48,12 +48,20 @@ fn denying(acltype: &str) -> MosquittoOptions {
     }
 }
 
+/// A broker user who may change the ACL while the broker runs (dynamic
+/// security's `$CONTROL` topic); same password.
+const OPERATOR: &str = "operator";
+
+// PBKDF2-HMAC-SHA512 of the password "sotto" with this salt and 101
+// iterations, as the plugin stores it (made with Python's
+// hashlib.pbkdf2_hmac).
+const PASSWORD_HASH: &str =
+    "B3cIcu/9Itfz/NGw3zZsLGnCIjeImsnl/ehsA8TgqCKadLts4o5MiNF0nelJijIO0ohhofwokqKKweleEuJ+/A==";
+const PASSWORD_SALT: &str = "c290dG8tdGVzdHMh";
+
 /// The dynamic security config for [`USER`] with one rule on sotto's
-/// topics: `acltype` allowed or denied.
+/// topics (`acltype` allowed or denied), and for [`OPERATOR`].
 fn dynamic_security(acltype: &str, allow: bool) -> String {
-    // PBKDF2-HMAC-SHA512 of the password "sotto" with this salt and 101
-    // iterations, as the plugin stores it (made with Python's
-    // hashlib.pbkdf2_hmac).
     let config = serde_json::json!({
         "defaultACLAccess": {
             "publishClientSend": true,
@@ -63,15 +71,29 @@ fn dynamic_security(acltype: &str, allow: bool) -> String {
         },
         "clients": [{
             "username": USER,
-            "password": "B3cIcu/9Itfz/NGw3zZsLGnCIjeImsnl/ehsA8TgqCKadLts4o5MiNF0nelJijIO0ohhofwokqKKweleEuJ+/A==",
-            "salt": "c290dG8tdGVzdHMh",
+            "password": PASSWORD_HASH,
+            "salt": PASSWORD_SALT,
             "iterations": 101,
             "roles": [{ "rolename": "ruled" }]
+        }, {
+            "username": OPERATOR,
+            "password": PASSWORD_HASH,
+            "salt": PASSWORD_SALT,
+            "iterations": 101,
+            "roles": [{ "rolename": "operator" }]
         }],
         "groups": [],
         "roles": [{
             "rolename": "ruled",
             "acls": [{ "acltype": acltype, "topic": "sotto/v1/#", "priority": 0, "allow": allow }]
+        }, {
+            "rolename": "operator",
+            "acls": [{
+                "acltype": "publishClientSend",
+                "topic": "$CONTROL/dynamic-security/#",
+                "priority": 0,
+                "allow": true
+            }]
         }]
     });
     config.to_string()
@@ -142,6 +164,57 @@ fn a_subscription_refused_once_is_made_when_the_acl_allows_it(mqtt: &str) {
     let (ok, stdout, stderr) = listener.finish();
     assert!(ok, "{stderr}\n{}", broker.log());
     assert!(stdout.contains("after the fix"), "{stdout}\n{stderr}");
+}
+
+/// With a list of brokers, a subscription refused without a reason (every
+/// refusal on MQTT 3.1.1; a NATS node answers so while its cluster
+/// replaces a dead node) is waited out: `listen` says so once and
+/// connects again until it is granted, here once the operator changes
+/// the ACL while it waits.
+#[test]
+fn a_list_of_brokers_waits_out_a_refusal_without_a_reason() {
+    let broker = Mosquitto::start_with(denying("subscribePattern"));
+    let list = format!("{},{}", broker.url(), broker.url());
+    let member = |name| {
+        Home::init_with_mqtt(name, &list, Some("3.1.1"))
+            .with_env("SOTTO_USERNAME", USER)
+            .with_env("SOTTO_PASSWORD", USER)
+    };
+    let (alice, bob) = (member("alice"), member("bob"));
+    bob.join(&alice.create_room("ops"));
+
+    let listener = Listener::start(alice.command(&[
+        "listen",
+        "ops",
+        "--json",
+        "--count",
+        "1",
+        "--timeout",
+        "60",
+    ]));
+    listener.wait_stderr("tries again for up to 90 s", Duration::from_secs(20));
+    let operator = BlockingRawClient::connect_with({
+        let mut options = MqttOptions::new(OPERATOR, "127.0.0.1", broker.port());
+        options.set_credentials(OPERATOR, USER);
+        options
+    });
+    let allow = serde_json::json!({"commands": [{
+        "command": "removeRoleACL",
+        "rolename": "ruled",
+        "acltype": "subscribePattern",
+        "topic": "sotto/v1/#"
+    }]});
+    operator.publish(
+        "$CONTROL/dynamic-security/v1",
+        allow.to_string().into_bytes(),
+        false,
+    );
+    listener.wait_stderr("listening to ops", Duration::from_secs(20));
+    bob.send("ops", "granted at last");
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}\n{}", broker.log());
+    assert!(stdout.contains("granted at last"), "{stdout}\n{stderr}");
+    assert_eq!(stderr.matches("tries again").count(), 1, "{stderr}");
 }
 
 /// MQTT 5 only: on 3.1.1 Mosquitto acknowledges a publish its ACL then

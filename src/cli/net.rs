@@ -245,17 +245,28 @@ pub fn listen(cli: &Cli, store: &Store, room: &str, options: ListenOptions) -> a
     let identity = Arc::new(unlock::load_identity(store)?);
     let verbose = cli.verbose;
     runtime()?.block_on(async move {
-        let mut session = match RoomSession::open(store.clone(), identity, room, &broker).await {
-            Ok(session) => session,
-            // This home's chat holds the room: read it through the chat.
-            Err(session::SessionError::Busy(held)) => {
-                let colour = super::render::use_colour();
-                return match super::attach::listen(store, room, &options, colour).await? {
-                    Some(()) => Ok(()),
-                    None => Err(session::SessionError::Busy(held).into()),
-                };
+        let mut patience = session::RefusalPatience::new(&broker);
+        let mut session = loop {
+            match RoomSession::open(store.clone(), identity.clone(), room, &broker).await {
+                Ok(session) => break session,
+                // This home's chat holds the room: read it through the chat.
+                Err(session::SessionError::Busy(held)) => {
+                    let colour = super::render::use_colour();
+                    return match super::attach::listen(store, room, &options, colour).await? {
+                        Some(()) => Ok(()),
+                        None => Err(session::SessionError::Busy(held).into()),
+                    };
+                }
+                Err(err) => match patience.after_open(&err) {
+                    session::AfterRefusal::GiveUp => return Err(err.into()),
+                    session::AfterRefusal::Retry { note } => {
+                        if let Some(note) = note {
+                            eprintln!("sotto: {}", for_terminal(&note));
+                        }
+                        patience.pause().await;
+                    }
+                },
             }
-            Err(err) => return Err(err.into()),
         };
         let deadline = options
             .timeout

@@ -24,6 +24,7 @@ mod client_id;
 mod commits;
 mod events;
 mod membership;
+mod patience;
 mod presence;
 mod receive;
 mod retire;
@@ -55,6 +56,7 @@ pub use broker_config::BrokerConfig;
 pub use client_id::MAX_CLIENT_ID_LEN;
 pub use events::{Outgoing, SessionError, SessionEvent};
 pub use membership::MembershipError;
+pub use patience::{AfterRefusal, REFUSED_PATIENCE, RefusalPatience};
 pub use send::send_once;
 
 /// How long to wait for the broker to answer a connect or a publish.

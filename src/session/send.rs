@@ -11,6 +11,7 @@ use crate::transport::{
     Transport, TransportError, TransportEvent,
 };
 
+use super::patience::{AfterRefusal, RefusalPatience};
 use super::{BROKER_TIMEOUT, BrokerConfig, SessionError, now_ms};
 
 /// Publishes one message and waits for the broker's acknowledgement. The
@@ -126,17 +127,6 @@ pub(super) fn seal_saved(
     Ok((payload, seq, destinations))
 }
 
-/// How long `send` waits before connecting again to a list of brokers
-/// after one refused its subscriptions.
-const REFUSED_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// How long `send` to a list of brokers goes on connecting again while
-/// nodes refuse its subscriptions without a reason. A NATS cluster whose
-/// node died refuses them until it has moved the streams that node led:
-/// 30 to 40 s on a loaded 2-core machine, where 20 s (the patience for
-/// nodes that hang up) was not enough.
-const REFUSED_PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
-
 /// How long `send` listens for membership changes it has not seen yet
 /// (retained commits and key slots come right after the subscription is
 /// granted) before sealing, so it seals under the room's newest key.
@@ -156,9 +146,7 @@ async fn catch_up(
 ) -> Result<(Transport, BrokerUrl), SessionError> {
     let mut epoch = room.epoch();
     let mut topics = RoomTopics::new(&broker.prefix, room);
-    let patient_until =
-        (broker.url.len() > 1).then(|| tokio::time::Instant::now() + REFUSED_PATIENCE);
-    let mut told = false;
+    let mut patience = RefusalPatience::new(broker);
     loop {
         // A throwaway id of at most 23 characters (the MQTT 3.1.1 limit).
         let client_id = format!("sotto-s{}", crate::hex::encode(&random_bytes::<8>()));
@@ -179,25 +167,18 @@ async fn catch_up(
         };
         let mut transport = Transport::start(options, subscriptions, Announcement::default)?;
         let connected = match transport.wait_connected(BROKER_TIMEOUT).await {
-            // A cluster node refuses subscriptions for a while when the
-            // cluster replaces a dead node (NATS does): with a list of
-            // brokers, connect again, to whichever node takes us. A
-            // refusal with a reason (an MQTT 5 ACL) is final.
-            Err(err)
-                if err.gave_no_reason()
-                    && patient_until.is_some_and(|until| tokio::time::Instant::now() < until) =>
-            {
-                if !std::mem::replace(&mut told, true) {
-                    note(&format!(
-                        "{err} without a reason; a cluster replacing a node does that for a while, so sotto tries again for up to {} s",
-                        REFUSED_PATIENCE.as_secs()
-                    ));
+            Ok((connected, _)) => connected,
+            Err(err) => match patience.after(&err) {
+                AfterRefusal::GiveUp => return Err(err.into()),
+                AfterRefusal::Retry { note: line } => {
+                    if let Some(line) = line {
+                        note(&line);
+                    }
+                    transport.shutdown(None).await;
+                    patience.pause().await;
+                    continue;
                 }
-                transport.shutdown(None).await;
-                tokio::time::sleep(REFUSED_RETRY).await;
-                continue;
-            }
-            result => result?.0,
+            },
         };
         let node = match connected {
             TransportEvent::Connected { version, node, .. } => {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use sotto::room::RoomId;
 use sotto::sanitize::for_terminal;
-use sotto::session::{RoomSession, SessionError, SessionEvent};
+use sotto::session::{AfterRefusal, RefusalPatience, RoomSession, SessionError, SessionEvent};
 use sotto::transport::TransportError;
 
 use super::rooms::LiveRoom;
@@ -48,14 +48,29 @@ impl Chat {
         Ok(self.rooms.live.len() - 1)
     }
 
-    pub(super) async fn try_open(&self, room: &str) -> Result<RoomSession, SessionError> {
-        RoomSession::open(
-            self.store.clone(),
-            self.identity.clone(),
-            room,
-            &self.broker,
-        )
-        .await
+    /// Opens a room's session; with a list of brokers, waits out a
+    /// cluster that refuses subscriptions while it replaces a node.
+    async fn try_open(&mut self, room: &str) -> Result<RoomSession, SessionError> {
+        let mut patience = RefusalPatience::new(&self.broker);
+        loop {
+            let opened = RoomSession::open(
+                self.store.clone(),
+                self.identity.clone(),
+                room,
+                &self.broker,
+            )
+            .await;
+            let Err(err) = &opened else { return opened };
+            match patience.after_open(err) {
+                AfterRefusal::GiveUp => return opened,
+                AfterRefusal::Retry { note } => {
+                    if let Some(note) = note {
+                        self.system(&format!("{}: {note}", for_terminal(room)));
+                    }
+                    patience.pause().await;
+                }
+            }
+        }
     }
 
     /// Opens every other joined room, so all of them are live. One that
