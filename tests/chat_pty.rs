@@ -294,12 +294,7 @@ fn a_changed_verified_key_blocks_sending_until_accept() {
     alice.ok(&["send", "ops", "hi bob"]);
     chat.until("alice: hi bob");
     impostor.ok(&["send", "ops", "it is me, new laptop"]);
-    let whoami = impostor.ok(&["whoami"]);
-    let impostor_fp = whoami
-        .lines()
-        .last()
-        .unwrap()
-        .trim_start_matches("fingerprint: ");
+    let impostor_fp = impostor.fingerprint();
     let seen = chat.until("new laptop");
     assert!(
         seen.iter()

@@ -76,11 +76,7 @@ fn verify_tells_a_malformed_fingerprint_from_a_mismatch() {
     // No broker is needed: alice verifies the only member she knows, herself.
     let alice = Home::init("alice", "mqtt://127.0.0.1:1");
     alice.create_room("ops");
-    let fingerprint = alice
-        .ok(&["whoami"])
-        .lines()
-        .find_map(|line| line.strip_prefix("fingerprint: ").map(str::to_owned))
-        .unwrap();
+    let fingerprint = alice.fingerprint();
     let verify = |typed: &str| {
         let out = alice.run(&["verify", "ops", "alice", typed]);
         (

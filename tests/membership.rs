@@ -216,6 +216,12 @@ fn join_reads_the_invite_from_standard_input_and_names_the_inviter() {
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("Joined room ops"), "{said}");
+    let told = String::from_utf8_lossy(&out.stderr);
+    let fingerprint = alice.fingerprint();
+    assert!(
+        told.contains(&format!("Invited by alice (fingerprint {fingerprint})")),
+        "{told}"
+    );
     assert!(bob.room("ops").is_joining());
     bob.register("ops");
     assert!(!bob.room("ops").is_joining());

@@ -242,9 +242,8 @@ pub fn join(store: &Store, text: &str, local_name: Option<&str>) -> anyhow::Resu
     }
     println!("Joined room {}.", for_terminal(&joined.name));
     eprintln!(
-        "Invited by the member with fingerprint {}; sotto trusts that key when it appears. \
-         Run `sotto chat {}` to talk.",
-        joined.inviter,
+        "Invited by {}; sotto trusts that key when it appears. Run `sotto chat {}` to talk.",
+        joined.inviter_text(),
         for_terminal(&joined.name)
     );
     Ok(())
@@ -258,6 +257,8 @@ pub struct Joined {
     pub already: bool,
     /// The inviter's fingerprint, trusted when that key appears.
     pub inviter: Fingerprint,
+    /// The inviter's name, when the invite says (a room with a log).
+    pub inviter_name: Option<String>,
 }
 
 impl Joined {
@@ -267,9 +268,19 @@ impl Joined {
             format!("You are already in this room, as {}.", self.name)
         } else {
             format!(
-                "Joined room {}. Invited by the member with fingerprint {}; sotto trusts that key when it appears.",
-                self.name, self.inviter
+                "Joined room {}. Invited by {}; sotto trusts that key when it appears.",
+                self.name,
+                self.inviter_text()
             )
+        }
+    }
+
+    /// Who made the invite: name and fingerprint, or the fingerprint
+    /// alone for the older kind of invite, which names nobody.
+    fn inviter_text(&self) -> String {
+        match &self.inviter_name {
+            Some(name) => format!("{} (fingerprint {})", for_terminal(name), self.inviter),
+            None => format!("the member with fingerprint {}", self.inviter),
         }
     }
 }
@@ -340,6 +351,7 @@ pub fn join_room(
                 name: existing.name().to_owned(),
                 already: true,
                 inviter: invite.inviter,
+                inviter_name: None,
             });
         }
         bail!(
@@ -359,6 +371,10 @@ pub fn join_room(
         name: room.name().to_owned(),
         already: false,
         inviter: invite.inviter,
+        inviter_name: (invite.grant.as_ref())
+            .map(|grant| &grant.ticket.inviter)
+            .filter(|inviter| inviter.fingerprint() == invite.inviter)
+            .map(|inviter| inviter.name.clone()),
     })
 }
 

@@ -161,6 +161,14 @@ impl Home {
         self.ok(&["join", invite]);
     }
 
+    /// This home's fingerprint, as `whoami` prints it.
+    pub fn fingerprint(&self) -> String {
+        self.ok(&["whoami"])
+            .lines()
+            .find_map(|line| line.strip_prefix("fingerprint: ").map(str::to_owned))
+            .expect("whoami prints a fingerprint")
+    }
+
     pub fn send(&self, room: &str, text: &str) {
         self.ok(&["send", room, text]);
     }
