@@ -205,6 +205,29 @@ fn a_member_who_leaves_is_told_to_the_others_and_forgotten_locally() {
     assert!(raw.received().is_empty(), "{:?}", raw.received());
 }
 
+/// Kicked right after joining, before any other commit followed his add:
+/// bob's own add is confirmed by the kick building on it, so this is a
+/// removal, not a join that lost a race (which would have him ask to be
+/// let in again).
+#[test]
+fn a_member_kicked_right_after_joining_is_told_he_was_removed() {
+    let (broker, alice, bob) = pair();
+    assert_eq!(alice.ok(&["kick", "ops", "bob"]).trim(), "2");
+    let out = bob.run(&["listen", "ops", "--timeout", "30", "-v"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("you were removed from ops by alice"),
+        "{said}"
+    );
+    assert!(!said.contains("let us in"), "{said}");
+    // No join request of his waits on the broker for a member to answer.
+    let raw = BlockingRawClient::connect(broker.port(), "requests");
+    raw.subscribe("sotto/v1/+/j/+");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(raw.received().is_empty(), "{:?}", raw.received());
+}
+
 #[test]
 fn join_reads_the_invite_from_standard_input_and_names_the_inviter() {
     let broker = Mosquitto::start();

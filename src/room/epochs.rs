@@ -362,8 +362,15 @@ impl Room {
     ) -> Result<Membership, CommitRefused> {
         let change = self.describe(&signed.commit, &next);
         if !next.roster.contains(&self.own) {
-            if let Some(ticket) = self.log.joined_with.take().or(self.log.joining.take()) {
-                // Not a removal: we were never in. Ask instead.
+            // A commit that builds on a state listing us removes us, even
+            // one right after our own add (which it confirms). One that
+            // leaves us out of a state we were never in (it won over our
+            // add, or came while we were joining) is not a removal: ask
+            // to be let in instead.
+            let were_in =
+                (self.log.state.as_ref()).is_some_and(|state| state.roster.contains(&self.own));
+            let ticket = self.log.joined_with.take().or(self.log.joining.take());
+            if let Some(ticket) = ticket.filter(|_| !were_in) {
                 self.log.joining = Some(ticket);
                 self.log.requesting = true;
                 return Ok(Membership::MustRequest);

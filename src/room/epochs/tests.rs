@@ -156,6 +156,33 @@ fn a_kicked_member_learns_who_removed_them_and_reads_nothing_after() {
     ));
 }
 
+/// The kick builds on bob's add, which confirms it: a removal, not a lost
+/// race that would have him ask to be let in.
+#[test]
+fn a_member_kicked_right_after_their_own_add_is_removed() {
+    let mut w = world();
+    let (alice_id, bob_id) = (w.alice.clone_for_test(), w.bob.clone_for_test());
+    let mut alice = Room::found("ops", &alice_id, 100, &mut w.rng).unwrap();
+    let (mut bob, add_bob) = joined(&mut w, &mut alice, &alice_id, &bob_id, 200);
+    deliver(&mut alice, &alice_id, &add_bob, 200);
+    let kick = alice
+        .make_commit(
+            &alice_id,
+            Change::Remove {
+                member: bob_id.fingerprint(),
+            },
+            300,
+            &mut w.rng,
+        )
+        .unwrap();
+    assert_eq!(
+        deliver(&mut bob, &bob_id, &kick, 300),
+        Membership::Removed { by: "alice".into() }
+    );
+    assert!(!bob.is_requesting() && !bob.is_joining());
+    assert_eq!(bob.removed_by(), Some("alice"));
+}
+
 #[test]
 fn a_removed_members_forged_rotation_is_refused() {
     let mut w = world();
