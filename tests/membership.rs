@@ -228,6 +228,41 @@ fn a_member_kicked_right_after_joining_is_told_he_was_removed() {
     assert!(raw.received().is_empty(), "{:?}", raw.received());
 }
 
+/// alice has not listened since bob joined: `kick` first takes the commits
+/// her home has not seen, so it can name bob and builds on his add
+/// instead of competing with it. A removed member's `leave` only forgets
+/// the room.
+#[test]
+fn kick_from_a_home_that_has_not_seen_the_join_yet() {
+    let broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    let invite = alice.ok(&["room", "create", "ops"]);
+    bob.join(invite.lines().last().unwrap());
+    bob.catch_up("ops", 1);
+    assert_eq!(alice.room("ops").epoch(), 0);
+
+    assert_eq!(alice.ok(&["kick", "ops", "bob"]).trim(), "2");
+    let out = bob.run(&["listen", "ops", "--timeout", "30"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("you were removed from ops by alice"),
+        "{said}"
+    );
+
+    let again = bob.run(&["kick", "ops", "alice"]);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("you were removed from ops by alice"),
+        "{said}"
+    );
+    let left = bob.run(&["leave", "ops"]);
+    assert!(left.status.success(), "{left:?}");
+    assert!(!bob.ok(&["rooms"]).contains("ops"));
+}
+
 #[test]
 fn join_reads_the_invite_from_standard_input_and_names_the_inviter() {
     let broker = Mosquitto::start();

@@ -139,6 +139,34 @@ pub fn change_membership(
     if saved.log().is_none() {
         return Err(sotto::room::RoomError::NoLog.into());
     }
+    let identity = Arc::new(unlock::load_identity(store)?);
+    let runtime = runtime()?;
+    // A change made on an epoch the room has left would compete with the
+    // commits this home has not taken yet, and could lose to them after
+    // being reported as made; and a member who joined meanwhile could not
+    // be named.
+    let mut note = |text: &str| eprintln!("sotto: {}", for_terminal(text));
+    runtime.block_on(session::catch_up_membership(
+        store, &identity, room, &broker, &mut note,
+    ))?;
+    let saved = store.room(room)?;
+    if let Some(by) = saved.removed_by() {
+        // Nothing is left to sign: leaving only forgets the room here.
+        if matches!(action, Membership::Leave) {
+            store.delete_room(saved.id())?;
+            eprintln!(
+                "You were removed from {} by {}; it is forgotten here.",
+                for_terminal(room),
+                for_terminal(by)
+            );
+            return Ok(());
+        }
+        anyhow::bail!(
+            "you were removed from {} by {}",
+            for_terminal(room),
+            for_terminal(by)
+        );
+    }
     let change = match action {
         Membership::MoveToLog => return move_to_log(&broker, store, room, &saved),
         Membership::Kick(member) => sotto::log::Change::Remove {
@@ -151,8 +179,7 @@ pub fn change_membership(
         Membership::Rotate => sotto::log::Change::Rotate,
     };
     let leaving = matches!(change, sotto::log::Change::Leave);
-    let identity = Arc::new(unlock::load_identity(store)?);
-    runtime()?.block_on(async {
+    runtime.block_on(async {
         let mut session = RoomSession::open(store.clone(), identity, room, &broker).await?;
         let result = session.commit(change).await;
         match result {

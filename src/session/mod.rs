@@ -57,7 +57,7 @@ pub use client_id::MAX_CLIENT_ID_LEN;
 pub use events::{Outgoing, SessionError, SessionEvent};
 pub use membership::MembershipError;
 pub use patience::{AfterRefusal, REFUSED_PATIENCE, RefusalPatience};
-pub use send::send_once;
+pub use send::{catch_up_membership, send_once};
 
 /// How long to wait for the broker to answer a connect or a publish.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);

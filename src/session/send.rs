@@ -132,6 +132,28 @@ pub(super) fn seal_saved(
 /// granted) before sealing, so it seals under the room's newest key.
 const CATCH_UP_QUIET: std::time::Duration = std::time::Duration::from_millis(150);
 
+/// Takes the commits and key slots of a room with a log that this home
+/// has not seen, on a connection of its own (like `send`), so a change
+/// made next from the command line starts from the room's newest epoch
+/// and can name members who joined meanwhile. Messages are left queued
+/// for the next `chat` or `listen`.
+pub async fn catch_up_membership(
+    store: &Store,
+    identity: &Identity,
+    room_name: &str,
+    broker: &BrokerConfig,
+    note: &mut dyn FnMut(&str),
+) -> Result<(), SessionError> {
+    let room = store.room(room_name)?;
+    if room.log().is_none() {
+        return Ok(());
+    }
+    let broker = broker.with_remembered_version(store);
+    let (transport, _) = catch_up(store, identity, &room, &broker, note).await?;
+    transport.shutdown(None).await;
+    Ok(())
+}
+
 /// Connects for one message, and first takes the commits and key slots
 /// of the room that this home has not seen (when no chat or listen of it
 /// is running, nothing else takes them): a message sealed under an epoch
