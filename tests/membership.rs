@@ -263,6 +263,35 @@ fn kick_from_a_home_that_has_not_seen_the_join_yet() {
     assert!(!bob.ok(&["rooms"]).contains("ops"));
 }
 
+/// alice creates the room and goes away before ever opening it; bob
+/// joins and writes with `send`. A broker queues messages only for
+/// sessions it has, so `room create` makes alice's: her first `listen`
+/// gets bob's add and his line.
+#[test]
+fn what_is_sent_before_the_creator_first_opens_the_room_reaches_her() {
+    let broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    let invite = alice.ok(&["room", "create", "ops"]);
+    bob.join(invite.lines().last().unwrap());
+    bob.send("ops", "bob here");
+    let listener = alice.listen_json("ops", &["--count", "1", "--timeout", "20"]);
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(texts(&json_lines(&stdout)), ["bob here"], "{stderr}");
+    assert!(!stderr.contains("dropped"), "{stderr}");
+
+    // Without a broker, `room create` still works and says what it costs.
+    let offline = Home::init("carol", "mqtt://127.0.0.1:1");
+    let out = offline.run(&["room", "create", "later"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("what they write first will not reach you"),
+        "{said}"
+    );
+}
+
 #[test]
 fn join_reads_the_invite_from_standard_input_and_names_the_inviter() {
     let broker = Mosquitto::start();

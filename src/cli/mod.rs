@@ -143,6 +143,26 @@ pub fn run(mut cli: Cli) -> anyhow::Result<()> {
             return net::change_membership(&cli, &store, room, net::Membership::Admin(member));
         }
         Command::Room {
+            action:
+                RoomCommand::Create {
+                    name,
+                    invite,
+                    create,
+                },
+        } => {
+            local::room_create(
+                &store,
+                name,
+                local::InviteOptions {
+                    expires: invite.expires.clone(),
+                    uses: invite.uses,
+                    log: !create.no_log,
+                },
+            )?;
+            net::prepare_room_session(&cli, &store, name);
+            return Ok(());
+        }
+        Command::Room {
             action: RoomCommand::Upgrade { name },
         } => {
             return net::change_membership(&cli, &store, name, net::Membership::MoveToLog);
@@ -180,19 +200,6 @@ pub fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Whoami => local::whoami(&store),
         Command::Passphrase { remove } => local::change_passphrase(&store, remove),
         Command::Room { action } => match action {
-            RoomCommand::Create {
-                name,
-                invite,
-                create,
-            } => local::room_create(
-                &store,
-                &name,
-                local::InviteOptions {
-                    expires: invite.expires,
-                    uses: invite.uses,
-                    log: !create.no_log,
-                },
-            ),
             RoomCommand::Invite { name, invite } => local::room_invite(
                 &store,
                 &name,
@@ -204,7 +211,9 @@ pub fn run(mut cli: Cli) -> anyhow::Result<()> {
             ),
             RoomCommand::Keep { name, keep } => history::keep(&store, &name, &keep),
             // Handled above: they borrow the whole Cli.
-            RoomCommand::Upgrade { .. } | RoomCommand::Rotate { .. } => Ok(()),
+            RoomCommand::Create { .. }
+            | RoomCommand::Upgrade { .. }
+            | RoomCommand::Rotate { .. } => Ok(()),
             RoomCommand::RotateAfter { name, schedule } => {
                 local::rotate_after(&store, &name, &schedule)
             }

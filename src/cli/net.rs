@@ -110,6 +110,26 @@ pub fn send(cli: &Cli, store: &Store, room: &str, text: Option<&str>) -> anyhow:
     Ok(())
 }
 
+/// After `room create`: the room's broker session is made now, so what
+/// members send before this home first opens the room waits for it.
+/// Best effort: without a broker, says what that costs.
+pub fn prepare_room_session(cli: &Cli, store: &Store, room: &str) {
+    let ready = broker_config(cli).ok().and_then(|broker| {
+        let runtime = runtime().ok()?;
+        runtime
+            .block_on(session::prepare_room_session(store, &broker, room))
+            .ok()
+    });
+    if ready != Some(true) {
+        eprintln!(
+            "sotto: the broker did not answer, so it holds nothing for you in {0} yet: \
+             open {0} (chat, listen or send) before others write there, or what they \
+             write first will not reach you",
+            for_terminal(room)
+        );
+    }
+}
+
 /// A membership change asked for on the command line.
 pub enum Membership<'a> {
     /// Remove a member.

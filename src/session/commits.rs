@@ -212,6 +212,24 @@ pub(super) fn commit_publications(
     publications
 }
 
+/// Makes the broker session of a room this home has just created, so
+/// what members send before its first `chat`, `listen` or `send` is
+/// queued for it: a broker keeps messages only for sessions it has.
+/// Whether the broker took it (true also when a running session of this
+/// home holds the room already).
+pub async fn prepare_room_session(
+    store: &Store,
+    broker: &BrokerConfig,
+    room_name: &str,
+) -> Result<bool, SessionError> {
+    let room = store.room(room_name)?;
+    let Some(_lock) = store.session_lock(room.id())? else {
+        return Ok(true);
+    };
+    let broker = broker.with_remembered_version(store);
+    Ok(make_quiet_session(store, &broker, &room).await)
+}
+
 /// Makes (or keeps) the broker session of `room`'s current epoch under
 /// this home's client id for it: subscribed, so the broker queues what is
 /// sent there, and quiet (no presence). Whether the broker took it.

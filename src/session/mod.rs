@@ -54,6 +54,7 @@ use warnings::WarningBudget;
 
 pub use broker_config::BrokerConfig;
 pub use client_id::MAX_CLIENT_ID_LEN;
+pub use commits::prepare_room_session;
 pub use events::{Outgoing, SessionError, SessionEvent};
 pub use membership::MembershipError;
 pub use patience::{AfterRefusal, REFUSED_PATIENCE, RefusalPatience};
