@@ -292,6 +292,32 @@ fn what_is_sent_before_the_creator_first_opens_the_room_reaches_her() {
     );
 }
 
+/// carol's invite is older than bob's add, so she must be let in, and
+/// nobody is online to do it. Her `listen` gives up waiting, leaving her
+/// request on the broker; alice, back later and still at the epoch before
+/// bob's add, takes it and lets her in, with no stranger's record to
+/// warn about on the way.
+#[test]
+fn a_joiner_waiting_to_be_let_in_is_let_in_by_the_next_member_online() {
+    let broker = Mosquitto::start();
+    let alice = Home::init("alice", &broker.url());
+    let bob = Home::init("bob", &broker.url());
+    let carol = Home::init("carol", &broker.url());
+    let invite = alice.ok(&["room", "create", "ops", "--uses", "2"]);
+    let invite = invite.lines().last().unwrap();
+    bob.join(invite);
+    bob.catch_up("ops", 1);
+    carol.join(invite);
+    carol.register("ops");
+    assert!(carol.room("ops").is_joining());
+
+    // alice, still at epoch 0, takes bob's add and lets carol in.
+    let out = alice.run(&["listen", "ops", "--timeout", "4"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("carol joined"), "{said}");
+    assert!(!said.contains("dropped"), "{said}");
+}
+
 #[test]
 fn join_reads_the_invite_from_standard_input_and_names_the_inviter() {
     let broker = Mosquitto::start();
