@@ -170,6 +170,16 @@ pub fn change_membership(
         store, &identity, room, &broker, &mut note,
     ))?;
     let saved = store.room(room)?;
+    if saved.waiting_for_key() && saved.removed_by().is_none() {
+        // The key slot was only queued for this home's broker session
+        // (a later one replaced it on the retained topic): a change made
+        // now would compete with the commits it has not taken.
+        anyhow::bail!(
+            "{0} has moved on, and the key this home needs next waits in its broker session; \
+             run `sotto listen {0} --timeout 5` (or open {0} in chat), then try again",
+            for_terminal(room)
+        );
+    }
     if let Some(by) = saved.removed_by() {
         // Nothing is left to sign: leaving only forgets the room here.
         if matches!(action, Membership::Leave) {

@@ -341,6 +341,16 @@ impl Room {
         }
     }
 
+    /// Whether a commit leaving our epoch has come, opened and checked
+    /// against the log, but not the key slot it needs: the room moved on
+    /// and this home is behind it. Only commits on our own epoch count;
+    /// one for a later epoch is kept unchecked, so anyone could make one
+    /// up.
+    pub fn waiting_for_key(&self) -> bool {
+        (self.log.commits.iter())
+            .any(|bytes| wire::frame(bytes).is_ok_and(|framed| framed.header.epoch == self.epoch))
+    }
+
     pub(super) fn keep_pending_commit(&mut self, bytes: &[u8]) {
         if self.log.commits.iter().any(|c| c == bytes) {
             return;

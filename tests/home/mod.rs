@@ -218,6 +218,30 @@ impl Home {
         }
     }
 
+    /// Listens a second at a time until this home's member list of `room`
+    /// names everyone in `names` (presence records can come after
+    /// `register` has returned), 20 s at most.
+    pub fn learns_of(&self, room: &str, names: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let members = self.ok(&["members", room]);
+            let known = |name: &&str| {
+                members
+                    .lines()
+                    .any(|line| line.starts_with(&format!("{name} ")))
+            };
+            if names.iter().all(known) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still knows only\n{members}",
+                self.path().display()
+            );
+            self.ok(&["listen", room, "--timeout", "1"]);
+        }
+    }
+
     /// This member's public keys as hex, from identity.json.
     pub fn public_keys_hex(&self) -> Vec<String> {
         let json: serde_json::Value =
