@@ -294,9 +294,9 @@ fn what_is_sent_before_the_creator_first_opens_the_room_reaches_her() {
 
 /// carol's invite is older than bob's add, so she must be let in, and
 /// nobody is online to do it. Her `listen` gives up waiting, leaving her
-/// request on the broker; alice, back later and still at the epoch before
-/// bob's add, takes it and lets her in, with no stranger's record to
-/// warn about on the way.
+/// request on the broker and no presence record; alice, back later and
+/// still at the epoch before bob's add, takes it and lets her in, with
+/// no stranger's record to warn about on the way.
 #[test]
 fn a_joiner_waiting_to_be_let_in_is_let_in_by_the_next_member_online() {
     let broker = Mosquitto::start();
@@ -310,6 +310,13 @@ fn a_joiner_waiting_to_be_let_in_is_let_in_by_the_next_member_online() {
     carol.join(invite);
     carol.register("ops");
     assert!(carol.room("ops").is_joining());
+    // Not a member yet: no presence record of hers (every member would
+    // refuse it as a stranger's), not even a goodbye.
+    let hers = RoomTopics::new(DEFAULT_PREFIX, &carol.room("ops")).own_presence;
+    let raw = BlockingRawClient::connect(broker.port(), "carols-presence");
+    raw.subscribe(&hers);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(raw.received().is_empty(), "{:?}", raw.received());
 
     // alice, still at epoch 0, takes bob's add and lets carol in.
     let out = alice.run(&["listen", "ops", "--timeout", "4"]);
