@@ -228,6 +228,28 @@ fn a_member_kicked_right_after_joining_is_told_he_was_removed() {
     assert!(raw.received().is_empty(), "{:?}", raw.received());
 }
 
+/// Removed, then invited again: bob's `join` replaces his old copy of the
+/// room (saying so), and he is a member again, at the room's new epoch.
+#[test]
+fn a_removed_member_invited_again_joins_again() {
+    let (_broker, alice, bob) = pair();
+    assert_eq!(alice.ok(&["kick", "ops", "bob"]).trim(), "2");
+    let out = bob.run(&["listen", "ops", "--timeout", "30"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let invite = logged_invite(&alice, &[]);
+    let out = bob.run(&["join", &invite]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("You had been removed by alice"), "{said}");
+    bob.catch_up("ops", 3);
+    let listener = alice.listen_json("ops", &["--count", "1", "--timeout", "20"]);
+    bob.send("ops", "back again");
+    let (ok, stdout, stderr) = listener.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(texts(&json_lines(&stdout)), ["back again"], "{stderr}");
+}
+
 /// alice has not listened since bob joined: `kick` first takes the commits
 /// her home has not seen, so it can name bob and builds on his add
 /// instead of competing with it. A removed member's `leave` only forgets

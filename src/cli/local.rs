@@ -242,8 +242,9 @@ pub fn join(store: &Store, text: &str, local_name: Option<&str>) -> anyhow::Resu
     }
     println!("Joined room {}.", for_terminal(&joined.name));
     eprintln!(
-        "Invited by {}; sotto trusts that key when it appears. Run `sotto chat {}` to talk.",
+        "Invited by {}; sotto trusts that key when it appears.{} Run `sotto chat {}` to talk.",
         joined.inviter_text(),
+        joined.rejoined_text(),
         for_terminal(&joined.name)
     );
     Ok(())
@@ -259,6 +260,9 @@ pub struct Joined {
     pub inviter: Fingerprint,
     /// The inviter's name, when the invite says (a room with a log).
     pub inviter_name: Option<String>,
+    /// Who had removed us, when this invite brought us back: the old
+    /// copy of the room was replaced.
+    pub removed_by: Option<String>,
 }
 
 impl Joined {
@@ -268,10 +272,22 @@ impl Joined {
             format!("You are already in this room, as {}.", self.name)
         } else {
             format!(
-                "Joined room {}. Invited by {}; sotto trusts that key when it appears.",
+                "Joined room {}. Invited by {}; sotto trusts that key when it appears.{}",
                 self.name,
-                self.inviter_text()
+                self.inviter_text(),
+                self.rejoined_text()
             )
+        }
+    }
+
+    /// For a member back after a removal: what happened to the old copy.
+    fn rejoined_text(&self) -> String {
+        match &self.removed_by {
+            Some(by) => format!(
+                " You had been removed by {}; what this home kept of that membership is gone.",
+                for_terminal(by)
+            ),
+            None => String::new(),
         }
     }
 
@@ -342,14 +358,31 @@ pub fn join_room(
             );
         }
     }
-    let local_name = local_name.unwrap_or(&invite.room_name);
-    validate_room_name(local_name).with_context(|| format!("cannot name a room {local_name:?}"))?;
     let lock = store.lock()?;
-    if let Some(existing) = store.room_by_id(&invite.room_id)? {
+    let mut replaced = None;
+    let removed = store
+        .room_by_id(&invite.room_id)?
+        .filter(|existing| existing.removed_by().is_some());
+    let local_name = match (local_name, &removed) {
+        (Some(name), _) => name,
+        // Re-invited after a removal: the room comes back under its name.
+        (None, Some(existing)) => existing.name(),
+        (None, None) => &invite.room_name,
+    };
+    validate_room_name(local_name).with_context(|| format!("cannot name a room {local_name:?}"))?;
+    if let Some(existing) = &removed
+        && invite.epoch > existing.epoch()
+    {
+        // Nothing of the old membership can be read or sent any more: the
+        // invite starts a new one, from the room's current epoch.
+        store.delete_room(existing.id())?;
+        replaced = existing.removed_by().map(str::to_owned);
+    } else if let Some(existing) = store.room_by_id(&invite.room_id)? {
         if invite.epoch <= existing.epoch() {
             return Ok(Joined {
                 name: existing.name().to_owned(),
                 already: true,
+                removed_by: None,
                 inviter: invite.inviter,
                 inviter_name: None,
             });
@@ -370,6 +403,7 @@ pub fn join_room(
     Ok(Joined {
         name: room.name().to_owned(),
         already: false,
+        removed_by: replaced,
         inviter: invite.inviter,
         inviter_name: (invite.grant.as_ref())
             .map(|grant| &grant.ticket.inviter)
