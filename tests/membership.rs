@@ -233,9 +233,24 @@ fn a_member_kicked_right_after_joining_is_told_he_was_removed() {
 #[test]
 fn a_removed_member_invited_again_joins_again() {
     let (_broker, alice, bob) = pair();
+    let stale = logged_invite(&alice, &[]);
     assert_eq!(alice.ok(&["kick", "ops", "bob"]).trim(), "2");
     let out = bob.run(&["listen", "ops", "--timeout", "30"]);
     assert_eq!(out.status.code(), Some(1));
+    let invite = bob.run(&["room", "invite", "ops"]);
+    assert_eq!(
+        invite.status.code(),
+        Some(1),
+        "a removed member invites nobody"
+    );
+    // An invite from before the removal cannot undo it.
+    let old = bob.run(&["join", &stale]);
+    let said = String::from_utf8_lossy(&old.stderr);
+    assert_eq!(old.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("older than your removal from ops by alice"),
+        "{said}"
+    );
 
     let invite = logged_invite(&alice, &[]);
     let out = bob.run(&["join", &invite]);

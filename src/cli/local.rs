@@ -221,6 +221,13 @@ impl InviteOptions {
 pub fn room_invite(store: &Store, name: &str, invite: InviteOptions) -> anyhow::Result<()> {
     store.public_identity()?;
     let room = store.room(name)?;
+    if let Some(by) = room.removed_by() {
+        bail!(
+            "you were removed from {} by {}; only members can invite",
+            for_terminal(name),
+            for_terminal(by)
+        );
+    }
     if room.is_joining() {
         bail!(
             "you have not joined {name:?} yet: open it once (sotto chat, listen or send) before inviting others"
@@ -370,13 +377,19 @@ pub fn join_room(
         (None, None) => &invite.room_name,
     };
     validate_room_name(local_name).with_context(|| format!("cannot name a room {local_name:?}"))?;
-    if let Some(existing) = &removed
-        && invite.epoch > existing.epoch()
-    {
+    if let Some(existing) = &removed {
+        let by = existing.removed_by().unwrap_or("a member");
+        if invite.epoch <= existing.epoch() {
+            bail!(
+                "this invite is older than your removal from {} by {}; ask for a new one",
+                for_terminal(existing.name()),
+                for_terminal(by)
+            );
+        }
         // Nothing of the old membership can be read or sent any more: the
         // invite starts a new one, from the room's current epoch.
+        replaced = Some(by.to_owned());
         store.delete_room(existing.id())?;
-        replaced = existing.removed_by().map(str::to_owned);
     } else if let Some(existing) = store.room_by_id(&invite.room_id)? {
         if invite.epoch <= existing.epoch() {
             return Ok(Joined {
