@@ -52,16 +52,30 @@ fn room_of_three() -> Room3 {
     }
 }
 
-/// alice founded `ops`; bob joined with her invite, and both took his add.
-fn pair() -> (Mosquitto, Home, Home) {
+/// alice founded `ops` and bob joined it with her invite; neither has
+/// opened it since.
+fn founded() -> (Mosquitto, Home, Home) {
     let broker = Mosquitto::start();
     let alice = Home::init("alice", &broker.url());
     let bob = Home::init("bob", &broker.url());
     let invite = alice.ok(&["room", "create", "ops"]);
     bob.join(invite.lines().last().unwrap());
+    (broker, alice, bob)
+}
+
+/// alice founded `ops`; bob joined with her invite, and both took his add.
+fn pair() -> (Mosquitto, Home, Home) {
+    let (broker, alice, bob) = founded();
     bob.catch_up("ops", 1);
     alice.catch_up("ops", 1);
     (broker, alice, bob)
+}
+
+/// Asserts that a command failed (exit 1) saying `text`.
+fn refused_with(out: &std::process::Output, text: &str) {
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(text), "{said}");
 }
 
 #[test]
@@ -235,21 +249,18 @@ fn a_removed_member_invited_again_joins_again() {
     let (_broker, alice, bob) = pair();
     let stale = logged_invite(&alice, &[]);
     assert_eq!(alice.ok(&["kick", "ops", "bob"]).trim(), "2");
-    let out = bob.run(&["listen", "ops", "--timeout", "30"]);
-    assert_eq!(out.status.code(), Some(1));
-    let invite = bob.run(&["room", "invite", "ops"]);
-    assert_eq!(
-        invite.status.code(),
-        Some(1),
-        "a removed member invites nobody"
+    refused_with(
+        &bob.run(&["listen", "ops", "--timeout", "30"]),
+        "you were removed from ops by alice",
+    );
+    refused_with(
+        &bob.run(&["room", "invite", "ops"]),
+        "only members can invite",
     );
     // An invite from before the removal cannot undo it.
-    let old = bob.run(&["join", &stale]);
-    let said = String::from_utf8_lossy(&old.stderr);
-    assert_eq!(old.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("older than your removal from ops by alice"),
-        "{said}"
+    refused_with(
+        &bob.run(&["join", &stale]),
+        "older than your removal from ops by alice",
     );
 
     let invite = logged_invite(&alice, &[]);
@@ -271,30 +282,14 @@ fn a_removed_member_invited_again_joins_again() {
 /// the room.
 #[test]
 fn kick_from_a_home_that_has_not_seen_the_join_yet() {
-    let broker = Mosquitto::start();
-    let alice = Home::init("alice", &broker.url());
-    let bob = Home::init("bob", &broker.url());
-    let invite = alice.ok(&["room", "create", "ops"]);
-    bob.join(invite.lines().last().unwrap());
+    let (_broker, alice, bob) = founded();
     bob.catch_up("ops", 1);
     assert_eq!(alice.room("ops").epoch(), 0);
 
     assert_eq!(alice.ok(&["kick", "ops", "bob"]).trim(), "2");
-    let out = bob.run(&["listen", "ops", "--timeout", "30"]);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("you were removed from ops by alice"),
-        "{said}"
-    );
-
-    let again = bob.run(&["kick", "ops", "alice"]);
-    let said = String::from_utf8_lossy(&again.stderr);
-    assert_eq!(again.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("you were removed from ops by alice"),
-        "{said}"
-    );
+    let removed = "you were removed from ops by alice";
+    refused_with(&bob.run(&["listen", "ops", "--timeout", "30"]), removed);
+    refused_with(&bob.run(&["kick", "ops", "alice"]), removed);
     let left = bob.run(&["leave", "ops"]);
     assert!(left.status.success(), "{left:?}");
     assert!(!bob.ok(&["rooms"]).contains("ops"));
@@ -306,11 +301,7 @@ fn kick_from_a_home_that_has_not_seen_the_join_yet() {
 /// gets bob's add and his line.
 #[test]
 fn what_is_sent_before_the_creator_first_opens_the_room_reaches_her() {
-    let broker = Mosquitto::start();
-    let alice = Home::init("alice", &broker.url());
-    let bob = Home::init("bob", &broker.url());
-    let invite = alice.ok(&["room", "create", "ops"]);
-    bob.join(invite.lines().last().unwrap());
+    let (_broker, alice, bob) = founded();
     bob.send("ops", "bob here");
     let listener = alice.listen_json("ops", &["--count", "1", "--timeout", "20"]);
     let (ok, stdout, stderr) = listener.finish();
@@ -376,12 +367,9 @@ fn a_change_from_a_home_two_rotations_behind_waits_until_it_has_caught_up() {
     alice.catch_up("ops", 2);
     assert_eq!(alice.ok(&["admin", "ops", "bob"]).trim(), "3");
 
-    let out = bob.run(&["room", "rotate", "ops"]);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("run `sotto listen ops --timeout 5`"),
-        "{said}"
+    refused_with(
+        &bob.run(&["room", "rotate", "ops"]),
+        "run `sotto listen ops --timeout 5`",
     );
     assert_eq!(bob.room("ops").epoch(), 1);
 
