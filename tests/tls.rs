@@ -10,14 +10,13 @@
 mod common;
 mod home;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::certs::Certs;
-use common::{ChildOutput, Mosquitto, MosquittoOptions, wait_until};
+use common::{ChildOutput, Mosquitto, MosquittoOptions};
 use home::{Home, Listener, json_lines, texts};
 
 /// How long a failing command may take to give up: it must fail at once,
@@ -58,12 +57,7 @@ impl TlsBroker {
             extra_config,
             ..MosquittoOptions::default()
         });
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, tls_port));
-        wait_until(
-            "the TLS listener to accept TCP",
-            Duration::from_secs(10),
-            || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok(),
-        );
+        common::wait::until_accepting("the TLS listener to accept TCP", tls_port);
         Self {
             broker,
             tls_port,

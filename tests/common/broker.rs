@@ -23,11 +23,14 @@ const SHARED_PORT: u16 = 1883;
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a broker gets to exit after SIGTERM (it writes persistence then).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Directories searched after `PATH` (Debian puts mosquitto in sbin, which
-/// is often not on a non-root PATH; Homebrew uses its own prefix).
+/// Directories searched after `PATH` (Debian puts mosquitto and
+/// nats-server in sbin, which is often not on a non-root PATH; Homebrew
+/// uses its own prefix).
 const EXTRA_DIRS: &[&str] = &[
     "/usr/sbin",
     "/usr/local/sbin",
+    "/sbin",
+    "/opt/homebrew/bin",
     "/opt/homebrew/sbin",
     "/opt/homebrew/opt/mosquitto/sbin",
 ];
@@ -67,6 +70,13 @@ impl Default for MosquittoOptions {
 /// in `PATH`, then `/usr/sbin` and friends. The error starts with
 /// [`MOSQUITTO_MISSING`].
 pub fn locate_mosquitto(binary: &str) -> Result<PathBuf, String> {
+    locate_executable(binary, MOSQUITTO_MISSING)
+}
+
+/// Finds an executable: `binary` as a path if it contains a `/`, else in
+/// `PATH`, then `/usr/sbin` and friends (where Debian puts brokers). The
+/// error starts with `missing`, which says how to install it.
+pub fn locate_executable(binary: &str, missing: &str) -> Result<PathBuf, String> {
     let is_executable = |p: &Path| {
         fs::metadata(p)
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -77,7 +87,7 @@ pub fn locate_mosquitto(binary: &str) -> Result<PathBuf, String> {
         return if is_executable(&p) {
             Ok(p)
         } else {
-            Err(format!("{MOSQUITTO_MISSING} (no executable at {binary})"))
+            Err(format!("{missing} (no executable at {binary})"))
         };
     }
     let path_dirs = std::env::var_os("PATH")
@@ -90,7 +100,7 @@ pub fn locate_mosquitto(binary: &str) -> Result<PathBuf, String> {
         .find(|p| is_executable(p))
         .ok_or_else(|| {
             format!(
-                "{MOSQUITTO_MISSING} (no `{binary}` in PATH or {})",
+                "{missing} (no `{binary}` in PATH or {})",
                 EXTRA_DIRS.join(", ")
             )
         })

@@ -89,11 +89,18 @@ impl Certs {
                 "/CN=localhost",
             ],
         ]);
-        certs.openssl(&[&[
+        certs.sign("server.csr", "2", "server", "server.pem");
+        certs
+    }
+
+    /// Signs a request with the CA, for two days, with the extensions of
+    /// `extensions` in openssl.cnf.
+    fn sign(&self, csr: &str, serial: &str, extensions: &str, out: &str) {
+        self.openssl(&[&[
             "x509",
             "-req",
             "-in",
-            "server.csr",
+            csr,
             "-days",
             "2",
             "-CA",
@@ -101,15 +108,14 @@ impl Certs {
             "-CAkey",
             "ca.key",
             "-set_serial",
-            "2",
+            serial,
             "-extfile",
             "openssl.cnf",
             "-extensions",
-            "server",
+            extensions,
             "-out",
-            "server.pem",
+            out,
         ]]);
-        certs
     }
 
     /// The directory.
@@ -149,26 +155,7 @@ impl Certs {
             ],
             &["-keyout", &key, "-out", &csr, "-subj", &subject],
         ]);
-        self.openssl(&[&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-days",
-            "2",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "3",
-            "-extfile",
-            "openssl.cnf",
-            "-extensions",
-            "client",
-            "-out",
-            &pem,
-        ]]);
+        self.sign(&csr, "3", "client", &pem);
         std::fs::set_permissions(self.file(&key), std::fs::Permissions::from_mode(0o600))
             .expect("make the client key private");
         (self.file(&pem), self.file(&key))

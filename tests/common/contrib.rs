@@ -6,24 +6,13 @@
 //! fails the test, so contrib/ cannot drift from what is tested.
 
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::broker::free_port;
+use super::broker::{free_port, locate_executable};
 use super::certs::Certs;
-use super::{Mosquitto, MosquittoOptions, wait_until};
-
-/// Directories searched after `PATH` (Debian puts daemons in sbin, often
-/// not on a non-root user's PATH).
-const SBIN: &[&str] = &[
-    "/usr/sbin",
-    "/usr/local/sbin",
-    "/sbin",
-    "/opt/homebrew/sbin",
-];
+use super::{Mosquitto, MosquittoOptions};
 
 /// A file in the repository's contrib/ directory.
 pub fn contrib(name: &str) -> PathBuf {
@@ -41,24 +30,12 @@ pub fn contrib_text(name: &str) -> String {
 /// Finds `binary` in `PATH` or the sbin directories; panics with
 /// `missing` (how to install it) when it is nowhere.
 pub fn find_binary(binary: &str, missing: &str) -> PathBuf {
-    locate(binary)
-        .unwrap_or_else(|| panic!("{missing} (no `{binary}` in PATH or {})", SBIN.join(", ")))
+    locate_executable(binary, missing).unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// Like [`find_binary`], `None` when it is nowhere.
 pub fn locate(binary: &str) -> Option<PathBuf> {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .into_iter()
-        .chain(SBIN.iter().map(PathBuf::from))
-        .map(|dir| dir.join(binary))
-        .find(|p| {
-            fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
+    locate_executable(binary, "").ok()
 }
 
 // ---------------------------------------------------------------------------
@@ -110,12 +87,7 @@ impl ContribMosquitto {
             extra_config: lines,
             ..MosquittoOptions::default()
         });
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, tls_port));
-        wait_until(
-            "the contrib TLS listener to accept TCP",
-            Duration::from_secs(10),
-            || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok(),
-        );
+        super::wait::until_accepting("the contrib TLS listener to accept TCP", tls_port);
         Self {
             broker,
             tls_port,

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::broker::free_port;
+use super::broker::{free_port, locate_executable};
 
 /// The panic message when no `nats-server` binary can be found.
 pub const NATS_MISSING: &str = "nats-server is not installed: install it with `apt-get install -y nats-server` (Debian/Ubuntu) or `brew install nats-server`; the cluster tests need a real NATS cluster";
@@ -32,35 +32,11 @@ pub const NATS_ENV: &str = "SOTTO_TEST_NATS_SERVER";
 /// How long the cluster gets to come up (routes, a JetStream leader).
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Directories searched after `PATH` (Debian puts nats-server in sbin).
-const EXTRA_DIRS: &[&str] = &["/usr/sbin", "/usr/local/sbin", "/opt/homebrew/bin"];
-
 /// Finds the nats-server binary (`$SOTTO_TEST_NATS_SERVER`, `PATH`, sbin).
 /// The error starts with [`NATS_MISSING`].
 pub fn locate_nats_server() -> Result<PathBuf, String> {
     let binary = std::env::var(NATS_ENV).unwrap_or_else(|_| "nats-server".to_owned());
-    if binary.contains('/') {
-        let path = PathBuf::from(&binary);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!("{NATS_MISSING} (no executable at {binary})"))
-        };
-    }
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .into_iter()
-        .chain(EXTRA_DIRS.iter().map(PathBuf::from))
-        .map(|dir| dir.join(&binary))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            format!(
-                "{NATS_MISSING} (no `{binary}` in PATH or {})",
-                EXTRA_DIRS.join(", ")
-            )
-        })
+    locate_executable(&binary, NATS_MISSING)
 }
 
 /// One node of the cluster.

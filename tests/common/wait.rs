@@ -69,3 +69,12 @@ pub async fn within<F: Future>(what: &str, timeout: Duration, fut: F) -> F::Outp
         Err(_) => panic!("timed out after {timeout:?} waiting for {what}"),
     }
 }
+
+/// Waits until something accepts TCP connections on the loopback `port`
+/// (a listener the harness does not probe itself), 10 s at most.
+pub fn until_accepting(what: &str, port: u16) {
+    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+    wait_until(what, Duration::from_secs(10), || {
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    });
+}
