@@ -61,6 +61,11 @@ impl Room {
         self.log.joining.is_some()
     }
 
+    /// Whether we are a member now: neither still joining nor removed.
+    pub fn is_member_now(&self) -> bool {
+        !self.is_joining() && self.removed_by().is_none()
+    }
+
     /// The ticket a joining room will redeem.
     pub fn joining_ticket(&self) -> Option<&Ticket> {
         self.log.joining.as_ref()

@@ -90,7 +90,7 @@ impl Room {
         let Some(state) = self.log.state.as_ref() else {
             return false;
         };
-        if self.is_joining() || self.removed_by().is_some() {
+        if !self.is_member_now() {
             return false;
         }
         let sent = (self.log.sending.iter())

@@ -493,7 +493,7 @@ impl RoomSession {
         let Some(state) = room.log() else {
             return;
         };
-        if room.is_joining() || room.removed_by().is_some() {
+        if !room.is_member_now() {
             return;
         }
         let payload = sealing::seal(

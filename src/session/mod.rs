@@ -508,10 +508,7 @@ impl RoomSession {
         let k = self.last_attempt.load(Ordering::SeqCst);
         // Not a member yet (or no longer): nobody could take a record of
         // ours, and a retained one would be refused by every member.
-        let room = self
-            .room()
-            .ok()
-            .filter(|room| !room.is_joining() && room.removed_by().is_none());
+        let room = self.room().ok().filter(Room::is_member_now);
         let goodbye = room.map(|room| Publication {
             topic: self.topics.own_presence.clone(),
             payload: room.seal_presence_announcing(

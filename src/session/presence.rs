@@ -137,7 +137,7 @@ pub(super) fn presence_announcer(
             Err(poisoned) => poisoned.into_inner().clone(),
         };
         // Not a member yet (or no longer): nothing to announce.
-        if room.is_joining() || room.removed_by().is_some() {
+        if !room.is_member_now() {
             return Announcement::default();
         }
         let mut rng = rand::rng();
